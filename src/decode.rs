@@ -1,0 +1,277 @@
+//! Decode: raw frame bytes from a capture -> [`Record`].
+//!
+//! In: the capture's link type, the capture time and the captured bytes of one frame.
+//! Out: `Some(Record)` for IPv4 / IPv6 packets, `None` for everything else, with every
+//! reason counted in [`DecodeStats`] by layer.
+//! Guarantees: never panics on any input (etherparse's lax slicing validates every length
+//! before a field is read; our own few reads are bounds-checked); a truncated capture
+//! (snaplen) still yields a record when the IP header is complete. Link types: Ethernet
+//! (with 802.1Q / QinQ tags), Linux cooked v1 (SLL) and v2 (SLL2), raw IP, BSD loopback.
+//! IP fragments: the first fragment carries the ports; later fragments are counted and
+//! yield a record with ports 0 (they still count as packets and bytes of their source).
+
+use etherparse::{
+    EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
+use serde::Serialize;
+
+use crate::record::{frag, proto, Addr, Record};
+
+/// libpcap link-layer header types (LINKTYPE_* values) that flowsentry decodes.
+pub mod linktype {
+    pub const NULL: i32 = 0;
+    pub const ETHERNET: i32 = 1;
+    pub const RAW_OPENBSD: i32 = 12;
+    pub const RAW_BSDOS: i32 = 14;
+    pub const RAW: i32 = 101;
+    pub const LOOP: i32 = 108;
+    pub const LINUX_SLL: i32 = 113;
+    pub const IPV4: i32 = 228;
+    pub const IPV6: i32 = 229;
+    pub const LINUX_SLL2: i32 = 276;
+
+    pub fn is_supported(lt: i32) -> bool {
+        matches!(
+            lt,
+            NULL | ETHERNET | RAW_OPENBSD | RAW_BSDOS | RAW | LOOP | LINUX_SLL | IPV4 | IPV6
+                | LINUX_SLL2
+        )
+    }
+}
+
+/// What decoding saw, by layer. Every frame lands in exactly one of `records`, `non_ip`,
+/// `link_errors`, `network_errors`, `unsupported_link`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DecodeStats {
+    /// Frames that became records.
+    pub records: u64,
+    /// Frames that were valid but carried no IP (ARP, LLDP, STP ...): not an error.
+    pub non_ip: u64,
+    /// Link header truncated or malformed.
+    pub link_errors: u64,
+    /// IP header truncated or malformed.
+    pub network_errors: u64,
+    /// Records whose TCP/UDP/ICMP header was truncated or malformed (still kept: the
+    /// IP layer is good, so packets and bytes count; ports and flags are 0).
+    pub transport_errors: u64,
+    /// Frames of a link type flowsentry does not decode.
+    pub unsupported_link: u64,
+    /// Records from IP fragments after the first (no ports).
+    pub later_fragments: u64,
+    /// Records from first IP fragments.
+    pub first_fragments: u64,
+}
+
+impl DecodeStats {
+    pub fn add(&mut self, o: &DecodeStats) {
+        self.records += o.records;
+        self.non_ip += o.non_ip;
+        self.link_errors += o.link_errors;
+        self.network_errors += o.network_errors;
+        self.transport_errors += o.transport_errors;
+        self.unsupported_link += o.unsupported_link;
+        self.later_fragments += o.later_fragments;
+        self.first_fragments += o.first_fragments;
+    }
+
+    /// Malformed frames in all layers.
+    pub fn errors(&self) -> u64 {
+        self.link_errors + self.network_errors + self.transport_errors
+    }
+}
+
+/// Decode one frame. `ts_ns` is the capture time in nanoseconds since the epoch.
+#[inline]
+pub fn decode(linktype: i32, ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -> Option<Record> {
+    let sliced = match linktype {
+        linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
+            Ok(p) => p,
+            Err(_) => {
+                stats.link_errors += 1;
+                return None;
+            }
+        },
+        linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSDOS | linktype::IPV4
+        | linktype::IPV6 => match LaxSlicedPacket::from_ip(data) {
+            Ok(p) => p,
+            Err(_) => {
+                stats.network_errors += 1;
+                return None;
+            }
+        },
+        linktype::LINUX_SLL => {
+            // 16-byte header; protocol type (an EtherType for IP) at offset 14.
+            let Some(hdr) = data.get(..16) else {
+                stats.link_errors += 1;
+                return None;
+            };
+            let et = u16::from_be_bytes([hdr[14], hdr[15]]);
+            LaxSlicedPacket::from_ether_type(EtherType(et), &data[16..])
+        }
+        linktype::LINUX_SLL2 => {
+            // 20-byte header; protocol type at offset 0.
+            let Some(hdr) = data.get(..20) else {
+                stats.link_errors += 1;
+                return None;
+            };
+            let et = u16::from_be_bytes([hdr[0], hdr[1]]);
+            LaxSlicedPacket::from_ether_type(EtherType(et), &data[20..])
+        }
+        linktype::NULL | linktype::LOOP => {
+            // 4-byte address family, host byte order for NULL, network order for LOOP.
+            let Some(hdr) = data.get(..4) else {
+                stats.link_errors += 1;
+                return None;
+            };
+            let le = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+            let be = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
+            let fam = if linktype == linktype::LOOP { be } else if le < 256 { le } else { be };
+            let et = match fam {
+                2 => EtherType::IPV4,
+                // AF_INET6 differs between BSDs: 24, 28, 30 (and 10 on Linux).
+                10 | 24 | 28 | 30 => EtherType::IPV6,
+                _ => {
+                    stats.non_ip += 1;
+                    return None;
+                }
+            };
+            LaxSlicedPacket::from_ether_type(et, &data[4..])
+        }
+        _ => {
+            stats.unsupported_link += 1;
+            return None;
+        }
+    };
+    from_sliced(&sliced, ts_ns, stats)
+}
+
+fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> Option<Record> {
+    let mut rec = Record { ts_ns, ..Default::default() };
+    let payload = match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            rec.src = Addr::v4(h.source());
+            rec.dst = Addr::v4(h.destination());
+            rec.ip_len = h.total_len() as u32;
+            if h.is_fragmenting_payload() {
+                rec.frag = if h.fragments_offset().value() == 0 { frag::FIRST } else { frag::LATER };
+            }
+            v4.payload()
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            rec.src = Addr::v6(h.source());
+            rec.dst = Addr::v6(h.destination());
+            rec.ip_len = h.payload_length() as u32 + 40;
+            if v6.is_payload_fragmented() {
+                rec.frag = frag::LATER;
+                for ext in v6.extensions().clone() {
+                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                        if f.fragment_offset().value() == 0 {
+                            rec.frag = frag::FIRST;
+                        }
+                    }
+                }
+            }
+            v6.payload()
+        }
+        Some(LaxNetSlice::Arp(_)) => {
+            stats.non_ip += 1;
+            return None;
+        }
+        None => {
+            match &p.stop_err {
+                Some((_, layer)) if is_link_layer(*layer) => stats.link_errors += 1,
+                Some(_) => stats.network_errors += 1,
+                None => stats.non_ip += 1,
+            }
+            return None;
+        }
+    };
+    rec.proto = payload.ip_number.0;
+    match rec.frag {
+        frag::LATER => stats.later_fragments += 1,
+        frag::FIRST => stats.first_fragments += 1,
+        _ => {}
+    }
+    if rec.frag == frag::LATER {
+        stats.records += 1;
+        return Some(rec);
+    }
+    let ok = match &p.transport {
+        Some(TransportSlice::Tcp(t)) => {
+            rec.src_port = t.source_port();
+            rec.dst_port = t.destination_port();
+            rec.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
+            true
+        }
+        Some(TransportSlice::Udp(u)) => {
+            rec.src_port = u.source_port();
+            rec.dst_port = u.destination_port();
+            true
+        }
+        Some(TransportSlice::Icmpv4(i)) => {
+            rec.icmp_type = i.type_u8();
+            true
+        }
+        Some(TransportSlice::Icmpv6(i)) => {
+            rec.icmp_type = i.type_u8();
+            true
+        }
+        Some(_) => true,
+        // Fragmented payloads are not sliced by etherparse: read the first fragment's
+        // transport header ourselves (bounds-checked).
+        None => raw_transport(&mut rec, payload.payload),
+    };
+    if !ok {
+        stats.transport_errors += 1;
+    }
+    stats.records += 1;
+    Some(rec)
+}
+
+/// Fill ports / flags / ICMP type from raw transport bytes; false when too short for the
+/// protocol's fixed header.
+fn raw_transport(rec: &mut Record, b: &[u8]) -> bool {
+    match rec.proto {
+        proto::TCP => {
+            if b.len() < 20 {
+                return false;
+            }
+            rec.src_port = u16::from_be_bytes([b[0], b[1]]);
+            rec.dst_port = u16::from_be_bytes([b[2], b[3]]);
+            rec.tcp_flags = b[13];
+            true
+        }
+        proto::UDP => {
+            if b.len() < 8 {
+                return false;
+            }
+            rec.src_port = u16::from_be_bytes([b[0], b[1]]);
+            rec.dst_port = u16::from_be_bytes([b[2], b[3]]);
+            true
+        }
+        proto::ICMP | proto::ICMPV6 => match b.first() {
+            Some(t) if b.len() >= 8 => {
+                rec.icmp_type = *t;
+                true
+            }
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
+fn is_link_layer(l: etherparse::err::Layer) -> bool {
+    use etherparse::err::Layer;
+    matches!(
+        l,
+        Layer::Ethernet2Header
+            | Layer::VlanHeader
+            | Layer::LinuxSllHeader
+            | Layer::MacsecHeader
+    )
+}
+
+#[cfg(test)]
+mod tests;

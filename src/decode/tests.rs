@@ -1,0 +1,148 @@
+use super::*;
+use crate::record::tcp_flag;
+use etherparse::PacketBuilder;
+use proptest::prelude::*;
+
+fn tcp_syn_eth() -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 22, 1, 1024)
+        .syn();
+    let mut v = Vec::new();
+    b.write(&mut v, &[]).unwrap();
+    v
+}
+
+#[test]
+fn ethernet_tcp_syn() {
+    let mut s = DecodeStats::default();
+    let r = decode(linktype::ETHERNET, 5, &tcp_syn_eth(), &mut s).unwrap();
+    assert_eq!(r.src, Addr::v4([10, 0, 0, 1]));
+    assert_eq!(r.dst, Addr::v4([10, 0, 0, 2]));
+    assert_eq!((r.src_port, r.dst_port), (40000, 22));
+    assert_eq!(r.tcp_flags, tcp_flag::SYN);
+    assert_eq!(r.ip_len, 40);
+    assert_eq!(r.ts_ns, 5);
+    assert!(r.is_syn());
+    assert_eq!(s.records, 1);
+}
+
+#[test]
+fn vlan_and_qinq() {
+    for tags in [1, 2] {
+        let mut v = Vec::new();
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6]);
+        let b = if tags == 1 {
+            b.single_vlan(etherparse::VlanId::try_new(10).unwrap())
+        } else {
+            b.double_vlan(
+                etherparse::VlanId::try_new(10).unwrap(),
+                etherparse::VlanId::try_new(20).unwrap(),
+            )
+        };
+        b.ipv6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xfe; 16], 64)
+            .udp(53, 5353)
+            .write(&mut v, &[0; 12])
+            .unwrap();
+        let mut s = DecodeStats::default();
+        let r = decode(linktype::ETHERNET, 0, &v, &mut s).unwrap();
+        assert_eq!(r.src.to_string(), "2001:db8::1");
+        assert_eq!((r.proto, r.src_port, r.dst_port), (proto::UDP, 53, 5353));
+        assert_eq!(r.ip_len, 40 + 8 + 12);
+    }
+}
+
+#[test]
+fn linux_cooked_v1_v2_and_raw() {
+    let eth = tcp_syn_eth();
+    let ip = &eth[14..];
+    let mut sll = vec![0u8; 16];
+    sll[14..16].copy_from_slice(&0x0800u16.to_be_bytes());
+    sll.extend_from_slice(ip);
+    let mut sll2 = vec![0u8; 20];
+    sll2[0..2].copy_from_slice(&0x0800u16.to_be_bytes());
+    sll2.extend_from_slice(ip);
+    let mut null = 2u32.to_le_bytes().to_vec();
+    null.extend_from_slice(ip);
+    for (lt, bytes) in [
+        (linktype::LINUX_SLL, &sll[..]),
+        (linktype::LINUX_SLL2, &sll2[..]),
+        (linktype::RAW, ip),
+        (linktype::IPV4, ip),
+        (linktype::NULL, &null[..]),
+    ] {
+        let mut s = DecodeStats::default();
+        let r = decode(lt, 0, bytes, &mut s).unwrap_or_else(|| panic!("linktype {lt}: {s:?}"));
+        assert_eq!(r.dst_port, 22, "linktype {lt}");
+        assert!(r.is_syn());
+    }
+}
+
+#[test]
+fn ipv4_fragments_first_has_ports_later_do_not() {
+    // Build a UDP packet, then hand-fragment its IPv4 header.
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1000, 2000)
+        .write(&mut v, &[7; 64])
+        .unwrap();
+    let mut first = v.clone();
+    first[14 + 6] = 0x20; // MF set, offset 0
+    let mut later = v.clone();
+    later[14 + 6] = 0x00;
+    later[14 + 7] = 0x08; // offset 8 * 8 bytes, last fragment
+    let mut s = DecodeStats::default();
+    let r1 = decode(linktype::ETHERNET, 0, &first, &mut s).unwrap();
+    assert_eq!((r1.frag, r1.src_port, r1.dst_port), (frag::FIRST, 1000, 2000));
+    let r2 = decode(linktype::ETHERNET, 0, &later, &mut s).unwrap();
+    assert_eq!((r2.frag, r2.src_port, r2.dst_port), (frag::LATER, 0, 0));
+    assert_eq!((s.first_fragments, s.later_fragments), (1, 1));
+}
+
+#[test]
+fn errors_are_counted_by_layer() {
+    let mut s = DecodeStats::default();
+    assert!(decode(linktype::ETHERNET, 0, &[0; 5], &mut s).is_none());
+    assert_eq!(s.link_errors, 1);
+    let mut eth = tcp_syn_eth();
+    eth.truncate(14 + 10); // IP header cut short
+    assert!(decode(linktype::ETHERNET, 0, &eth, &mut s).is_none());
+    assert_eq!(s.network_errors, 1);
+    let mut eth = tcp_syn_eth();
+    eth.truncate(14 + 20 + 6); // TCP header cut short: record kept, transport error
+    let r = decode(linktype::ETHERNET, 0, &eth, &mut s).unwrap();
+    assert_eq!(r.proto, proto::TCP);
+    assert_eq!(s.transport_errors, 1);
+    assert!(decode(147, 0, &tcp_syn_eth(), &mut s).is_none());
+    assert_eq!(s.unsupported_link, 1);
+    // ARP is not an error.
+    let mut arp = vec![0xffu8; 12];
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&[0; 20]);
+    assert!(decode(linktype::ETHERNET, 0, &arp, &mut s).is_none());
+    assert_eq!(s.non_ip, 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #[test]
+    fn random_bytes_never_panic(lt in prop::sample::select(vec![0i32, 1, 12, 14, 101, 108, 113, 228, 229, 276, 9999]),
+                                data in prop::collection::vec(any::<u8>(), 0..200)) {
+        let mut s = DecodeStats::default();
+        let _ = decode(lt, 0, &data, &mut s);
+        let total = s.records + s.non_ip + s.link_errors + s.network_errors + s.unsupported_link;
+        prop_assert_eq!(total, 1);
+    }
+
+    #[test]
+    fn mutated_valid_packets_never_panic(pos in 0usize..54, byte in any::<u8>(), cut in 0usize..60) {
+        let mut p = tcp_syn_eth();
+        let n = p.len();
+        p[pos % n] = byte;
+        p.truncate(cut.min(n));
+        let mut s = DecodeStats::default();
+        let _ = decode(linktype::ETHERNET, 0, &p, &mut s);
+    }
+}

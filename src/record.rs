@@ -1,0 +1,226 @@
+//! The decoded packet record: what `decode` produces and every later stage reads.
+//!
+//! In: nothing (plain data). Out: [`Record`], a small `Copy` struct (56 bytes) holding the
+//! capture time and the header fields the window metrics need. Addresses are stored as
+//! 16 bytes, IPv4 mapped into `::ffff:a.b.c.d`, so IPv4 and IPv6 share one key type.
+//! Guarantees: no heap data, no lifetimes; a record can be copied into batches freely.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// IP protocol numbers the metrics care about.
+pub mod proto {
+    pub const ICMP: u8 = 1;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const ICMPV6: u8 = 58;
+}
+
+/// TCP flag bits as they appear in the TCP header's flags byte.
+pub mod tcp_flag {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+}
+
+/// Fragment position of the IP packet that carried the record.
+pub mod frag {
+    /// Not fragmented.
+    pub const NONE: u8 = 0;
+    /// First fragment (offset 0, more fragments): ports are known.
+    pub const FIRST: u8 = 1;
+    /// A later fragment: no transport header, ports are 0.
+    pub const LATER: u8 = 2;
+}
+
+/// An IP address in 16 bytes; IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Addr(pub [u8; 16]);
+
+impl Addr {
+    pub const UNSPECIFIED: Addr = Addr([0; 16]);
+
+    #[inline]
+    pub fn v4(octets: [u8; 4]) -> Addr {
+        let mut a = [0u8; 16];
+        a[10] = 0xff;
+        a[11] = 0xff;
+        a[12..].copy_from_slice(&octets);
+        Addr(a)
+    }
+
+    #[inline]
+    pub fn v6(octets: [u8; 16]) -> Addr {
+        Addr(octets)
+    }
+
+    /// The IPv4 address when this is an IPv4-mapped address.
+    #[inline]
+    pub fn as_v4(&self) -> Option<[u8; 4]> {
+        let a = &self.0;
+        if a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff {
+            Some([a[12], a[13], a[14], a[15]])
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    pub fn is_v4(&self) -> bool {
+        self.as_v4().is_some()
+    }
+
+    #[inline]
+    pub fn to_u128(self) -> u128 {
+        u128::from_be_bytes(self.0)
+    }
+
+    /// A 64-bit fingerprint used by distinct sets: exact (injective) for IPv4,
+    /// a 64-bit hash for IPv6. IPv6 values have the top bit set so they never
+    /// collide with an IPv4 value.
+    #[inline]
+    pub fn fingerprint(&self) -> u64 {
+        match self.as_v4() {
+            Some(o) => u32::from_be_bytes(o) as u64,
+            None => xxhash_rust::xxh3::xxh3_64(&self.0) | (1u64 << 63),
+        }
+    }
+
+    pub fn to_ip(self) -> IpAddr {
+        match self.as_v4() {
+            Some(o) => IpAddr::V4(Ipv4Addr::from(o)),
+            None => IpAddr::V6(Ipv6Addr::from(self.0)),
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Addr {
+        match ip {
+            IpAddr::V4(v4) => Addr::v4(v4.octets()),
+            IpAddr::V6(v6) => Addr::v6(v6.octets()),
+        }
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_ip().fmt(f)
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_ip().fmt(f)
+    }
+}
+
+/// One decoded packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Record {
+    /// Capture time, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    pub src: Addr,
+    pub dst: Addr,
+    /// Transport ports; 0 when the protocol has none or the fragment lacks them.
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// IP total length (IPv4) or payload length + 40 (IPv6), as the header says.
+    pub ip_len: u32,
+    /// IP protocol number of the transport (after IPv6 extension headers).
+    pub proto: u8,
+    /// TCP flags byte (0 for other protocols).
+    pub tcp_flags: u8,
+    /// ICMP / ICMPv6 type (0 for other protocols; check `proto` first).
+    pub icmp_type: u8,
+    /// One of [`frag`]'s values.
+    pub frag: u8,
+}
+
+impl Record {
+    #[inline]
+    pub fn is_tcp(&self) -> bool {
+        self.proto == proto::TCP
+    }
+    #[inline]
+    pub fn is_udp(&self) -> bool {
+        self.proto == proto::UDP
+    }
+    #[inline]
+    pub fn is_icmp(&self) -> bool {
+        self.proto == proto::ICMP || self.proto == proto::ICMPV6
+    }
+    /// TCP SYN without ACK: a connection attempt.
+    #[inline]
+    pub fn is_syn(&self) -> bool {
+        self.is_tcp() && self.tcp_flags & (tcp_flag::SYN | tcp_flag::ACK) == tcp_flag::SYN
+    }
+    #[inline]
+    pub fn is_synack(&self) -> bool {
+        self.is_tcp()
+            && self.tcp_flags & (tcp_flag::SYN | tcp_flag::ACK) == (tcp_flag::SYN | tcp_flag::ACK)
+    }
+    #[inline]
+    pub fn is_rst(&self) -> bool {
+        self.is_tcp() && self.tcp_flags & tcp_flag::RST != 0
+    }
+    #[inline]
+    pub fn is_fin(&self) -> bool {
+        self.is_tcp() && self.tcp_flags & tcp_flag::FIN != 0
+    }
+    /// ICMP echo request (IPv4 type 8, ICMPv6 type 128).
+    #[inline]
+    pub fn is_echo_request(&self) -> bool {
+        (self.proto == proto::ICMP && self.icmp_type == 8)
+            || (self.proto == proto::ICMPV6 && self.icmp_type == 128)
+    }
+    /// Protocol name as EVE writes it.
+    pub fn proto_name(&self) -> &'static str {
+        proto_name(self.proto)
+    }
+}
+
+pub fn proto_name(p: u8) -> &'static str {
+    match p {
+        proto::TCP => "TCP",
+        proto::UDP => "UDP",
+        proto::ICMP => "ICMP",
+        proto::ICMPV6 => "IPv6-ICMP",
+        _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_is_small() {
+        assert!(std::mem::size_of::<Record>() <= 56);
+    }
+
+    #[test]
+    fn v4_mapping_round_trips() {
+        let a = Addr::v4([10, 1, 2, 3]);
+        assert_eq!(a.as_v4(), Some([10, 1, 2, 3]));
+        assert_eq!(a.to_string(), "10.1.2.3");
+        assert_eq!(a.fingerprint(), 0x0a010203);
+        let v6: Addr = "2001:db8::1".parse::<IpAddr>().unwrap().into();
+        assert!(!v6.is_v4());
+        assert_eq!(v6.to_string(), "2001:db8::1");
+        assert!(v6.fingerprint() >> 63 == 1);
+    }
+
+    #[test]
+    fn syn_classification() {
+        let mut r = Record { proto: proto::TCP, tcp_flags: tcp_flag::SYN, ..Default::default() };
+        assert!(r.is_syn() && !r.is_synack());
+        r.tcp_flags |= tcp_flag::ACK;
+        assert!(!r.is_syn() && r.is_synack());
+    }
+}
