@@ -3,5 +3,9 @@
 //! Data flows one way: `source` -> `decode` -> `partition` -> `window` (per-shard state) ->
 //! `rules` -> `alert` -> `sink`. Threads and channels live only in `pipeline`.
 
+pub mod alert;
 pub mod decode;
+pub mod metrics;
 pub mod record;
+pub mod rules;
+pub mod window;

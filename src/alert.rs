@@ -1,0 +1,217 @@
+//! Alerts: what a rule found in one key's window, and its JSON Lines form.
+//!
+//! In: [`Alert`]s from the shards (plain data: rule index, key, window, metric values).
+//! Out: one JSON object per alert, laid out like Suricata's EVE `alert` records
+//! (`timestamp`, `event_type`, `src_ip`, `dest_ip`, `proto`, `alert.signature_id`, ...),
+//! plus `group_by`, `window`, `metrics` and a stable `id`.
+//! Guarantees: the same alert renders to the same bytes in every run and process; the
+//! order [`Alert::sort_key`] (window end, rule, key) makes output independent of shards.
+
+use chrono::{DateTime, SecondsFormat};
+use serde::Serialize;
+
+use crate::metrics::Metric;
+use crate::record::{proto_name, Addr};
+use crate::rules::{fmt_duration, GroupBy, RuleSet};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// Index of the rule in its [`RuleSet`].
+    pub rule: u16,
+    pub group_by: GroupBy,
+    pub key: Addr,
+    pub window_start_ns: u64,
+    pub window_end_ns: u64,
+    /// First and last packet of the window (capture time).
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// The one peer of every packet in the window (destination for `src` rules), if any.
+    pub peer: Option<Addr>,
+    pub proto: Option<u8>,
+    /// The metrics the condition read, with their values.
+    pub values: Vec<(Metric, f64)>,
+}
+
+impl Alert {
+    pub fn sort_key(&self) -> (u64, u16, Addr) {
+        (self.window_end_ns, self.rule, self.key)
+    }
+
+    /// A stable id: xxh3 of rule id, grouping, key and window end.
+    pub fn id(&self, rules: &RuleSet) -> String {
+        let r = &rules.rules[self.rule as usize];
+        let text = format!("{}|{}|{}|{}", r.id, self.group_by.name(), self.key, self.window_end_ns);
+        format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+    }
+
+    pub fn to_json(&self, rules: &RuleSet) -> String {
+        let r = &rules.rules[self.rule as usize];
+        let key = self.key.to_string();
+        let peer = self.peer.map(|p| p.to_string());
+        let (src_ip, dest_ip) = match self.group_by {
+            GroupBy::Src => (Some(key.clone()), peer),
+            GroupBy::Dst => (peer, Some(key.clone())),
+        };
+        let values: Vec<String> =
+            self.values.iter().map(|(m, v)| format!("{}={}", m.name(), fmt_num(*v))).collect();
+        let signature = format!(
+            "{}: {} {} {} in {} ({})",
+            r.id,
+            self.group_by.name(),
+            key,
+            values.join(", "),
+            fmt_duration(r.window_ns),
+            r.description
+        );
+        let eve = Eve {
+            timestamp: rfc3339(self.window_end_ns),
+            event_type: "alert",
+            group_by: self.group_by.name(),
+            src_ip,
+            dest_ip,
+            proto: self.proto.map(proto_name),
+            alert: EveAlert {
+                action: "allowed",
+                rule: &r.id,
+                signature_id: r.signature_id,
+                rev: 1,
+                signature,
+                category: &r.category,
+                severity: r.severity,
+            },
+            window: EveWindow {
+                start: rfc3339(self.window_start_ns),
+                end: rfc3339(self.window_end_ns),
+                length: fmt_duration(r.window_ns),
+                first_packet: rfc3339(self.first_ns),
+                last_packet: rfc3339(self.last_ns),
+            },
+            metrics: MetricsJson(&self.values),
+            condition: &r.condition_text,
+            id: self.id(rules),
+        };
+        serde_json::to_string(&eve).expect("alert JSON serializes")
+    }
+}
+
+#[derive(Serialize)]
+struct Eve<'a> {
+    timestamp: String,
+    event_type: &'static str,
+    group_by: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proto: Option<&'static str>,
+    alert: EveAlert<'a>,
+    window: EveWindow,
+    metrics: MetricsJson<'a>,
+    condition: &'a str,
+    id: String,
+}
+
+#[derive(Serialize)]
+struct EveAlert<'a> {
+    action: &'static str,
+    rule: &'a str,
+    signature_id: u32,
+    rev: u32,
+    signature: String,
+    category: &'a str,
+    severity: u8,
+}
+
+#[derive(Serialize)]
+struct EveWindow {
+    start: String,
+    end: String,
+    length: String,
+    first_packet: String,
+    last_packet: String,
+}
+
+struct MetricsJson<'a>(&'a [(Metric, f64)]);
+
+impl Serialize for MetricsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k.name(), &Num(*v))?;
+        }
+        m.end()
+    }
+}
+
+/// Integers print without a fraction; others with at most 3 decimals.
+struct Num(f64);
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.fract() == 0.0 && v.abs() < 9e15 {
+            s.serialize_i64(v as i64)
+        } else if v.is_finite() {
+            s.serialize_f64((v * 1000.0).round() / 1000.0)
+        } else {
+            s.serialize_none()
+        }
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{:.1}", v)
+    }
+}
+
+/// RFC 3339 with microseconds and an explicit offset, as Suricata writes.
+pub fn rfc3339(ns: u64) -> String {
+    let secs = (ns / 1_000_000_000) as i64;
+    let nanos = (ns % 1_000_000_000) as u32;
+    match DateTime::from_timestamp(secs, nanos) {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Micros, false),
+        None => format!("{ns}ns"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::default_rules;
+
+    #[test]
+    fn renders_eve_like_json_with_stable_id() {
+        let rules = default_rules();
+        let idx = rules.rules.iter().position(|r| r.id == "syn_flood").unwrap() as u16;
+        let a = Alert {
+            rule: idx,
+            group_by: GroupBy::Src,
+            key: Addr::v4([192, 0, 2, 10]),
+            window_start_ns: 1_000_000_000,
+            window_end_ns: 2_000_000_000,
+            first_ns: 1_000_000_000,
+            last_ns: 1_199_000_000,
+            peer: Some(Addr::v4([198, 51, 100, 5])),
+            proto: Some(6),
+            values: vec![(Metric::Syn, 200.0), (Metric::DistinctDstPorts, 1.0)],
+        };
+        let j: serde_json::Value = serde_json::from_str(&a.to_json(&rules)).unwrap();
+        assert_eq!(j["timestamp"], "1970-01-01T00:00:02.000000+00:00");
+        assert_eq!(j["event_type"], "alert");
+        assert_eq!(j["src_ip"], "192.0.2.10");
+        assert_eq!(j["dest_ip"], "198.51.100.5");
+        assert_eq!(j["proto"], "TCP");
+        assert_eq!(j["alert"]["rule"], "syn_flood");
+        assert_eq!(j["alert"]["signature_id"], 1000003);
+        assert_eq!(j["alert"]["severity"], 1);
+        assert_eq!(j["metrics"]["syn"], 200);
+        assert_eq!(j["id"].as_str().unwrap().len(), 16);
+        assert_eq!(a.id(&rules), a.clone().id(&rules));
+        assert!(j["alert"]["signature"].as_str().unwrap().contains("syn=200"));
+    }
+}

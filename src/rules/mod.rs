@@ -1,0 +1,285 @@
+//! Rules: the rule file, compiled into filters, windows and conditions.
+//!
+//! In: TOML text (the embedded default pack or `--rules FILE`). Out: a [`RuleSet`]: rules
+//! with resolved metrics, durations in nanoseconds, filters as port ranges and prefix
+//! sets, and "specs" (one per distinct filter and grouping) so rules that look at the same
+//! packets share one window state. Guarantees: a rule set that compiles is valid for any
+//! batch interval that divides its windows and slides ([`RuleSet::check_batch`]); every
+//! error names file, line and column.
+
+mod parse;
+pub mod expr;
+
+use std::fmt;
+
+use crate::metrics::{DistinctKind, Metric};
+use crate::record::{Addr, Record};
+pub use expr::Expr;
+pub use parse::{parse_rules, RuleError};
+
+/// The default rule pack, compiled into the binary.
+pub const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
+pub const DEFAULT_RULES_NAME: &str = "<default rules>";
+
+pub fn default_rules() -> RuleSet {
+    parse_rules(DEFAULT_RULES, DEFAULT_RULES_NAME).expect("the embedded default rules compile")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    Src,
+    Dst,
+}
+
+impl GroupBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::Src => "src",
+            GroupBy::Dst => "dst",
+        }
+    }
+    #[inline]
+    pub fn key(self, r: &Record) -> Addr {
+        match self {
+            GroupBy::Src => r.src,
+            GroupBy::Dst => r.dst,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: String,
+    pub signature_id: u32,
+    pub description: String,
+    /// 1 (high) .. 3 (low), as in Suricata.
+    pub severity: u8,
+    pub category: String,
+    pub group_by: GroupBy,
+    pub filter: Filter,
+    pub window_ns: u64,
+    pub slide_ns: u64,
+    pub cooldown_ns: u64,
+    pub condition: Expr,
+    pub condition_text: String,
+    /// Metrics the condition reads (reported in alerts).
+    pub reads: Vec<Metric>,
+    /// Index of the spec whose state this rule reads.
+    pub spec: usize,
+    /// Line of the rule's `[[rule]]` header in its file.
+    pub line: usize,
+}
+
+/// Rules that see the same packets (same filter and grouping) share one window state.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub filter: Filter,
+    pub group_by: GroupBy,
+    /// Which distinct sets this spec's rules need, by [`DistinctKind`].
+    pub distinct: [bool; 4],
+    pub rules: Vec<usize>,
+}
+
+impl Spec {
+    pub fn needs(&self, k: DistinctKind) -> bool {
+        self.distinct[k as usize]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RuleSet {
+    pub source: String,
+    pub rules: Vec<Rule>,
+    pub specs: Vec<Spec>,
+}
+
+impl RuleSet {
+    /// The longest window of any rule, in ns.
+    pub fn max_window_ns(&self) -> u64 {
+        self.rules.iter().map(|r| r.window_ns).max().unwrap_or(0)
+    }
+
+    /// Every window and slide must be a whole number of batches.
+    pub fn check_batch(&self, batch_ns: u64) -> Result<(), String> {
+        for r in &self.rules {
+            for (what, v) in [("window", r.window_ns), ("slide", r.slide_ns)] {
+                if v % batch_ns != 0 {
+                    return Err(format!(
+                        "rule `{}` ({}:{}): {what} {} is not a multiple of the batch interval {}",
+                        r.id,
+                        self.source,
+                        r.line,
+                        fmt_duration(v),
+                        fmt_duration(batch_ns)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+/// Inclusive port ranges.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PortSet(pub Vec<(u16, u16)>);
+
+impl PortSet {
+    #[inline]
+    pub fn contains(&self, p: u16) -> bool {
+        self.0.iter().any(|&(a, b)| a <= p && p <= b)
+    }
+}
+
+/// An address prefix over the 16-byte address space (IPv4 as `::ffff:0:0/96` + n).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub net: u128,
+    pub len: u8,
+}
+
+impl Cidr {
+    #[inline]
+    pub fn contains(&self, a: &Addr) -> bool {
+        let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - self.len as u32) };
+        a.to_u128() & mask == self.net
+    }
+
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (ip, len) = match s.split_once('/') {
+            Some((ip, l)) => (ip, Some(l.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let ip: std::net::IpAddr = ip.trim().parse().ok()?;
+        let (addr, len) = match ip {
+            std::net::IpAddr::V4(_) => (Addr::from(ip), 96 + len.unwrap_or(32).min(33)),
+            std::net::IpAddr::V6(_) => (Addr::from(ip), len.unwrap_or(128).min(129)),
+        };
+        if len > 128 {
+            return None;
+        }
+        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
+        Some(Cidr { net: addr.to_u128() & mask, len })
+    }
+}
+
+/// Which packets a rule looks at. Protocol-specific parts (TCP flags, ICMP types) apply only
+/// to packets of that protocol, so `proto = ["tcp", "icmp"]` with `tcp_flags = "S"` and
+/// `icmp_type = [8]` means "TCP SYNs or ICMP echo requests".
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Filter {
+    pub protos: Option<Vec<u8>>,
+    pub tcp_flags_set: u8,
+    pub tcp_flags_unset: u8,
+    pub icmp_types: Option<Vec<u8>>,
+    pub src_ports: Option<PortSet>,
+    pub dst_ports: Option<PortSet>,
+    pub src_nets: Option<Vec<Cidr>>,
+    pub dst_nets: Option<Vec<Cidr>>,
+}
+
+impl Filter {
+    #[inline]
+    pub fn matches(&self, r: &Record) -> bool {
+        if let Some(p) = &self.protos {
+            if !p.contains(&r.proto) {
+                return false;
+            }
+        }
+        if r.is_tcp() && (r.tcp_flags & self.tcp_flags_set != self.tcp_flags_set || r.tcp_flags & self.tcp_flags_unset != 0) {
+            return false;
+        }
+        if r.is_icmp() {
+            if let Some(t) = &self.icmp_types {
+                if !t.contains(&r.icmp_type) {
+                    return false;
+                }
+            }
+        }
+        if let Some(ps) = &self.dst_ports {
+            if !ps.contains(r.dst_port) {
+                return false;
+            }
+        }
+        if let Some(ps) = &self.src_ports {
+            if !ps.contains(r.src_port) {
+                return false;
+            }
+        }
+        if let Some(n) = &self.src_nets {
+            if !n.iter().any(|c| c.contains(&r.src)) {
+                return false;
+            }
+        }
+        if let Some(n) = &self.dst_nets {
+            if !n.iter().any(|c| c.contains(&r.dst)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+pub struct Duration(pub u64);
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&fmt_duration(self.0))
+    }
+}
+
+pub fn fmt_duration(ns: u64) -> String {
+    const UNITS: [(u64, &str); 5] =
+        [(3_600_000_000_000, "h"), (60_000_000_000, "m"), (1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
+    for (u, s) in UNITS {
+        if ns >= u && ns % u == 0 {
+            return format!("{}{}", ns / u, s);
+        }
+    }
+    format!("{ns}ns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{proto, tcp_flag};
+
+    #[test]
+    fn cidrs() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(c.contains(&Addr::v4([10, 9, 9, 9])));
+        assert!(!c.contains(&Addr::v4([11, 0, 0, 0])));
+        let c6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(c6.contains(&"2001:db8::5".parse::<std::net::IpAddr>().unwrap().into()));
+        assert!(!c6.contains(&Addr::v4([10, 0, 0, 1])));
+        assert!(Cidr::parse("1.2.3.4/33").is_none());
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(&Addr::v4([1, 2, 3, 4])));
+    }
+
+    #[test]
+    fn filter_protocol_specific_parts() {
+        let f = Filter {
+            protos: Some(vec![proto::TCP, proto::ICMP]),
+            tcp_flags_set: tcp_flag::SYN,
+            tcp_flags_unset: tcp_flag::ACK,
+            icmp_types: Some(vec![8]),
+            ..Default::default()
+        };
+        let syn = Record { proto: proto::TCP, tcp_flags: tcp_flag::SYN, ..Default::default() };
+        let synack = Record { tcp_flags: tcp_flag::SYN | tcp_flag::ACK, ..syn };
+        let echo = Record { proto: proto::ICMP, icmp_type: 8, ..Default::default() };
+        let reply = Record { icmp_type: 0, ..echo };
+        let udp = Record { proto: proto::UDP, ..Default::default() };
+        assert!(f.matches(&syn) && f.matches(&echo));
+        assert!(!f.matches(&synack) && !f.matches(&reply) && !f.matches(&udp));
+    }
+
+    #[test]
+    fn durations_print() {
+        assert_eq!(fmt_duration(60_000_000_000), "1m");
+        assert_eq!(fmt_duration(1_500_000_000), "1500ms");
+    }
+}

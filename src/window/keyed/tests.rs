@@ -1,0 +1,142 @@
+use super::*;
+use crate::record::{proto, tcp_flag};
+use crate::rules::parse_rules;
+use proptest::prelude::*;
+use std::collections::HashSet;
+
+const S: u64 = 1_000_000_000;
+
+fn rules(text: &str) -> Arc<RuleSet> {
+    Arc::new(parse_rules(text, "test").unwrap())
+}
+
+fn cfg() -> KeyedConfig {
+    KeyedConfig { batch_ns: S, max_keys: 1000, distinct_bound: 4096 }
+}
+
+fn syn(ts_ns: u64, src: u8, dst: u8, dport: u16, sport: u16) -> Record {
+    Record {
+        ts_ns,
+        src: Addr::v4([10, 0, 0, src]),
+        dst: Addr::v4([10, 1, 0, dst]),
+        src_port: sport,
+        dst_port: dport,
+        proto: proto::TCP,
+        tcp_flags: tcp_flag::SYN,
+        ip_len: 40,
+        ..Default::default()
+    }
+}
+
+/// Feed records the way the pipeline does: a watermark before each record that moves it.
+fn run(kw: &mut KeyedWindows, recs: &[Record], lateness: u64) -> Vec<Alert> {
+    let mut wm = crate::window::WatermarkTracker::new(S, lateness);
+    let mut out = Vec::new();
+    for r in recs {
+        let o = wm.observe(r.ts_ns);
+        if let Some(c) = o.advanced_to {
+            out.extend(kw.flush(c));
+        }
+        if o.batch.is_some() {
+            kw.ingest(r);
+        }
+    }
+    if let Some(f) = kw.final_watermark() {
+        out.extend(kw.flush(f));
+    }
+    out
+}
+
+#[test]
+fn syn_flood_fires_once_with_cooldown() {
+    let rs = rules("[[rule]]\nid='f'\nwindow='1s'\ncooldown='10s'\nfilter={proto='tcp',tcp_flags='S',tcp_flags_not='A'}\ncondition='syn >= 100'\n");
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
+    // 200 SYNs in batch 5 and 200 more in batch 7 (inside the cooldown)
+    let mut recs: Vec<Record> = (0..200).map(|i| syn(5 * S + i * 1_000_000, 1, 1, 443, 40000 + i as u16)).collect();
+    recs.extend((0..200).map(|i| syn(7 * S + i * 1_000_000, 1, 1, 443, 40000 + i as u16)));
+    let alerts = run(&mut kw, &recs, 0);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!((a.window_start_ns, a.window_end_ns), (5 * S, 6 * S));
+    assert_eq!(a.values, vec![(Metric::Syn, 200.0)]);
+    assert_eq!(a.peer, Some(Addr::v4([10, 1, 0, 1])));
+    assert_eq!(kw.stats().suppressed_by_cooldown, 1);
+}
+
+#[test]
+fn eviction_is_counted_and_bounded() {
+    let rs = rules("[[rule]]\nid='f'\nwindow='1s'\ncondition='syn >= 100'\n");
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, KeyedConfig { max_keys: 16, ..cfg() });
+    let recs: Vec<Record> = (0..100u64).map(|i| syn(S + i, i as u8, 1, 80, 1)).collect();
+    run(&mut kw, &recs, 0);
+    let st = kw.stats();
+    assert!(st.keys_peak <= 16, "{st:?}");
+    assert!(st.keys_evicted >= 84, "{st:?}");
+}
+
+#[test]
+fn quiet_keys_expire() {
+    let rs = rules("[[rule]]\nid='f'\nwindow='3s'\ncondition='syn >= 100'\n");
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
+    let recs = vec![syn(S, 1, 1, 80, 1), syn(20 * S, 2, 1, 80, 1)];
+    let mut wm = crate::window::WatermarkTracker::new(S, 0);
+    for r in &recs {
+        if let Some(c) = wm.observe(r.ts_ns).advanced_to {
+            kw.flush(c);
+        }
+        kw.ingest(r);
+    }
+    assert_eq!(kw.stats().keys, 1);
+    assert_eq!(kw.stats().keys_expired, 1);
+    assert_eq!(kw.top(10).len(), 2, "dropped keys still count in the top sources");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Every window's metrics equal a brute-force recount of the packets in it, whatever the
+    /// arrival order within the allowed lateness.
+    #[test]
+    fn windows_equal_brute_force(
+        raw in prop::collection::vec((0u64..30_000, 0u8..3, 0u8..6, 0u16..8, 0u16..4, any::<bool>()), 1..300),
+        lateness_ms in prop::sample::select(vec![0u64, 1500, 4000]),
+    ) {
+        let rs = rules("[[rule]]\nid='all'\nwindow='5s'\nslide='2s'\ncooldown=0\ncondition='packets >= 1 and syn >= 0 and distinct_dst_ports >= 0 and distinct_dst_hosts >= 0 and conn_attempts >= 0 and distinct_dst_pairs >= 0'\n");
+        let mut recs: Vec<Record> = raw.iter().map(|&(ms, s, d, p, sp, is_syn)| {
+            let mut r = syn(100 * S + ms * 1_000_000, s, d, p, sp);
+            if !is_syn { r.tcp_flags = tcp_flag::ACK; }
+            r
+        }).collect();
+        recs.sort_by_key(|r| r.ts_ns);
+        // shuffle a little within the lateness: swap neighbours that are close in time
+        let lat = lateness_ms * 1_000_000;
+        for i in (1..recs.len()).step_by(2) {
+            if recs[i].ts_ns - recs[i - 1].ts_ns < lat { recs.swap(i, i - 1); }
+        }
+        let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
+        let alerts = run(&mut kw, &recs, lat);
+        // brute force: which records were admitted (not late)?
+        let mut wm = crate::window::WatermarkTracker::new(S, lat);
+        let admitted: Vec<Record> = recs.iter().filter(|r| wm.observe(r.ts_ns).batch.is_some()).copied().collect();
+        let mut expected = Vec::new();
+        let max_b = admitted.iter().map(|r| r.ts_ns / S).max().unwrap();
+        for src in 0u8..3 {
+            for end in (0..=max_b + 6).filter(|e| e % 2 == 0) {
+                let win: Vec<&Record> = admitted.iter().filter(|r| r.src == Addr::v4([10, 0, 0, src]) && r.ts_ns / S < end && r.ts_ns / S + 5 >= end).collect();
+                if win.is_empty() { continue; }
+                let ports: HashSet<u16> = win.iter().map(|r| r.dst_port).collect();
+                let hosts: HashSet<Addr> = win.iter().map(|r| r.dst).collect();
+                let pairs: HashSet<(Addr, u16)> = win.iter().map(|r| (r.dst, r.dst_port)).collect();
+                let conns: HashSet<(Addr, u16, u16)> = win.iter().filter(|r| r.is_syn()).map(|r| (r.dst, r.dst_port, r.src_port)).collect();
+                let syns = win.iter().filter(|r| r.is_syn()).count();
+                expected.push((Addr::v4([10, 0, 0, src]), end * S, vec![
+                    (Metric::Packets, win.len() as f64), (Metric::Syn, syns as f64),
+                    (Metric::DistinctDstPorts, ports.len() as f64), (Metric::DistinctDstHosts, hosts.len() as f64),
+                    (Metric::ConnAttempts, conns.len() as f64), (Metric::DistinctDstPairs, pairs.len() as f64)]));
+            }
+        }
+        let mut got: Vec<(Addr, u64, Vec<(Metric, f64)>)> = alerts.into_iter().map(|a| (a.key, a.window_end_ns, a.values)).collect();
+        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        prop_assert_eq!(got, expected);
+    }
+}

@@ -1,0 +1,214 @@
+//! Panes: per-batch counters of one key, kept in a ring as long as the longest window.
+//!
+//! In: records (already filtered for the rule spec) with their batch index, in
+//! non-decreasing batch order. Out: the merged [`Counters`] of any window `[end-len, end)`.
+//! Guarantees: merging panes gives exactly the counts of the packets in the window (a
+//! property test recounts by brute force); memory is one pane per batch with traffic.
+
+use std::collections::VecDeque;
+
+use crate::record::{Addr, Record};
+
+/// Counters of one pane (or, merged, of one window).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub syn: u32,
+    pub synack: u32,
+    pub rst: u32,
+    pub fin: u32,
+    pub icmp_echo: u32,
+    pub udp: u32,
+    /// First and last capture time seen (ns); 0 when empty.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// The one peer (destination when grouped by source, source when grouped by
+    /// destination) of every packet, if there was exactly one.
+    pub dst: Option<Addr>,
+    pub dst_mixed: bool,
+    /// The one IP protocol of every packet, if there was exactly one.
+    pub proto: Option<u8>,
+    pub proto_mixed: bool,
+}
+
+impl Counters {
+    #[inline]
+    pub fn add(&mut self, r: &Record, peer: Addr) {
+        if self.packets == 0 {
+            self.first_ns = r.ts_ns;
+        }
+        self.first_ns = self.first_ns.min(r.ts_ns);
+        self.last_ns = self.last_ns.max(r.ts_ns);
+        self.packets += 1;
+        self.bytes += r.ip_len as u64;
+        self.syn += r.is_syn() as u32;
+        self.synack += r.is_synack() as u32;
+        self.rst += r.is_rst() as u32;
+        self.fin += r.is_fin() as u32;
+        self.icmp_echo += r.is_echo_request() as u32;
+        self.udp += r.is_udp() as u32;
+        merge_one(&mut self.dst, &mut self.dst_mixed, Some(peer), false);
+        merge_one(&mut self.proto, &mut self.proto_mixed, Some(r.proto), false);
+    }
+
+    pub fn merge(&mut self, o: &Counters) {
+        if o.packets == 0 {
+            return;
+        }
+        if self.packets == 0 {
+            *self = *o;
+            return;
+        }
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.syn += o.syn;
+        self.synack += o.synack;
+        self.rst += o.rst;
+        self.fin += o.fin;
+        self.icmp_echo += o.icmp_echo;
+        self.udp += o.udp;
+        self.first_ns = self.first_ns.min(o.first_ns);
+        self.last_ns = self.last_ns.max(o.last_ns);
+        merge_one(&mut self.dst, &mut self.dst_mixed, o.dst, o.dst_mixed);
+        merge_one(&mut self.proto, &mut self.proto_mixed, o.proto, o.proto_mixed);
+    }
+}
+
+#[inline]
+fn merge_one<T: PartialEq + Copy>(mine: &mut Option<T>, mixed: &mut bool, theirs: Option<T>, their_mixed: bool) {
+    if *mixed {
+        return;
+    }
+    if their_mixed {
+        *mixed = true;
+        *mine = None;
+        return;
+    }
+    match (*mine, theirs) {
+        (_, None) => {}
+        (None, Some(t)) => *mine = Some(t),
+        (Some(m), Some(t)) if m != t => {
+            *mixed = true;
+            *mine = None;
+        }
+        _ => {}
+    }
+}
+
+/// Panes of one key, oldest first; batch numbers are absolute (`u64`).
+#[derive(Clone, Debug, Default)]
+pub struct PaneRing {
+    panes: VecDeque<(u64, Counters)>,
+}
+
+impl PaneRing {
+    #[inline]
+    pub fn add(&mut self, batch: u64, r: &Record, peer: Addr) {
+        match self.panes.back_mut() {
+            Some((b, c)) if *b == batch => c.add(r, peer),
+            _ => {
+                let mut c = Counters::default();
+                c.add(r, peer);
+                // Records come in non-decreasing batch order per key; a pane for an
+                // older batch (never expected) is merged in place to stay exact.
+                match self.panes.iter_mut().find(|(b, _)| *b == batch) {
+                    Some((_, old)) => old.merge(&c),
+                    None => {
+                        self.panes.push_back((batch, c));
+                        self.panes.make_contiguous().sort_by_key(|p| p.0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counters of the window `[end - len, end)`.
+    pub fn window(&self, end: u64, len: u64) -> Counters {
+        let start = end.saturating_sub(len);
+        let mut c = Counters::default();
+        for (b, p) in self.panes.iter().rev() {
+            if *b >= end {
+                continue;
+            }
+            if *b < start {
+                break;
+            }
+            c.merge(p);
+        }
+        c
+    }
+
+    /// Newest batch with traffic.
+    pub fn last_batch(&self) -> Option<u64> {
+        self.panes.back().map(|p| p.0)
+    }
+
+    /// Drop panes no window ending at or after `end` with length <= `horizon` can see.
+    pub fn prune(&mut self, end: u64, horizon: u64) {
+        let start = end.saturating_sub(horizon);
+        while matches!(self.panes.front(), Some((b, _)) if *b < start) {
+            self.panes.pop_front();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.panes.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.panes.capacity() * std::mem::size_of::<(u64, Counters)>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{proto, tcp_flag};
+    use proptest::prelude::*;
+
+    fn rec(ts_s: u64, dst: u8, flags: u8, len: u32) -> Record {
+        Record {
+            ts_ns: ts_s * 1_000_000_000,
+            dst: Addr::v4([10, 0, 0, dst]),
+            proto: proto::TCP,
+            tcp_flags: flags,
+            ip_len: len,
+            ..Default::default()
+        }
+    }
+
+    proptest! {
+        /// Merging panes equals a brute-force recount of the packets in the window.
+        #[test]
+        fn pane_merge_equals_recount(
+            pkts in prop::collection::vec((0u64..40, 0u8..3, prop::sample::select(vec![tcp_flag::SYN, tcp_flag::ACK, tcp_flag::SYN | tcp_flag::ACK, tcp_flag::RST, tcp_flag::FIN]), 40u32..1500), 0..200),
+            end in 0u64..45, len in 1u64..20)
+        {
+            let mut pkts: Vec<Record> = pkts.into_iter().map(|(t, d, f, l)| rec(t, d, f, l)).collect();
+            pkts.sort_by_key(|r| r.ts_ns);
+            let mut ring = PaneRing::default();
+            for r in &pkts {
+                ring.add(r.ts_ns / 1_000_000_000, r, r.dst);
+            }
+            let got = ring.window(end, len);
+            let mut want = Counters::default();
+            for r in pkts.iter().filter(|r| { let b = r.ts_ns / 1_000_000_000; b < end && b + len >= end }) {
+                want.add(r, r.dst);
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn single_destination_is_tracked() {
+        let mut c = Counters::default();
+        c.add(&rec(0, 1, tcp_flag::SYN, 40), Addr::v4([10, 0, 0, 1]));
+        c.add(&rec(0, 1, tcp_flag::SYN, 40), Addr::v4([10, 0, 0, 1]));
+        assert_eq!(c.dst, Some(Addr::v4([10, 0, 0, 1])));
+        c.add(&rec(0, 2, tcp_flag::SYN, 40), Addr::v4([10, 0, 0, 2]));
+        assert_eq!(c.dst, None);
+        assert!(c.dst_mixed);
+        assert_eq!(c.syn, 3);
+    }
+}
