@@ -124,6 +124,50 @@ impl Expr {
         }
     }
 
+    /// A condition implied by this one that can only turn from false to true when packets
+    /// are added to the window (every metric grows with its packet set). If it was false at
+    /// a key's last evaluation and the key got no packet since, the window has only lost
+    /// packets, so the whole condition is still false: the evaluation can be skipped.
+    /// `None` when no such part exists (the rule is then evaluated every slide).
+    pub fn monotone_part(&self) -> Option<Expr> {
+        match self {
+            Expr::Bin(BinOp::And, l, r) => match (l.monotone_part(), r.monotone_part()) {
+                (Some(a), Some(b)) => Some(Expr::Bin(BinOp::And, Box::new(a), Box::new(b))),
+                (Some(a), None) | (None, Some(a)) => Some(a),
+                (None, None) => None,
+            },
+            Expr::Bin(BinOp::Or, l, r) => {
+                let (a, b) = (l.monotone_part()?, r.monotone_part()?);
+                Some(Expr::Bin(BinOp::Or, Box::new(a), Box::new(b)))
+            }
+            Expr::Bin(BinOp::Ge | BinOp::Gt, l, r) if l.increasing() && r.constant() => Some(self.clone()),
+            Expr::Bin(BinOp::Le | BinOp::Lt, l, r) if l.constant() && r.increasing() => Some(self.clone()),
+            _ => None,
+        }
+    }
+
+    /// Non-negative and non-decreasing as the window's packet set grows.
+    fn increasing(&self) -> bool {
+        match self {
+            Expr::Num(n) => *n >= 0.0,
+            Expr::Metric(_) => true,
+            Expr::Bin(BinOp::Add | BinOp::Mul, l, r) => l.increasing() && r.increasing(),
+            Expr::Bin(BinOp::Div, l, r) => l.increasing() && matches!(**r, Expr::Num(n) if n > 0.0),
+            Expr::Call(Func::Max | Func::Min, args) => args.iter().all(|a| a.increasing()),
+            _ => false,
+        }
+    }
+
+    fn constant(&self) -> bool {
+        match self {
+            Expr::Num(_) => true,
+            Expr::Metric(_) => false,
+            Expr::Neg(e) | Expr::Not(e) => e.constant(),
+            Expr::Bin(_, l, r) => l.constant() && r.constant(),
+            Expr::Call(_, a) => a.iter().all(|e| e.constant()),
+        }
+    }
+
     /// Metrics the expression reads, in order of first appearance, without repeats.
     pub fn metrics(&self) -> Vec<Metric> {
         let mut out = Vec::new();
@@ -453,6 +497,19 @@ mod tests {
         let e = Expr::parse("(packets - 2 * syn) / 0 == 0").unwrap();
         assert_eq!(e.eval(&vals(&[(Metric::Packets, 1.0), (Metric::Syn, 1.0)])), 1.0);
         assert_eq!(Expr::parse("not (pps < 10k)").unwrap().eval(&vals(&[(Metric::Pps, 20_000.0)])), 1.0);
+    }
+
+    #[test]
+    fn monotone_parts() {
+        let m = |t: &str| Expr::parse(t).unwrap().monotone_part();
+        assert_eq!(m("syn >= 100 and distinct_dst_ports <= 10"), Some(Expr::parse("syn >= 100").unwrap()));
+        assert!(m("distinct_dst_ports <= 10").is_none());
+        assert!(m("pps >= 2000 or bps >= 50M").is_some());
+        assert!(m("pps >= 2000 or rst < 3").is_none());
+        assert!(m("syn / max(synack, 1) > 5").is_none());
+        assert_eq!(m("conn_attempts >= 10 and conn_attempts / distinct_dst_pairs >= 5"), Some(Expr::parse("conn_attempts >= 10").unwrap()));
+        assert!(m("10 < packets + 2 * syn").is_some());
+        assert!(m("packets - syn > 3").is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::fmt;
 use crate::metrics::{DistinctKind, Metric};
 use crate::record::{Addr, Record};
 pub use expr::Expr;
-pub use parse::{parse_rules, RuleError};
+pub use parse::{parse_duration as parse_duration_str, parse_rules, RuleError};
 
 /// The default rule pack, compiled into the binary.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
@@ -64,6 +64,8 @@ pub struct Rule {
     pub condition_text: String,
     /// Metrics the condition reads (reported in alerts).
     pub reads: Vec<Metric>,
+    /// See [`Expr::monotone_part`]: lets the engine skip keys that cannot fire.
+    pub necessary: Option<Expr>,
     /// Index of the spec whose state this rule reads.
     pub spec: usize,
     /// Line of the rule's `[[rule]]` header in its file.

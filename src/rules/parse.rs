@@ -227,7 +227,9 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
     }
     let condition = condition?;
     let reads = condition.metrics();
+    let necessary = condition.monotone_part();
     Some(Rule {
+        necessary,
         id,
         signature_id,
         description: r.description,

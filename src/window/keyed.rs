@@ -66,6 +66,10 @@ pub struct KeyedStats {
 struct KeyEntry {
     totals: Totals,
     last_batch: u64,
+    /// Bit r: rule r must be evaluated at its next slide (new packets arrived for its spec,
+    /// or its necessary condition held last time). Rules from index 64 on are always
+    /// evaluated.
+    dirty: u64,
     state: Vec<SpecState>,
 }
 
@@ -94,6 +98,10 @@ pub struct KeyedWindows {
     specs: Vec<u16>,
     timing: Vec<Timing>,
     horizon_b: u64,
+    /// Per spec: the dirty bits of its rules.
+    spec_mask: Vec<u64>,
+    /// Rules evaluated at every slide (no necessary condition, or index >= 64).
+    always_mask: u64,
     keys: FxHashMap<Addr, KeyEntry>,
     pending: Vec<(u64, Record)>,
     closed: Option<u64>,
@@ -112,7 +120,19 @@ impl KeyedWindows {
             .collect::<Vec<_>>();
         let specs = (0..rules.specs.len() as u16).filter(|&s| rules.specs[s as usize].group_by == group_by).collect();
         let horizon_b = timing.iter().map(|t| t.window_b).max().unwrap_or(1);
+        let mut spec_mask = vec![0u64; rules.specs.len()];
+        let mut always_mask = 0u64;
+        for (i, r) in rules.rules.iter().enumerate() {
+            if i < 64 {
+                spec_mask[r.spec] |= 1 << i;
+                if r.necessary.is_none() {
+                    always_mask |= 1 << i;
+                }
+            }
+        }
         KeyedWindows {
+            spec_mask,
+            always_mask,
             rules,
             group_by,
             cfg,
@@ -164,7 +184,7 @@ impl KeyedWindows {
             if n_keys > self.stats.keys_peak {
                 self.stats.keys_peak = n_keys;
             }
-            KeyEntry { totals: Totals { first_ns: rec.ts_ns, ..Default::default() }, last_batch: batch, state: Vec::new() }
+            KeyEntry { totals: Totals { first_ns: rec.ts_ns, ..Default::default() }, last_batch: batch, dirty: 0, state: Vec::new() }
         });
         entry.totals.packets += 1;
         entry.totals.bytes += rec.ip_len as u64;
@@ -183,6 +203,7 @@ impl KeyedWindows {
                 }
             };
             st.panes.add(batch, rec, peer);
+            entry.dirty |= self.spec_mask[s as usize];
             for kind in DistinctKind::ALL {
                 if !spec.needs(kind) {
                     continue;
@@ -281,20 +302,29 @@ impl KeyedWindows {
             return;
         }
         let reach = due.iter().map(|&r| self.timing[r].window_b).max().unwrap_or(1);
+        let due_mask = due.iter().fold(0u64, |m, &r| if r < 64 { m | 1 << r } else { m });
+        let big = due.iter().any(|&r| r >= 64);
         let bns = self.cfg.batch_ns;
         for (key, entry) in self.keys.iter_mut() {
             if entry.last_batch + reach < end {
                 continue;
             }
+            let want = (entry.dirty | self.always_mask) & due_mask;
+            if want == 0 && !big {
+                continue;
+            }
             for st in entry.state.iter_mut() {
                 for &ri in &due {
                     let rule = &self.rules.rules[ri];
-                    if rule.spec != st.spec as usize {
+                    if rule.spec != st.spec as usize || (ri < 64 && want & (1 << ri) == 0) {
                         continue;
                     }
                     let t = self.timing[ri];
                     let c = st.panes.window(end, t.window_b);
                     if c.packets == 0 {
+                        if ri < 64 {
+                            entry.dirty &= !(1 << ri);
+                        }
                         continue;
                     }
                     let secs = (t.window_b * bns) as f64 / 1e9;
@@ -314,6 +344,9 @@ impl KeyedWindows {
                             let n = st.sets[k as usize].as_ref().map_or(0, |s| s.count(end as u32, t.window_b as u32));
                             v.set(*m, n as f64);
                         }
+                    }
+                    if ri < 64 && rule.necessary.as_ref().is_some_and(|n| n.eval(&v) == 0.0) {
+                        entry.dirty &= !(1 << ri);
                     }
                     if rule.condition.eval(&v) == 0.0 {
                         continue;

@@ -1,0 +1,138 @@
+//! Summary: what a run saw and did, for stderr and `--summary PATH` (JSON).
+//!
+//! In: counters from the reader, the shards and the merge stage. Out: [`Summary`], printed
+//! as a short report or serialized as JSON. Guarantees: every dropped, late, malformed or
+//! evicted packet or key is counted here; nothing is lost silently.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::alert::rfc3339;
+use crate::decode::DecodeStats;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SourceSummary {
+    pub address: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Summary {
+    pub input: String,
+    pub rules: String,
+    pub shards: usize,
+    /// Frames read from the input (after the BPF filter).
+    pub packets: u64,
+    /// Bytes on the wire of those frames.
+    pub bytes: u64,
+    pub capture_start: Option<String>,
+    pub capture_end: Option<String>,
+    pub capture_seconds: f64,
+    pub wall_seconds: f64,
+    pub packets_per_second: f64,
+    pub decode: DecodeStats,
+    /// Records behind the watermark (dropped, counted).
+    pub late_packets: u64,
+    /// Records dropped because a shard queue was full (live mode only; replay waits).
+    pub queue_drops: u64,
+    /// Times the reader waited on a full shard queue (replay back-pressure).
+    pub queue_waits: u64,
+    pub keys_peak: u64,
+    pub keys_expired: u64,
+    pub keys_evicted: u64,
+    pub sketched_sets: u64,
+    pub window_state_bytes: u64,
+    pub peak_rss_bytes: Option<u64>,
+    pub alerts: u64,
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    pub suppressed_by_cooldown: u64,
+    pub top_sources: Vec<SourceSummary>,
+    pub input_errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn set_capture_span(&mut self, first_ns: Option<u64>, last_ns: Option<u64>) {
+        if let (Some(a), Some(b)) = (first_ns, last_ns) {
+            self.capture_start = Some(rfc3339(a));
+            self.capture_end = Some(rfc3339(b));
+            self.capture_seconds = (b.saturating_sub(a)) as f64 / 1e9;
+        }
+    }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn human(n: f64) -> String {
+    if n >= 1e9 {
+        format!("{:.2}G", n / 1e9)
+    } else if n >= 1e6 {
+        format!("{:.2}M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1}k", n / 1e3)
+    } else {
+        format!("{n:.0}")
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "flowsentry summary")?;
+        writeln!(f, "  input        {}", self.input)?;
+        writeln!(f, "  rules        {} ({} shards)", self.rules, self.shards)?;
+        writeln!(f, "  packets      {} ({}B on the wire)", self.packets, human(self.bytes as f64))?;
+        if let (Some(a), Some(b)) = (&self.capture_start, &self.capture_end) {
+            writeln!(f, "  capture      {a} .. {b} ({:.1} s)", self.capture_seconds)?;
+        }
+        writeln!(f, "  wall time    {:.3} s ({} packets/s)", self.wall_seconds, human(self.packets_per_second))?;
+        let d = &self.decode;
+        writeln!(
+            f,
+            "  decoded      {} records; not IP {}; errors: link {}, network {}, transport {}; unsupported link {}; fragments first {} later {}",
+            d.records, d.non_ip, d.link_errors, d.network_errors, d.transport_errors, d.unsupported_link, d.first_fragments, d.later_fragments
+        )?;
+        writeln!(f, "  late         {} packets behind the watermark", self.late_packets)?;
+        if self.queue_drops > 0 || self.queue_waits > 0 {
+            writeln!(f, "  queues       {} dropped, {} waits on a full shard queue", self.queue_drops, self.queue_waits)?;
+        }
+        writeln!(
+            f,
+            "  keys         peak {}, expired {}, evicted {}; sketched sets {}; window state {}B; peak RSS {}B",
+            self.keys_peak,
+            self.keys_expired,
+            self.keys_evicted,
+            self.sketched_sets,
+            human(self.window_state_bytes as f64),
+            self.peak_rss_bytes.map(|b| human(b as f64)).unwrap_or_else(|| "?".into())
+        )?;
+        write!(f, "  alerts       {}", self.alerts)?;
+        if !self.alerts_by_rule.is_empty() {
+            let parts: Vec<String> = self.alerts_by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        if self.suppressed_by_cooldown > 0 {
+            write!(f, "; {} repeats held back by cooldowns", self.suppressed_by_cooldown)?;
+        }
+        writeln!(f)?;
+        if !self.top_sources.is_empty() {
+            writeln!(f, "  top sources  (packets, bytes)")?;
+            for s in &self.top_sources {
+                writeln!(f, "    {:<40} {:>10} {:>10}B", s.address, s.packets, human(s.bytes as f64))?;
+            }
+        }
+        for e in &self.input_errors {
+            writeln!(f, "  input error  {e}")?;
+        }
+        Ok(())
+    }
+}
