@@ -40,7 +40,13 @@ impl Alert {
     /// A stable id: xxh3 of rule id, grouping, key and window end.
     pub fn id(&self, rules: &RuleSet) -> String {
         let r = &rules.rules[self.rule as usize];
-        let text = format!("{}|{}|{}|{}", r.id, self.group_by.name(), self.key, self.window_end_ns);
+        let text = format!(
+            "{}|{}|{}|{}",
+            r.id,
+            self.group_by.name(),
+            self.key,
+            self.window_end_ns
+        );
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 
@@ -52,8 +58,11 @@ impl Alert {
             GroupBy::Src => (Some(key.clone()), peer),
             GroupBy::Dst => (peer, Some(key.clone())),
         };
-        let values: Vec<String> =
-            self.values.iter().map(|(m, v)| format!("{}={}", m.name(), fmt_num(*v))).collect();
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .map(|(m, v)| format!("{}={}", m.name(), fmt_num(*v)))
+            .collect();
         let signature = format!(
             "{}: {} {} {} in {} ({})",
             r.id,
@@ -187,7 +196,11 @@ mod tests {
     #[test]
     fn renders_eve_like_json_with_stable_id() {
         let rules = default_rules();
-        let idx = rules.rules.iter().position(|r| r.id == "syn_flood").unwrap() as u16;
+        let idx = rules
+            .rules
+            .iter()
+            .position(|r| r.id == "syn_flood")
+            .unwrap() as u16;
         let a = Alert {
             rule: idx,
             group_by: GroupBy::Src,
@@ -212,6 +225,9 @@ mod tests {
         assert_eq!(j["metrics"]["syn"], 200);
         assert_eq!(j["id"].as_str().unwrap().len(), 16);
         assert_eq!(a.id(&rules), a.clone().id(&rules));
-        assert!(j["alert"]["signature"].as_str().unwrap().contains("syn=200"));
+        assert!(j["alert"]["signature"]
+            .as_str()
+            .unwrap()
+            .contains("syn=200"));
     }
 }

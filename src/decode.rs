@@ -10,9 +10,7 @@
 //! IP fragments: the first fragment carries the ports; later fragments are counted and
 //! yield a record with ports 0 (they still count as packets and bytes of their source).
 
-use etherparse::{
-    EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice,
-};
+use etherparse::{EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use serde::Serialize;
 
 use crate::record::{frag, proto, Addr, Record};
@@ -33,7 +31,14 @@ pub mod linktype {
     pub fn is_supported(lt: i32) -> bool {
         matches!(
             lt,
-            NULL | ETHERNET | RAW_OPENBSD | RAW_BSDOS | RAW | LOOP | LINUX_SLL | IPV4 | IPV6
+            NULL | ETHERNET
+                | RAW_OPENBSD
+                | RAW_BSDOS
+                | RAW
+                | LOOP
+                | LINUX_SLL
+                | IPV4
+                | IPV6
                 | LINUX_SLL2
         )
     }
@@ -91,7 +96,10 @@ pub fn decode(linktype: i32, ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -
                 return None;
             }
         },
-        linktype::RAW | linktype::RAW_OPENBSD | linktype::RAW_BSDOS | linktype::IPV4
+        linktype::RAW
+        | linktype::RAW_OPENBSD
+        | linktype::RAW_BSDOS
+        | linktype::IPV4
         | linktype::IPV6 => match LaxSlicedPacket::from_ip(data) {
             Ok(p) => p,
             Err(_) => {
@@ -125,7 +133,13 @@ pub fn decode(linktype: i32, ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -
             };
             let le = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
             let be = u32::from_be_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]);
-            let fam = if linktype == linktype::LOOP { be } else if le < 256 { le } else { be };
+            let fam = if linktype == linktype::LOOP {
+                be
+            } else if le < 256 {
+                le
+            } else {
+                be
+            };
             let et = match fam {
                 2 => EtherType::IPV4,
                 // AF_INET6 differs between BSDs: 24, 28, 30 (and 10 on Linux).
@@ -146,7 +160,10 @@ pub fn decode(linktype: i32, ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -
 }
 
 fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> Option<Record> {
-    let mut rec = Record { ts_ns, ..Default::default() };
+    let mut rec = Record {
+        ts_ns,
+        ..Default::default()
+    };
     let payload = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
@@ -154,7 +171,11 @@ fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> 
             rec.dst = Addr::v4(h.destination());
             rec.ip_len = h.total_len() as u32;
             if h.is_fragmenting_payload() {
-                rec.frag = if h.fragments_offset().value() == 0 { frag::FIRST } else { frag::LATER };
+                rec.frag = if h.fragments_offset().value() == 0 {
+                    frag::FIRST
+                } else {
+                    frag::LATER
+                };
             }
             v4.payload()
         }
@@ -266,10 +287,7 @@ fn is_link_layer(l: etherparse::err::Layer) -> bool {
     use etherparse::err::Layer;
     matches!(
         l,
-        Layer::Ethernet2Header
-            | Layer::VlanHeader
-            | Layer::LinuxSllHeader
-            | Layer::MacsecHeader
+        Layer::Ethernet2Header | Layer::VlanHeader | Layer::LinuxSllHeader | Layer::MacsecHeader
     )
 }
 

@@ -4,14 +4,16 @@
 //! `rules` -> `alert` -> `sink`. Threads and channels live only in `pipeline`.
 
 pub mod alert;
+pub mod clock;
 pub mod decode;
 pub mod metrics;
-pub mod record;
-pub mod rules;
-pub mod window;
-pub mod synth;
 pub mod partition;
 pub mod pipeline;
+pub mod record;
+pub mod rules;
 pub mod sink;
 pub mod source;
 pub mod summary;
+pub mod synth;
+pub mod telemetry;
+pub mod window;

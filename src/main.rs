@@ -130,7 +130,8 @@ fn duration(s: &str) -> Result<u64, String> {
 }
 
 fn duration_zero(s: &str) -> Result<u64, String> {
-    rules::parse_duration_str(s).ok_or_else(|| format!("`{s}` is not a duration (e.g. 0s, 500ms, 2s)"))
+    rules::parse_duration_str(s)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 0s, 500ms, 2s)"))
 }
 
 fn scenario(s: &str) -> Result<Scenario, String> {
@@ -142,7 +143,10 @@ fn scenario(s: &str) -> Result<Scenario, String> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FLOWSENTRY_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLOWSENTRY_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -165,14 +169,19 @@ fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet> {
     match path {
         None => Ok(rules::default_rules()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading rule file {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading rule file {}", p.display()))?;
             match rules::parse_rules(&text, &p.display().to_string()) {
                 Ok(rs) => Ok(rs),
                 Err(errs) => {
                     for e in &errs {
                         eprintln!("{e}");
                     }
-                    bail!("{} error(s) in {}; `flowsentry rules check` explains the format", errs.len(), p.display())
+                    bail!(
+                        "{} error(s) in {}; `flowsentry rules check` explains the format",
+                        errs.len(),
+                        p.display()
+                    )
                 }
             }
         }
@@ -182,7 +191,8 @@ fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet> {
 fn replay(a: ReplayArgs) -> Result<ExitCode> {
     let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
     let (files, _demo_guard) = if a.files.is_empty() {
-        let dir = tempfile::tempdir().context("creating a temporary directory for the demo capture")?;
+        let dir =
+            tempfile::tempdir().context("creating a temporary directory for the demo capture")?;
         let p = dir.path().join("demo.pcap");
         std::fs::write(&p, DEMO_PCAP).context("writing the demo capture")?;
         eprintln!("flowsentry: no capture given; replaying the embedded demo capture (captures/demo.pcap)");
@@ -219,12 +229,17 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     let (summary, _sink) = pipeline::run(&mut source, rules, &cfg, sink)?;
     if let Some(p) = &a.engine.summary {
         let json = serde_json::to_string_pretty(&summary)?;
-        std::fs::write(p, json + "\n").with_context(|| format!("writing summary {}", p.display()))?;
+        std::fs::write(p, json + "\n")
+            .with_context(|| format!("writing summary {}", p.display()))?;
     }
     if !a.engine.quiet {
         eprint!("{summary}");
     }
-    Ok(if summary.input_errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
@@ -242,7 +257,12 @@ fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
             }
         };
         match rules::parse_rules(&text, &p.display().to_string()) {
-            Ok(rs) => println!("{}: ok, {} rules ({} window states)", p.display(), rs.rules.len(), rs.specs.len()),
+            Ok(rs) => println!(
+                "{}: ok, {} rules ({} window states)",
+                p.display(),
+                rs.rules.len(),
+                rs.specs.len()
+            ),
             Err(errs) => {
                 for e in &errs {
                     println!("{e}");
@@ -251,7 +271,11 @@ fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn rules_list(file: Option<PathBuf>) -> Result<ExitCode> {
@@ -278,8 +302,16 @@ fn rules_list(file: Option<PathBuf>) -> Result<ExitCode> {
 }
 
 fn synth_cmd(a: SynthArgs) -> Result<ExitCode> {
-    let labels = a.labels.clone().unwrap_or_else(|| a.out.with_extension("labels.jsonl"));
-    let cfg = SynthConfig { scenario: a.scenario, seed: a.seed, scale: a.packets, ..Default::default() };
+    let labels = a
+        .labels
+        .clone()
+        .unwrap_or_else(|| a.out.with_extension("labels.jsonl"));
+    let cfg = SynthConfig {
+        scenario: a.scenario,
+        seed: a.seed,
+        scale: a.packets,
+        ..Default::default()
+    };
     let s = synth::generate(&cfg, &a.out, Some(&labels))?;
     eprintln!(
         "flowsentry: wrote {} ({} packets, {} sources, {:.1} s of capture time) and {} ({} labels)",

@@ -117,8 +117,12 @@ pub enum DistinctKind {
 }
 
 impl DistinctKind {
-    pub const ALL: [DistinctKind; 4] =
-        [DistinctKind::Ports, DistinctKind::Hosts, DistinctKind::Pairs, DistinctKind::Conns];
+    pub const ALL: [DistinctKind; 4] = [
+        DistinctKind::Ports,
+        DistinctKind::Hosts,
+        DistinctKind::Pairs,
+        DistinctKind::Conns,
+    ];
 }
 
 /// Values of all metrics for one key's window; `NaN` marks a value not computed.

@@ -12,19 +12,23 @@
 //! Every channel is bounded: in replay the reader waits on a full queue (nothing is lost,
 //! waits are counted); a live source will drop and count instead.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::alert::Alert;
+use crate::clock::Clock;
 use crate::decode::{decode, DecodeStats};
 use crate::partition::shard_of;
+use crate::record::proto;
 use crate::record::{Addr, Record};
 use crate::rules::{GroupBy, RuleSet};
 use crate::sink::{AlertSink, SinkError};
-use crate::source::FrameSource;
+use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
+use crate::telemetry::{BatchPoint, Telemetry};
 use crate::window::{KeyedConfig, KeyedStats, KeyedWindows, Totals, WatermarkTracker};
 
 #[derive(Debug, Clone)]
@@ -42,12 +46,28 @@ pub struct PipelineConfig {
     pub batch_records: usize,
     /// Messages a shard queue holds.
     pub queue_depth: usize,
+    /// Live sources cannot wait: drop (and count) record batches when a shard queue is full
+    /// instead of waiting. Control messages are never dropped.
+    pub drop_when_full: bool,
+    /// Live mode: the injected clock that closes windows when traffic is sparse. The
+    /// watermark then also follows `clock - lateness - clock_grace`.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// How far behind the clock a captured packet may still be in flight (kernel buffers).
+    pub clock_grace_ns: u64,
+    /// Set to stop reading (SIGINT / SIGTERM): open windows are flushed, alerts written.
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Shared counters and snapshots for the dashboard.
+    pub telemetry: Option<Arc<Telemetry>>,
+    /// Log drop counters this often (live mode).
+    pub report_every: Option<Duration>,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
-            shards: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            shards: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             batch_ns: 1_000_000_000,
             lateness_ns: 0,
             max_keys: 1_000_000,
@@ -56,6 +76,12 @@ impl Default for PipelineConfig {
             progress: false,
             batch_records: 1024,
             queue_depth: 64,
+            drop_when_full: false,
+            clock: None,
+            clock_grace_ns: 200_000_000,
+            stop: None,
+            telemetry: None,
+            report_every: None,
         }
     }
 }
@@ -77,7 +103,8 @@ enum ToShard {
 }
 
 enum FromShard {
-    Alerts(Vec<Alert>),
+    /// The alerts of the windows closed by watermark `.0`.
+    Alerts(u64, Vec<Alert>),
     Done(Box<ShardReport>),
 }
 
@@ -89,6 +116,8 @@ struct ShardReport {
 
 struct MergeResult<S> {
     sink: S,
+    /// The last watermark whose alerts every sink confirmed.
+    delivered: Option<u64>,
     alerts: u64,
     by_rule: Vec<u64>,
     reports: Vec<ShardReport>,
@@ -97,13 +126,15 @@ struct MergeResult<S> {
 
 /// Run the whole job: read everything from `source`, write alerts to `sink`.
 pub fn run<S: AlertSink + 'static>(
-    source: &mut dyn FrameSource,
+    source: &mut dyn PacketSource,
     rules: Arc<RuleSet>,
     cfg: &PipelineConfig,
     sink: S,
 ) -> Result<(Summary, S), PipelineError> {
     let n = cfg.shards.max(1);
-    rules.check_batch(cfg.batch_ns).map_err(PipelineError::Config)?;
+    rules
+        .check_batch(cfg.batch_ns)
+        .map_err(PipelineError::Config)?;
     let started = Instant::now();
     let kcfg = KeyedConfig {
         batch_ns: cfg.batch_ns,
@@ -119,47 +150,125 @@ pub fn run<S: AlertSink + 'static>(
         let (tx, rx) = bounded::<ToShard>(cfg.queue_depth.max(1));
         let (rtx, rrx) = bounded::<FromShard>(cfg.queue_depth.max(1));
         let rules = rules.clone();
+        let tel = cfg.telemetry.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{i}"))
-            .spawn(move || shard_loop(KeyedWindows::new(rules, GroupBy::Src, kcfg), rx, rtx))
+            .spawn(move || {
+                shard_loop(
+                    KeyedWindows::new(rules, GroupBy::Src, kcfg),
+                    rx,
+                    rtx,
+                    tel.map(|t| (t, i)),
+                )
+            })
             .map_err(|e| PipelineError::Thread(format!("spawning shard {i}: {e}")))?;
         to_shards.push(tx);
         replies.push(rrx);
         shard_threads.push(h);
     }
     let merge_rules = rules.clone();
+    let delivered = Arc::new(AtomicU64::new(u64::MAX));
+    let merge_delivered = delivered.clone();
+    let merge_tel = cfg.telemetry.clone();
     let merge = std::thread::Builder::new()
         .name("merge".into())
-        .spawn(move || merge_loop(merge_rules, replies, sink))
+        .spawn(move || merge_loop(merge_rules, replies, sink, merge_delivered, merge_tel))
         .map_err(|e| PipelineError::Thread(format!("spawning merge: {e}")))?;
 
-    let mut summary = Summary { input: source.describe(), rules: rules.source.clone(), shards: n, ..Default::default() };
+    let mut summary = Summary {
+        input: source.describe(),
+        rules: rules.source.clone(),
+        shards: n,
+        ..Default::default()
+    };
     let mut reader = Reader {
         to_shards,
-        bufs: (0..n).map(|_| Vec::with_capacity(cfg.batch_records)).collect(),
+        bufs: (0..n)
+            .map(|_| Vec::with_capacity(cfg.batch_records))
+            .collect(),
         batch_records: cfg.batch_records.max(1),
         queue_waits: 0,
+        queue_drops: 0,
+        drop_when_full: cfg.drop_when_full,
     };
+    let tel = cfg.telemetry.clone();
+    let mut cur_point = BatchPoint::default();
+    let mut last_delivered = u64::MAX;
+    let mut last_report = Instant::now();
+    let mut since_clock = 0u32;
     let mut wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
     let mut dstats = DecodeStats::default();
-    let (mut first_ts, mut last_ts, mut max_ts): (Option<u64>, Option<u64>, Option<u64>) = (None, None, None);
+    let (mut first_ts, mut last_ts, mut max_ts): (Option<u64>, Option<u64>, Option<u64>) =
+        (None, None, None);
     let progress = cfg.progress.then(|| progress_bar(source.progress().1));
     let mut reader_alive = true;
     while reader_alive {
+        if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
+        let d = delivered.load(Ordering::Acquire);
+        if d != last_delivered {
+            last_delivered = d;
+            source.delivered(d);
+        }
         let mut rec: Option<Record> = None;
         let (mut ts, mut len) = (0u64, 0u32);
-        match source.next_with(&mut |f| {
-            ts = f.ts_ns;
-            len = f.orig_len;
-            rec = decode(f.linktype, f.ts_ns, f.data, &mut dstats);
-        }) {
-            Ok(true) => {}
-            Ok(false) => break,
+        let next = source.next_with(&mut |input| match input {
+            Input::Frame(f) => {
+                ts = f.ts_ns;
+                len = f.orig_len;
+                rec = decode(f.linktype, f.ts_ns, f.data, &mut dstats);
+            }
+            Input::Record { record, wire_len } => {
+                ts = record.ts_ns;
+                len = *wire_len;
+                dstats.records += 1;
+                rec = Some(*record);
+            }
+        });
+        let idle = match next {
+            Ok(Next::Item) => false,
+            Ok(Next::Idle) => true,
+            Ok(Next::End) => break,
             Err(e) => {
                 tracing::warn!("{e}");
                 summary.input_errors.push(e.to_string());
                 continue;
             }
+        };
+        if let Some(clock) = &cfg.clock {
+            since_clock += 1;
+            if idle || since_clock >= 1024 {
+                since_clock = 0;
+                let wm_ns = clock
+                    .now_ns()
+                    .saturating_sub(cfg.lateness_ns + cfg.clock_grace_ns);
+                if let Some(c) = wm.advance_time(wm_ns) {
+                    close_point(&tel, &mut cur_point, c, cfg.batch_ns);
+                    reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
+                }
+            }
+            if let Some(every) = cfg.report_every {
+                if last_report.elapsed() >= every {
+                    last_report = Instant::now();
+                    let st = source.stats();
+                    tracing::info!(
+                        packets = summary.packets,
+                        kernel_drops = st.kernel_drops,
+                        interface_drops = st.interface_drops,
+                        queue_drops = reader.queue_drops,
+                        "capture counters"
+                    );
+                    if let Some(t) = &tel {
+                        t.counters
+                            .kernel_drops
+                            .store(st.kernel_drops, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if idle {
+            continue;
         }
         summary.packets += 1;
         summary.bytes += len as u64;
@@ -168,19 +277,46 @@ pub fn run<S: AlertSink + 'static>(
         if let Some(x) = cfg.speed {
             pace(started, f0, ts, x);
         }
-        if summary.packets % 65_536 == 0 {
-            if let Some(pb) = &progress {
-                update_progress(pb, source.progress().0, summary.packets, started);
+        if summary.packets % 1024 == 0 {
+            if let Some(t) = &tel {
+                t.counters.packets.store(summary.packets, Ordering::Relaxed);
+                t.counters.bytes.store(summary.bytes, Ordering::Relaxed);
+                t.counters
+                    .decode_errors
+                    .store(dstats.errors(), Ordering::Relaxed);
+                t.counters
+                    .late
+                    .store(summary.late_packets, Ordering::Relaxed);
+                t.counters
+                    .queue_drops
+                    .store(reader.queue_drops, Ordering::Relaxed);
+                t.counters.capture_ns.fetch_max(ts, Ordering::Relaxed);
+            }
+            if summary.packets % 65_536 == 0 {
+                if let Some(pb) = &progress {
+                    update_progress(pb, source.progress().0, summary.packets, started);
+                }
             }
         }
         let Some(rec) = rec else { continue };
         let obs = wm.observe(rec.ts_ns);
         if let Some(c) = obs.advanced_to {
+            close_point(&tel, &mut cur_point, c, cfg.batch_ns);
             reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
         }
         if obs.batch.is_none() {
             summary.late_packets += 1;
             continue;
+        }
+        if tel.is_some() {
+            cur_point.packets += 1;
+            cur_point.bytes += rec.ip_len as u64;
+            match rec.proto {
+                proto::TCP => cur_point.tcp += 1,
+                proto::UDP => cur_point.udp += 1,
+                proto::ICMP | proto::ICMPV6 => cur_point.icmp += 1,
+                _ => cur_point.other += 1,
+            }
         }
         max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
         reader_alive &= reader.push(shard_of(&rec.src, n), rec);
@@ -191,13 +327,37 @@ pub fn run<S: AlertSink + 'static>(
     let final_wm = max_ts.map(|t| wm.batch_of(t) + horizon_b + 1);
     reader.broadcast(|| ToShard::End(final_wm));
     let waits = reader.queue_waits;
+    let drops = reader.queue_drops;
     drop(reader);
+    let sstats = source.stats();
     for (i, h) in shard_threads.into_iter().enumerate() {
-        h.join().map_err(|_| PipelineError::Thread(format!("shard {i}")))?;
+        h.join()
+            .map_err(|_| PipelineError::Thread(format!("shard {i}")))?;
     }
-    let m = merge.join().map_err(|_| PipelineError::Thread("merge".into()))?;
+    let m = merge
+        .join()
+        .map_err(|_| PipelineError::Thread("merge".into()))?;
     if let Some(e) = m.error {
         return Err(e.into());
+    }
+    if let Some(d) = m.delivered {
+        source.delivered(d);
+    }
+    summary.queue_drops = drops;
+    summary.kernel_drops = sstats.kernel_drops;
+    summary.interface_drops = sstats.interface_drops;
+    summary.malformed_input = sstats.malformed;
+    if let Some(t) = &tel {
+        t.counters.packets.store(summary.packets, Ordering::Relaxed);
+        t.counters.bytes.store(summary.bytes, Ordering::Relaxed);
+        t.counters
+            .decode_errors
+            .store(dstats.errors(), Ordering::Relaxed);
+        t.counters.queue_drops.store(drops, Ordering::Relaxed);
+        t.counters
+            .kernel_drops
+            .store(sstats.kernel_drops, Ordering::Relaxed);
+        t.counters.finished.store(1, Ordering::Relaxed);
     }
 
     summary.queue_waits = waits;
@@ -243,6 +403,8 @@ struct Reader {
     bufs: Vec<Vec<Record>>,
     batch_records: usize,
     queue_waits: u64,
+    queue_drops: u64,
+    drop_when_full: bool,
 }
 
 impl Reader {
@@ -261,6 +423,17 @@ impl Reader {
             return true;
         }
         let full = std::mem::replace(&mut self.bufs[s], Vec::with_capacity(self.batch_records));
+        if self.drop_when_full {
+            return match self.to_shards[s].try_send(ToShard::Records(full)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(ToShard::Records(v))) => {
+                    self.queue_drops += v.len() as u64;
+                    true
+                }
+                Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Disconnected(_)) => false,
+            };
+        }
         self.send(s, ToShard::Records(full))
     }
 
@@ -286,8 +459,13 @@ impl Reader {
     }
 }
 
-fn shard_loop(mut kw: KeyedWindows, rx: Receiver<ToShard>, tx: Sender<FromShard>) {
-    for msg in rx {
+fn shard_loop(
+    mut kw: KeyedWindows,
+    rx: Receiver<ToShard>,
+    tx: Sender<FromShard>,
+    tel: Option<(Arc<Telemetry>, usize)>,
+) {
+    for msg in &rx {
         match msg {
             ToShard::Records(v) => {
                 for r in &v {
@@ -295,14 +473,27 @@ fn shard_loop(mut kw: KeyedWindows, rx: Receiver<ToShard>, tx: Sender<FromShard>
                 }
             }
             ToShard::Watermark(c) => {
-                if tx.send(FromShard::Alerts(kw.flush(c))).is_err() {
+                let alerts = kw.flush(c);
+                if let Some((t, i)) = &tel {
+                    kw.publish(c, t);
+                    let st = kw.stats();
+                    let g = &t.shards[*i];
+                    g.records.store(st.records, Ordering::Relaxed);
+                    g.keys.store(st.keys, Ordering::Relaxed);
+                    g.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
+                }
+                if tx.send(FromShard::Alerts(c, alerts)).is_err() {
                     return;
                 }
             }
             ToShard::End(fin) => {
                 let alerts = fin.map(|c| kw.flush(c)).unwrap_or_default();
-                let _ = tx.send(FromShard::Alerts(alerts));
-                let report = ShardReport { stats: kw.stats(), top: kw.top(10), state_bytes: kw.state_bytes() };
+                let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
+                let report = ShardReport {
+                    stats: kw.stats(),
+                    top: kw.top(10),
+                    state_bytes: kw.state_bytes(),
+                };
                 let _ = tx.send(FromShard::Done(Box::new(report)));
                 return;
             }
@@ -310,7 +501,14 @@ fn shard_loop(mut kw: KeyedWindows, rx: Receiver<ToShard>, tx: Sender<FromShard>
     }
 }
 
-fn merge_loop<S: AlertSink>(rules: Arc<RuleSet>, replies: Vec<Receiver<FromShard>>, mut sink: S) -> MergeResult<S> {
+fn merge_loop<S: AlertSink>(
+    rules: Arc<RuleSet>,
+    replies: Vec<Receiver<FromShard>>,
+    mut sink: S,
+    delivered: Arc<AtomicU64>,
+    tel: Option<Arc<Telemetry>>,
+) -> MergeResult<S> {
+    let mut last_ok: Option<u64> = None;
     let mut res_alerts = 0u64;
     let mut by_rule = vec![0u64; rules.rules.len()];
     let mut reports = Vec::new();
@@ -318,9 +516,13 @@ fn merge_loop<S: AlertSink>(rules: Arc<RuleSet>, replies: Vec<Receiver<FromShard
     let mut round: Vec<Alert> = Vec::new();
     'outer: loop {
         round.clear();
+        let mut wm = None;
         for rx in &replies {
             match rx.recv() {
-                Ok(FromShard::Alerts(a)) => round.extend(a),
+                Ok(FromShard::Alerts(c, a)) => {
+                    wm = Some(c);
+                    round.extend(a)
+                }
                 Ok(FromShard::Done(rep)) => reports.push(*rep),
                 Err(_) => break 'outer,
             }
@@ -332,10 +534,23 @@ fn merge_loop<S: AlertSink>(rules: Arc<RuleSet>, replies: Vec<Receiver<FromShard
         for a in &round {
             res_alerts += 1;
             by_rule[a.rule as usize] += 1;
+            if let Some(t) = &tel {
+                t.push_alert(a);
+            }
             if error.is_none() {
                 if let Err(e) = sink.write(a, &a.to_json(&rules)) {
                     error = Some(e);
                 }
+            }
+        }
+        if let (Some(c), None) = (wm, &error) {
+            match sink.checkpoint() {
+                Ok(()) if c != u64::MAX => {
+                    last_ok = Some(c);
+                    delivered.store(c, Ordering::Release);
+                }
+                Ok(()) => {}
+                Err(e) => error = Some(e),
             }
         }
     }
@@ -344,11 +559,29 @@ fn merge_loop<S: AlertSink>(rules: Arc<RuleSet>, replies: Vec<Receiver<FromShard
             error = Some(e);
         }
     }
-    MergeResult { sink, alerts: res_alerts, by_rule, reports, error }
+    MergeResult {
+        sink,
+        delivered: last_ok,
+        alerts: res_alerts,
+        by_rule,
+        reports,
+        error,
+    }
+}
+
+/// Push the batch point of the batches the watermark just closed.
+fn close_point(tel: &Option<Arc<Telemetry>>, cur: &mut BatchPoint, closed: u64, batch_ns: u64) {
+    if let Some(t) = tel {
+        cur.end_ns = closed * batch_ns;
+        t.push_batch(*cur);
+        t.counters.watermark_batch.store(closed, Ordering::Relaxed);
+        *cur = BatchPoint::default();
+    }
 }
 
 fn pace(started: Instant, first_ts: u64, ts: u64, speed: f64) {
-    let target = Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
+    let target =
+        Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
     let elapsed = started.elapsed();
     if target > elapsed {
         std::thread::sleep(target - elapsed);
@@ -361,7 +594,9 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
         None => indicatif::ProgressBar::new_spinner(),
     };
     pb.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+    ) {
         pb.set_style(style);
     }
     pb
@@ -370,5 +605,8 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
 fn update_progress(pb: &indicatif::ProgressBar, pos: u64, packets: u64, started: Instant) {
     pb.set_position(pos);
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    pb.set_message(format!("{packets} packets, {:.2} Mpps", packets as f64 / secs / 1e6));
+    pb.set_message(format!(
+        "{packets} packets, {:.2} Mpps",
+        packets as f64 / secs / 1e6
+    ));
 }

@@ -218,7 +218,11 @@ mod tests {
 
     #[test]
     fn syn_classification() {
-        let mut r = Record { proto: proto::TCP, tcp_flags: tcp_flag::SYN, ..Default::default() };
+        let mut r = Record {
+            proto: proto::TCP,
+            tcp_flags: tcp_flag::SYN,
+            ..Default::default()
+        };
         assert!(r.is_syn() && !r.is_synack());
         r.tcp_flags |= tcp_flag::ACK;
         assert!(!r.is_syn() && r.is_synack());

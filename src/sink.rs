@@ -20,8 +20,39 @@ pub struct SinkError {
 
 pub trait AlertSink: Send {
     fn write(&mut self, alert: &Alert, json: &str) -> Result<(), SinkError>;
+    /// Everything written so far is durable (flushed, or acknowledged by a broker). Called
+    /// after each watermark's alerts; the pipeline then lets sources commit their offsets.
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     fn finish(&mut self) -> Result<(), SinkError>;
     fn describe(&self) -> String;
+}
+
+/// Several sinks, each receiving every alert (e.g. a file and Kafka).
+impl AlertSink for Vec<Box<dyn AlertSink>> {
+    fn write(&mut self, alert: &Alert, json: &str) -> Result<(), SinkError> {
+        self.iter_mut().try_for_each(|s| s.write(alert, json))
+    }
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        self.iter_mut().try_for_each(|s| s.checkpoint())
+    }
+    fn finish(&mut self) -> Result<(), SinkError> {
+        // Finish every sink even if one fails; report the first failure.
+        let mut first = None;
+        for s in self.iter_mut() {
+            if let Err(e) = s.finish() {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+    fn describe(&self) -> String {
+        self.iter()
+            .map(|s| s.describe())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// JSON Lines to a file, or to stdout for `-`.
@@ -36,24 +67,48 @@ impl JsonlSink {
         let w: Box<dyn Write + Send> = if name == "-" {
             Box::new(io::stdout())
         } else {
-            Box::new(File::create(path).map_err(|e| SinkError { sink: name.clone(), source: e })?)
+            Box::new(File::create(path).map_err(|e| SinkError {
+                sink: name.clone(),
+                source: e,
+            })?)
         };
-        Ok(JsonlSink { name, out: BufWriter::with_capacity(64 * 1024, w) })
+        Ok(JsonlSink {
+            name,
+            out: BufWriter::with_capacity(64 * 1024, w),
+        })
     }
 
     pub fn from_writer(name: &str, w: Box<dyn Write + Send>) -> JsonlSink {
-        JsonlSink { name: name.to_string(), out: BufWriter::new(w) }
+        JsonlSink {
+            name: name.to_string(),
+            out: BufWriter::new(w),
+        }
     }
 }
 
 impl AlertSink for JsonlSink {
     fn write(&mut self, _alert: &Alert, json: &str) -> Result<(), SinkError> {
-        let r = self.out.write_all(json.as_bytes()).and_then(|_| self.out.write_all(b"\n"));
+        let r = self
+            .out
+            .write_all(json.as_bytes())
+            .and_then(|_| self.out.write_all(b"\n"));
         // Broken pipe (e.g. `| head`) is the reader's choice, not an error worth a trace.
-        r.map_err(|e| SinkError { sink: self.name.clone(), source: e })
+        r.map_err(|e| SinkError {
+            sink: self.name.clone(),
+            source: e,
+        })
+    }
+    fn checkpoint(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| SinkError {
+            sink: self.name.clone(),
+            source: e,
+        })
     }
     fn finish(&mut self) -> Result<(), SinkError> {
-        self.out.flush().map_err(|e| SinkError { sink: self.name.clone(), source: e })
+        self.out.flush().map_err(|e| SinkError {
+            sink: self.name.clone(),
+            source: e,
+        })
     }
     fn describe(&self) -> String {
         self.name.clone()

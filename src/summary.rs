@@ -42,6 +42,11 @@ pub struct Summary {
     pub queue_drops: u64,
     /// Times the reader waited on a full shard queue (replay back-pressure).
     pub queue_waits: u64,
+    /// Packets the kernel / the interface dropped before flowsentry saw them (live).
+    pub kernel_drops: u64,
+    pub interface_drops: u64,
+    /// Inputs a source skipped as malformed (e.g. bad Kafka records).
+    pub malformed_input: u64,
     pub keys_peak: u64,
     pub keys_expired: u64,
     pub keys_evicted: u64,
@@ -90,21 +95,45 @@ impl fmt::Display for Summary {
         writeln!(f, "flowsentry summary")?;
         writeln!(f, "  input        {}", self.input)?;
         writeln!(f, "  rules        {} ({} shards)", self.rules, self.shards)?;
-        writeln!(f, "  packets      {} ({}B on the wire)", self.packets, human(self.bytes as f64))?;
+        writeln!(
+            f,
+            "  packets      {} ({}B on the wire)",
+            self.packets,
+            human(self.bytes as f64)
+        )?;
         if let (Some(a), Some(b)) = (&self.capture_start, &self.capture_end) {
-            writeln!(f, "  capture      {a} .. {b} ({:.1} s)", self.capture_seconds)?;
+            writeln!(
+                f,
+                "  capture      {a} .. {b} ({:.1} s)",
+                self.capture_seconds
+            )?;
         }
-        writeln!(f, "  wall time    {:.3} s ({} packets/s)", self.wall_seconds, human(self.packets_per_second))?;
+        writeln!(
+            f,
+            "  wall time    {:.3} s ({} packets/s)",
+            self.wall_seconds,
+            human(self.packets_per_second)
+        )?;
         let d = &self.decode;
         writeln!(
             f,
             "  decoded      {} records; not IP {}; errors: link {}, network {}, transport {}; unsupported link {}; fragments first {} later {}",
             d.records, d.non_ip, d.link_errors, d.network_errors, d.transport_errors, d.unsupported_link, d.first_fragments, d.later_fragments
         )?;
-        writeln!(f, "  late         {} packets behind the watermark", self.late_packets)?;
-        if self.queue_drops > 0 || self.queue_waits > 0 {
-            writeln!(f, "  queues       {} dropped, {} waits on a full shard queue", self.queue_drops, self.queue_waits)?;
-        }
+        writeln!(
+            f,
+            "  late         {} packets behind the watermark",
+            self.late_packets
+        )?;
+        writeln!(
+            f,
+            "  drops        queue {} (waits {}), kernel {}, interface {}; malformed input {}",
+            self.queue_drops,
+            self.queue_waits,
+            self.kernel_drops,
+            self.interface_drops,
+            self.malformed_input
+        )?;
         writeln!(
             f,
             "  keys         peak {}, expired {}, evicted {}; sketched sets {}; window state {}B; peak RSS {}B",
@@ -117,17 +146,31 @@ impl fmt::Display for Summary {
         )?;
         write!(f, "  alerts       {}", self.alerts)?;
         if !self.alerts_by_rule.is_empty() {
-            let parts: Vec<String> = self.alerts_by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let parts: Vec<String> = self
+                .alerts_by_rule
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
             write!(f, " ({})", parts.join(", "))?;
         }
         if self.suppressed_by_cooldown > 0 {
-            write!(f, "; {} repeats held back by cooldowns", self.suppressed_by_cooldown)?;
+            write!(
+                f,
+                "; {} repeats held back by cooldowns",
+                self.suppressed_by_cooldown
+            )?;
         }
         writeln!(f)?;
         if !self.top_sources.is_empty() {
             writeln!(f, "  top sources  (packets, bytes)")?;
             for s in &self.top_sources {
-                writeln!(f, "    {:<40} {:>10} {:>10}B", s.address, s.packets, human(s.bytes as f64))?;
+                writeln!(
+                    f,
+                    "    {:<40} {:>10} {:>10}B",
+                    s.address,
+                    s.packets,
+                    human(s.bytes as f64)
+                )?;
             }
         }
         for e in &self.input_errors {

@@ -40,10 +40,14 @@ fn vlan_and_qinq() {
                 etherparse::VlanId::try_new(20).unwrap(),
             )
         };
-        b.ipv6([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0xfe; 16], 64)
-            .udp(53, 5353)
-            .write(&mut v, &[0; 12])
-            .unwrap();
+        b.ipv6(
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0xfe; 16],
+            64,
+        )
+        .udp(53, 5353)
+        .write(&mut v, &[0; 12])
+        .unwrap();
         let mut s = DecodeStats::default();
         let r = decode(linktype::ETHERNET, 0, &v, &mut s).unwrap();
         assert_eq!(r.src.to_string(), "2001:db8::1");
@@ -94,7 +98,10 @@ fn ipv4_fragments_first_has_ports_later_do_not() {
     later[14 + 7] = 0x08; // offset 8 * 8 bytes, last fragment
     let mut s = DecodeStats::default();
     let r1 = decode(linktype::ETHERNET, 0, &first, &mut s).unwrap();
-    assert_eq!((r1.frag, r1.src_port, r1.dst_port), (frag::FIRST, 1000, 2000));
+    assert_eq!(
+        (r1.frag, r1.src_port, r1.dst_port),
+        (frag::FIRST, 1000, 2000)
+    );
     let r2 = decode(linktype::ETHERNET, 0, &later, &mut s).unwrap();
     assert_eq!((r2.frag, r2.src_port, r2.dst_port), (frag::LATER, 0, 0));
     assert_eq!((s.first_fragments, s.later_fragments), (1, 1));

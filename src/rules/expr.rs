@@ -64,10 +64,17 @@ enum Ty {
 impl Expr {
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
         let toks = lex(text)?;
-        let mut p = Parser { toks, pos: 0, end: text.chars().count() };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            end: text.chars().count(),
+        };
         let (e, ty) = p.or()?;
         if let Some(t) = p.peek() {
-            return Err(ExprError { offset: t.off, msg: format!("unexpected `{}`", t.text) });
+            return Err(ExprError {
+                offset: t.off,
+                msg: format!("unexpected `{}`", t.text),
+            });
         }
         if ty != Ty::Bool {
             return Err(ExprError {
@@ -140,8 +147,12 @@ impl Expr {
                 let (a, b) = (l.monotone_part()?, r.monotone_part()?);
                 Some(Expr::Bin(BinOp::Or, Box::new(a), Box::new(b)))
             }
-            Expr::Bin(BinOp::Ge | BinOp::Gt, l, r) if l.increasing() && r.constant() => Some(self.clone()),
-            Expr::Bin(BinOp::Le | BinOp::Lt, l, r) if l.constant() && r.increasing() => Some(self.clone()),
+            Expr::Bin(BinOp::Ge | BinOp::Gt, l, r) if l.increasing() && r.constant() => {
+                Some(self.clone())
+            }
+            Expr::Bin(BinOp::Le | BinOp::Lt, l, r) if l.constant() && r.increasing() => {
+                Some(self.clone())
+            }
             _ => None,
         }
     }
@@ -243,12 +254,20 @@ fn lex(s: &str) -> Result<Vec<Tok>, ExprError> {
                 offset: start,
                 msg: format!("`{text}` is not a number (use e.g. 100, 2.5, 1e6, 10k, 5M)"),
             })?;
-            out.push(Tok { text, off: start, kind: TokKind::Num(n) });
+            out.push(Tok {
+                text,
+                off: start,
+                kind: TokKind::Num(n),
+            });
         } else if c.is_ascii_alphabetic() || c == '_' {
             while i < cs.len() && (cs[i].is_ascii_alphanumeric() || cs[i] == '_') {
                 i += 1;
             }
-            out.push(Tok { text: cs[start..i].iter().collect(), off: start, kind: TokKind::Ident });
+            out.push(Tok {
+                text: cs[start..i].iter().collect(),
+                off: start,
+                kind: TokKind::Ident,
+            });
         } else {
             let two: String = cs[i..(i + 2).min(cs.len())].iter().collect();
             let op = if ["<=", ">=", "==", "!=", "&&", "||"].contains(&two.as_str()) {
@@ -266,10 +285,21 @@ fn lex(s: &str) -> Result<Vec<Tok>, ExprError> {
                     c.to_string()
                 }
             } else {
-                return Err(ExprError { offset: start, msg: format!("unexpected character `{c}`") });
+                return Err(ExprError {
+                    offset: start,
+                    msg: format!("unexpected character `{c}`"),
+                });
             };
-            let kind = if op == "and" || op == "or" || op == "not" { TokKind::Ident } else { TokKind::Op };
-            out.push(Tok { text: op, off: start, kind });
+            let kind = if op == "and" || op == "or" || op == "not" {
+                TokKind::Ident
+            } else {
+                TokKind::Op
+            };
+            out.push(Tok {
+                text: op,
+                off: start,
+                kind,
+            });
         }
     }
     Ok(out)
@@ -283,7 +313,10 @@ fn parse_number(t: &str) -> Option<f64> {
         'G' => (&t[..t.len() - 1], 1e9),
         _ => (&t[..], 1.0),
     };
-    body.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * mult)
+    body.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|v| v * mult)
 }
 
 struct Parser {
@@ -401,7 +434,10 @@ impl Parser {
     }
     fn atom(&mut self) -> PResult {
         let Some(t) = self.peek().cloned() else {
-            return Err(ExprError { offset: self.end, msg: "the condition ends too early".into() });
+            return Err(ExprError {
+                offset: self.end,
+                msg: "the condition ends too early".into(),
+            });
         };
         self.pos += 1;
         match t.kind {
@@ -409,7 +445,10 @@ impl Parser {
             TokKind::Op if t.text == "(" => {
                 let (e, ty) = self.or()?;
                 if !self.is(")") {
-                    return Err(ExprError { offset: self.off(), msg: "missing `)`".into() });
+                    return Err(ExprError {
+                        offset: self.off(),
+                        msg: "missing `)`".into(),
+                    });
                 }
                 self.pos += 1;
                 Ok((e, ty))
@@ -439,7 +478,10 @@ impl Parser {
                         self.pos += 1;
                         break;
                     } else {
-                        return Err(ExprError { offset: self.off(), msg: "expected `,` or `)`".into() });
+                        return Err(ExprError {
+                            offset: self.off(),
+                            msg: "expected `,` or `)`".into(),
+                        });
                     }
                 }
                 let ok = match f {
@@ -447,7 +489,10 @@ impl Parser {
                     Func::Max | Func::Min => !args.is_empty(),
                 };
                 if !ok {
-                    return Err(ExprError { offset: t.off, msg: format!("wrong number of arguments to `{}`", t.text) });
+                    return Err(ExprError {
+                        offset: t.off,
+                        msg: format!("wrong number of arguments to `{}`", t.text),
+                    });
                 }
                 Ok((Expr::Call(f, args), Ty::Num))
             }
@@ -458,11 +503,18 @@ impl Parser {
                     msg: format!(
                         "unknown metric `{}` (known: {})",
                         t.text,
-                        Metric::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                        Metric::ALL
+                            .iter()
+                            .map(|m| m.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 }),
             },
-            TokKind::Op => Err(ExprError { offset: t.off, msg: format!("unexpected `{}`", t.text) }),
+            TokKind::Op => Err(ExprError {
+                offset: t.off,
+                msg: format!("unexpected `{}`", t.text),
+            }),
         }
     }
 }
@@ -482,32 +534,61 @@ mod tests {
     #[test]
     fn precedence_and_logic() {
         let e = Expr::parse("syn >= 100 and distinct_dst_ports <= 10 or rst > 5").unwrap();
-        assert_eq!(e.metrics(), vec![Metric::Syn, Metric::DistinctDstPorts, Metric::Rst]);
-        let v = vals(&[(Metric::Syn, 150.0), (Metric::DistinctDstPorts, 3.0), (Metric::Rst, 0.0)]);
+        assert_eq!(
+            e.metrics(),
+            vec![Metric::Syn, Metric::DistinctDstPorts, Metric::Rst]
+        );
+        let v = vals(&[
+            (Metric::Syn, 150.0),
+            (Metric::DistinctDstPorts, 3.0),
+            (Metric::Rst, 0.0),
+        ]);
         assert_eq!(e.eval(&v), 1.0);
-        let v = vals(&[(Metric::Syn, 150.0), (Metric::DistinctDstPorts, 30.0), (Metric::Rst, 0.0)]);
+        let v = vals(&[
+            (Metric::Syn, 150.0),
+            (Metric::DistinctDstPorts, 30.0),
+            (Metric::Rst, 0.0),
+        ]);
         assert_eq!(e.eval(&v), 0.0);
     }
 
     #[test]
     fn arithmetic_and_functions() {
         let e = Expr::parse("syn / max(synack, 1) > 5 and bps >= 1.5M").unwrap();
-        let v = vals(&[(Metric::Syn, 60.0), (Metric::SynAck, 0.0), (Metric::Bps, 2e6)]);
+        let v = vals(&[
+            (Metric::Syn, 60.0),
+            (Metric::SynAck, 0.0),
+            (Metric::Bps, 2e6),
+        ]);
         assert_eq!(e.eval(&v), 1.0);
         let e = Expr::parse("(packets - 2 * syn) / 0 == 0").unwrap();
-        assert_eq!(e.eval(&vals(&[(Metric::Packets, 1.0), (Metric::Syn, 1.0)])), 1.0);
-        assert_eq!(Expr::parse("not (pps < 10k)").unwrap().eval(&vals(&[(Metric::Pps, 20_000.0)])), 1.0);
+        assert_eq!(
+            e.eval(&vals(&[(Metric::Packets, 1.0), (Metric::Syn, 1.0)])),
+            1.0
+        );
+        assert_eq!(
+            Expr::parse("not (pps < 10k)")
+                .unwrap()
+                .eval(&vals(&[(Metric::Pps, 20_000.0)])),
+            1.0
+        );
     }
 
     #[test]
     fn monotone_parts() {
         let m = |t: &str| Expr::parse(t).unwrap().monotone_part();
-        assert_eq!(m("syn >= 100 and distinct_dst_ports <= 10"), Some(Expr::parse("syn >= 100").unwrap()));
+        assert_eq!(
+            m("syn >= 100 and distinct_dst_ports <= 10"),
+            Some(Expr::parse("syn >= 100").unwrap())
+        );
         assert!(m("distinct_dst_ports <= 10").is_none());
         assert!(m("pps >= 2000 or bps >= 50M").is_some());
         assert!(m("pps >= 2000 or rst < 3").is_none());
         assert!(m("syn / max(synack, 1) > 5").is_none());
-        assert_eq!(m("conn_attempts >= 10 and conn_attempts / distinct_dst_pairs >= 5"), Some(Expr::parse("conn_attempts >= 10").unwrap()));
+        assert_eq!(
+            m("conn_attempts >= 10 and conn_attempts / distinct_dst_pairs >= 5"),
+            Some(Expr::parse("conn_attempts >= 10").unwrap())
+        );
         assert!(m("10 < packets + 2 * syn").is_some());
         assert!(m("packets - syn > 3").is_none());
     }
@@ -519,9 +600,18 @@ mod tests {
         assert!(e.msg.contains("unknown metric `dst_portz`"));
         assert_eq!(Expr::parse("syn + 1").unwrap_err().offset, 0);
         assert_eq!(Expr::parse("syn >= ").unwrap_err().offset, 7);
-        assert!(Expr::parse("(syn > 1").unwrap_err().msg.contains("missing `)`"));
-        assert!(Expr::parse("syn > 1 and 5").unwrap_err().msg.contains("needs a comparison"));
-        assert!(Expr::parse("foo(1) > 1").unwrap_err().msg.contains("unknown function"));
+        assert!(Expr::parse("(syn > 1")
+            .unwrap_err()
+            .msg
+            .contains("missing `)`"));
+        assert!(Expr::parse("syn > 1 and 5")
+            .unwrap_err()
+            .msg
+            .contains("needs a comparison"));
+        assert!(Expr::parse("foo(1) > 1")
+            .unwrap_err()
+            .msg
+            .contains("unknown function"));
         assert_eq!(Expr::parse("syn > 1 $").unwrap_err().offset, 8);
         assert!(Expr::parse("syn > 1x").is_err());
     }

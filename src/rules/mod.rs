@@ -7,8 +7,8 @@
 //! batch interval that divides its windows and slides ([`RuleSet::check_batch`]); every
 //! error names file, line and column.
 
-mod parse;
 pub mod expr;
+mod parse;
 
 use std::fmt;
 
@@ -146,7 +146,11 @@ pub struct Cidr {
 impl Cidr {
     #[inline]
     pub fn contains(&self, a: &Addr) -> bool {
-        let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - self.len as u32) };
+        let mask = if self.len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - self.len as u32)
+        };
         a.to_u128() & mask == self.net
     }
 
@@ -163,8 +167,15 @@ impl Cidr {
         if len > 128 {
             return None;
         }
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len as u32) };
-        Some(Cidr { net: addr.to_u128() & mask, len })
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len as u32)
+        };
+        Some(Cidr {
+            net: addr.to_u128() & mask,
+            len,
+        })
     }
 }
 
@@ -191,7 +202,10 @@ impl Filter {
                 return false;
             }
         }
-        if r.is_tcp() && (r.tcp_flags & self.tcp_flags_set != self.tcp_flags_set || r.tcp_flags & self.tcp_flags_unset != 0) {
+        if r.is_tcp()
+            && (r.tcp_flags & self.tcp_flags_set != self.tcp_flags_set
+                || r.tcp_flags & self.tcp_flags_unset != 0)
+        {
             return false;
         }
         if r.is_icmp() {
@@ -234,8 +248,13 @@ impl fmt::Display for Duration {
 }
 
 pub fn fmt_duration(ns: u64) -> String {
-    const UNITS: [(u64, &str); 5] =
-        [(3_600_000_000_000, "h"), (60_000_000_000, "m"), (1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
+    const UNITS: [(u64, &str); 5] = [
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+    ];
     for (u, s) in UNITS {
         if ns >= u && ns % u == 0 {
             return format!("{}{}", ns / u, s);
@@ -258,7 +277,9 @@ mod tests {
         assert!(c6.contains(&"2001:db8::5".parse::<std::net::IpAddr>().unwrap().into()));
         assert!(!c6.contains(&Addr::v4([10, 0, 0, 1])));
         assert!(Cidr::parse("1.2.3.4/33").is_none());
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(&Addr::v4([1, 2, 3, 4])));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(&Addr::v4([1, 2, 3, 4])));
     }
 
     #[test]
@@ -270,11 +291,28 @@ mod tests {
             icmp_types: Some(vec![8]),
             ..Default::default()
         };
-        let syn = Record { proto: proto::TCP, tcp_flags: tcp_flag::SYN, ..Default::default() };
-        let synack = Record { tcp_flags: tcp_flag::SYN | tcp_flag::ACK, ..syn };
-        let echo = Record { proto: proto::ICMP, icmp_type: 8, ..Default::default() };
-        let reply = Record { icmp_type: 0, ..echo };
-        let udp = Record { proto: proto::UDP, ..Default::default() };
+        let syn = Record {
+            proto: proto::TCP,
+            tcp_flags: tcp_flag::SYN,
+            ..Default::default()
+        };
+        let synack = Record {
+            tcp_flags: tcp_flag::SYN | tcp_flag::ACK,
+            ..syn
+        };
+        let echo = Record {
+            proto: proto::ICMP,
+            icmp_type: 8,
+            ..Default::default()
+        };
+        let reply = Record {
+            icmp_type: 0,
+            ..echo
+        };
+        let udp = Record {
+            proto: proto::UDP,
+            ..Default::default()
+        };
         assert!(f.matches(&syn) && f.matches(&echo));
         assert!(!f.matches(&synack) && !f.matches(&reply) && !f.matches(&udp));
     }

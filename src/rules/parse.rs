@@ -73,7 +73,12 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn err(&mut self, at: usize, msg: impl Into<String>) {
         let (line, column) = line_col(self.text, at);
-        self.errors.push(RuleError { file: self.file.to_string(), line, column, message: msg.into() });
+        self.errors.push(RuleError {
+            file: self.file.to_string(),
+            line,
+            column,
+            message: msg.into(),
+        });
     }
 }
 
@@ -82,7 +87,12 @@ pub fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
     let before = &text[..text.floor_char_boundary_compat(at)];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -100,7 +110,11 @@ impl FloorBoundary for str {
 
 /// Parse and compile a rule file; `file` names it in errors.
 pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
-    let mut cx = Ctx { text, file, errors: Vec::new() };
+    let mut cx = Ctx {
+        text,
+        file,
+        errors: Vec::new(),
+    };
     let raw: RawFile = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
@@ -124,10 +138,19 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
         let line = line_col(text, span.start).0;
         if let Some(rule) = compile_rule(&mut cx, r, line) {
             if let Some(prev) = seen_ids.insert(rule.id.clone(), line) {
-                cx.err(span.start, format!("duplicate rule id `{}` (first at line {prev})", rule.id));
+                cx.err(
+                    span.start,
+                    format!("duplicate rule id `{}` (first at line {prev})", rule.id),
+                );
             }
             if let Some(other) = seen_sids.insert(rule.signature_id, rule.id.clone()) {
-                cx.err(span.start, format!("signature id {} of `{}` is already used by `{other}`", rule.signature_id, rule.id));
+                cx.err(
+                    span.start,
+                    format!(
+                        "signature id {} of `{}` is already used by `{other}`",
+                        rule.signature_id, rule.id
+                    ),
+                );
             }
             rules.push(rule);
         }
@@ -137,16 +160,28 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
         return Err(cx.errors);
     }
     let specs = build_specs(&mut rules);
-    Ok(RuleSet { source: file.to_string(), rules, specs })
+    Ok(RuleSet {
+        source: file.to_string(),
+        rules,
+        specs,
+    })
 }
 
 fn build_specs(rules: &mut [Rule]) -> Vec<Spec> {
     let mut specs: Vec<Spec> = Vec::new();
     for (i, r) in rules.iter_mut().enumerate() {
-        let idx = match specs.iter().position(|s| s.filter == r.filter && s.group_by == r.group_by) {
+        let idx = match specs
+            .iter()
+            .position(|s| s.filter == r.filter && s.group_by == r.group_by)
+        {
             Some(ix) => ix,
             None => {
-                specs.push(Spec { filter: r.filter.clone(), group_by: r.group_by, distinct: [false; 4], rules: Vec::new() });
+                specs.push(Spec {
+                    filter: r.filter.clone(),
+                    group_by: r.group_by,
+                    distinct: [false; 4],
+                    rules: Vec::new(),
+                });
                 specs.len() - 1
             }
         };
@@ -158,7 +193,9 @@ fn build_specs(rules: &mut [Rule]) -> Vec<Spec> {
         specs[idx].rules.push(i);
         r.spec = idx;
     }
-    debug_assert!(specs.iter().all(|s| DistinctKind::ALL.len() == s.distinct.len()));
+    debug_assert!(specs
+        .iter()
+        .all(|s| DistinctKind::ALL.len() == s.distinct.len()));
     specs
 }
 
@@ -166,8 +203,15 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
     let before = cx.errors.len();
     let id_span = r.id.span();
     let id = r.id.into_inner();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        cx.err(id_span.start, format!("rule id `{id}` must be non-empty letters, digits, `_` or `-`"));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        cx.err(
+            id_span.start,
+            format!("rule id `{id}` must be non-empty letters, digits, `_` or `-`"),
+        );
     }
     let signature_id = match r.sid {
         Some(s) => match u32::try_from(*s.get_ref()) {
@@ -184,21 +228,35 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         Some(s) => match *s.get_ref() {
             v @ 1..=3 => v as u8,
             _ => {
-                cx.err(s.span().start, "severity must be 1 (high), 2 (medium) or 3 (low)");
+                cx.err(
+                    s.span().start,
+                    "severity must be 1 (high), 2 (medium) or 3 (low)",
+                );
                 2
             }
         },
     };
-    let group_by = match r.group_by.as_ref().map(|g| (g.get_ref().as_str(), g.span())) {
+    let group_by = match r
+        .group_by
+        .as_ref()
+        .map(|g| (g.get_ref().as_str(), g.span()))
+    {
         None | Some(("src", _)) => GroupBy::Src,
         Some(("dst", _)) => GroupBy::Dst,
         Some((other, sp)) => {
-            cx.err(sp.start, format!("group_by must be \"src\" or \"dst\", not \"{other}\""));
+            cx.err(
+                sp.start,
+                format!("group_by must be \"src\" or \"dst\", not \"{other}\""),
+            );
             GroupBy::Src
         }
     };
     let window_ns = duration(cx, &r.window).unwrap_or(1);
-    let slide_ns = r.slide.as_ref().map(|s| duration(cx, s).unwrap_or(1)).unwrap_or(window_ns);
+    let slide_ns = r
+        .slide
+        .as_ref()
+        .map(|s| duration(cx, s).unwrap_or(1))
+        .unwrap_or(window_ns);
     let cooldown_ns = match &r.cooldown {
         Some(c) => duration_allow_zero(cx, c).unwrap_or(0),
         None => window_ns,
@@ -213,7 +271,11 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         Ok(e) => Some(e),
         Err(e) => {
             let start = cond_start(cx.text, cond_span);
-            let byte = cond_text.char_indices().nth(e.offset).map(|(b, _)| b).unwrap_or(cond_text.len());
+            let byte = cond_text
+                .char_indices()
+                .nth(e.offset)
+                .map(|(b, _)| b)
+                .unwrap_or(cond_text.len());
             cx.err(start + byte, format!("condition: {}", e.msg));
             None
         }
@@ -289,7 +351,9 @@ fn duration_allow_zero(cx: &mut Ctx<'_>, v: &Spanned<Value>) -> Option<u64> {
 /// `"500ms"`, `"10s"`, `"1.5s"`, `"5m"`, `"1h"`, `"250us"` -> nanoseconds.
 pub fn parse_duration(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let mult = match unit.trim() {
@@ -332,11 +396,17 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
         }
         out.protos = Some(protos);
     }
-    for (field, target) in [(&f.tcp_flags, &mut out.tcp_flags_set), (&f.tcp_flags_not, &mut out.tcp_flags_unset)] {
+    for (field, target) in [
+        (&f.tcp_flags, &mut out.tcp_flags_set),
+        (&f.tcp_flags_not, &mut out.tcp_flags_unset),
+    ] {
         if let Some(s) = field {
             match tcp_flags(s.get_ref()) {
                 Some(b) => *target = b,
-                None => cx.err(s.span().start, "TCP flags are letters from FSRPAUEC (FIN SYN RST PSH ACK URG ECE CWR)"),
+                None => cx.err(
+                    s.span().start,
+                    "TCP flags are letters from FSRPAUEC (FIN SYN RST PSH ACK URG ECE CWR)",
+                ),
             }
         }
     }
@@ -346,7 +416,10 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
             match v {
                 Value::Integer(i) if (0..=255).contains(i) => types.push(*i as u8),
                 Value::String(s) if s == "echo-request" => types.extend([8, 128]),
-                _ => cx.err(t.span().start, "icmp_type is a type number 0-255 or \"echo-request\", or a list of them"),
+                _ => cx.err(
+                    t.span().start,
+                    "icmp_type is a type number 0-255 or \"echo-request\", or a list of them",
+                ),
             }
         }
         out.icmp_types = Some(types);
@@ -389,7 +462,10 @@ fn ports(cx: &mut Ctx<'_>, v: &Spanned<Value>) -> PortSet {
         };
         match r {
             Some(r) => set.push(r),
-            None => cx.err(v.span().start, "ports are numbers 0-65535 or ranges such as \"6000-6063\""),
+            None => cx.err(
+                v.span().start,
+                "ports are numbers 0-65535 or ranges such as \"6000-6063\"",
+            ),
         }
     }
     PortSet(set)
@@ -413,7 +489,14 @@ mod tests {
     #[test]
     fn default_pack_compiles() {
         let rs = super::super::default_rules();
-        for id in ["port_scan", "host_sweep", "syn_flood", "icmp_flood", "udp_flood", "brute_force"] {
+        for id in [
+            "port_scan",
+            "host_sweep",
+            "syn_flood",
+            "icmp_flood",
+            "udp_flood",
+            "brute_force",
+        ] {
             assert!(rs.rule(id).is_some(), "missing {id}");
         }
         assert!(rs.check_batch(1_000_000_000).is_ok());
@@ -427,9 +510,21 @@ mod tests {
         let errs = parse_rules(text, "x.toml").unwrap_err();
         let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert_eq!(shown.len(), 3, "{shown:#?}");
-        assert!(shown[0].starts_with("x.toml:4:27: condition: unknown metric `nope`"), "{}", shown[0]);
-        assert!(shown[1].starts_with("x.toml:8:10: a duration"), "{}", shown[1]);
-        assert!(shown[2].starts_with("x.toml:10:20: unknown protocol"), "{}", shown[2]);
+        assert!(
+            shown[0].starts_with("x.toml:4:27: condition: unknown metric `nope`"),
+            "{}",
+            shown[0]
+        );
+        assert!(
+            shown[1].starts_with("x.toml:8:10: a duration"),
+            "{}",
+            shown[1]
+        );
+        assert!(
+            shown[2].starts_with("x.toml:10:20: unknown protocol"),
+            "{}",
+            shown[2]
+        );
     }
 
     #[test]

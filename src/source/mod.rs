@@ -1,7 +1,8 @@
-//! Sources: where frames come from (capture files now; live interfaces and Kafka later).
+//! Sources: where packets come from (capture files; live interfaces and Kafka plug in here).
 //!
-//! In: paths, interfaces or topics. Out: [`Frame`]s, one at a time, with the link type and
-//! capture time, through the [`FrameSource`] trait the pipeline reads.
+//! In: paths, interfaces or topics. Out: [`Input`]s, one at a time: raw frames to decode, or
+//! records already decoded elsewhere (a sensor publishing to Kafka), through the
+//! [`PacketSource`] trait the pipeline reads.
 //! Guarantees: a read error names the input and the record number and is returned, never
 //! panicked on; everything before it has already been handed out.
 
@@ -9,7 +10,9 @@ pub mod pcap_file;
 
 pub use pcap_file::PcapFiles;
 
-/// One captured frame, borrowed from the source until the next call.
+use crate::record::Record;
+
+/// One captured frame, borrowed from the source until the callback returns.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     pub linktype: i32,
@@ -20,24 +23,79 @@ pub struct Frame<'a> {
     pub orig_len: u32,
 }
 
+/// What a source hands to the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Raw bytes to decode.
+    Frame(Frame<'a>),
+    /// A record decoded elsewhere; `wire_len` is the frame's length on the wire.
+    Record { record: Record, wire_len: u32 },
+}
+
+/// The outcome of one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The callback was called with one input.
+    Item,
+    /// Nothing arrived within the source's poll timeout (live capture, Kafka); the
+    /// pipeline uses the pause to advance the watermark from its clock.
+    Idle,
+    /// All input is read.
+    End,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{input}: cannot open: {reason}")]
     Open { input: String, reason: String },
-    #[error("{input}: record {record}: {reason} (the {record_minus_one} records before it were used)")]
-    Read { input: String, record: u64, record_minus_one: u64, reason: String },
+    #[error(
+        "{input}: record {record}: {reason} (the {record_minus_one} records before it were used)"
+    )]
+    Read {
+        input: String,
+        record: u64,
+        record_minus_one: u64,
+        reason: String,
+    },
     #[error("{input}: BPF filter `{filter}`: {reason}")]
-    Filter { input: String, filter: String, reason: String },
+    Filter {
+        input: String,
+        filter: String,
+        reason: String,
+    },
+    #[error("{input}: {reason}")]
+    Other { input: String, reason: String },
 }
 
-/// Anything that yields frames in capture order.
-pub trait FrameSource {
-    /// Read the next frame and hand it to `f`; `Ok(false)` at the end of all input. After an
-    /// `Err`, the source moves on to its next input (if any), so the caller may keep reading.
-    /// (A callback rather than a returned borrow: the frame borrows the capture's buffer.)
-    fn next_with(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<bool, SourceError>;
+/// Counters a source keeps about what it could not hand out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SourceStats {
+    /// Packets the kernel dropped (libpcap `ps_drop`).
+    pub kernel_drops: u64,
+    /// Packets dropped by the interface or driver (libpcap `ps_ifdrop`).
+    pub interface_drops: u64,
+    /// Inputs the source skipped as malformed (e.g. bad Kafka records).
+    pub malformed: u64,
+}
+
+/// Anything that yields packets in (roughly) capture order.
+pub trait PacketSource {
+    /// Read the next input and hand it to `f`. After an `Err`, the source moves on to its
+    /// next input (if any), so the caller may keep reading.
+    /// (A callback rather than a returned borrow: a frame borrows the capture's buffer.)
+    fn next_with(&mut self, f: &mut dyn FnMut(&Input<'_>)) -> Result<Next, SourceError>;
     /// A short description for the summary and the dashboard.
     fn describe(&self) -> String;
     /// Bytes of input read so far and in all (for a progress bar), when known.
-    fn progress(&self) -> (u64, Option<u64>);
+    fn progress(&self) -> (u64, Option<u64>) {
+        (0, None)
+    }
+    /// Drop counters (kernel, interface, malformed input).
+    fn stats(&mut self) -> SourceStats {
+        SourceStats::default()
+    }
+    /// Every window up to capture batch `closed` (exclusive) has been evaluated and its
+    /// alerts delivered to every sink: a Kafka source commits the offsets of the records
+    /// before it here (at-least-once).
+    fn delivered(&mut self, _closed_batch: u64) {}
 }

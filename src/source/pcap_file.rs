@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use pcap::{Capture, Offline, Precision};
 
-use super::{Frame, FrameSource, SourceError};
+use super::{Frame, Input, Next, PacketSource, SourceError};
 
 pub struct PcapFiles {
     files: Vec<(PathBuf, Capture<Offline>, i32)>,
@@ -29,21 +29,42 @@ impl PcapFiles {
         let mut total = 0;
         for p in paths {
             let input = p.display().to_string();
-            let meta = std::fs::metadata(p).map_err(|e| SourceError::Open { input: input.clone(), reason: e.to_string() })?;
+            let meta = std::fs::metadata(p).map_err(|e| SourceError::Open {
+                input: input.clone(),
+                reason: e.to_string(),
+            })?;
             if meta.is_dir() {
-                return Err(SourceError::Open { input, reason: "is a directory, not a capture file".into() });
+                return Err(SourceError::Open {
+                    input,
+                    reason: "is a directory, not a capture file".into(),
+                });
             }
             total += meta.len();
-            let mut cap = Capture::from_file_with_precision(p, Precision::Nano)
-                .map_err(|e| SourceError::Open { input: input.clone(), reason: pcap_reason(&e) })?;
+            let mut cap = Capture::from_file_with_precision(p, Precision::Nano).map_err(|e| {
+                SourceError::Open {
+                    input: input.clone(),
+                    reason: pcap_reason(&e),
+                }
+            })?;
             if let Some(f) = filter {
-                cap.filter(f, true).map_err(|e| SourceError::Filter { input: input.clone(), filter: f.to_string(), reason: pcap_reason(&e) })?;
+                cap.filter(f, true).map_err(|e| SourceError::Filter {
+                    input: input.clone(),
+                    filter: f.to_string(),
+                    reason: pcap_reason(&e),
+                })?;
             }
             let lt = cap.get_datalink().0;
             files.push((p.clone(), cap, lt));
         }
         let names = paths.iter().map(|p| p.display().to_string()).collect();
-        Ok(PcapFiles { files, current: 0, record: 0, bytes_read: 0, bytes_total: total, names })
+        Ok(PcapFiles {
+            files,
+            current: 0,
+            record: 0,
+            bytes_read: 0,
+            bytes_total: total,
+            names,
+        })
     }
 
     /// Link types of the opened files, in order.
@@ -59,11 +80,11 @@ fn pcap_reason(e: &pcap::Error) -> String {
     }
 }
 
-impl FrameSource for PcapFiles {
-    fn next_with(&mut self, f: &mut dyn FnMut(&Frame<'_>)) -> Result<bool, SourceError> {
+impl PacketSource for PcapFiles {
+    fn next_with(&mut self, f: &mut dyn FnMut(&Input<'_>)) -> Result<Next, SourceError> {
         loop {
             let Some((path, cap, lt)) = self.files.get_mut(self.current) else {
-                return Ok(false);
+                return Ok(Next::End);
             };
             let lt = *lt;
             match cap.next_packet() {
@@ -74,8 +95,13 @@ impl FrameSource for PcapFiles {
                     let secs = h.ts.tv_sec.max(0) as u64;
                     let frac = h.ts.tv_usec.max(0) as u64; // nanoseconds: opened with nano precision
                     let ts_ns = secs.saturating_mul(1_000_000_000).saturating_add(frac);
-                    f(&Frame { linktype: lt, ts_ns, data: pkt.data, orig_len: h.len });
-                    return Ok(true);
+                    f(&Input::Frame(Frame {
+                        linktype: lt,
+                        ts_ns,
+                        data: pkt.data,
+                        orig_len: h.len,
+                    }));
+                    return Ok(Next::Item);
                 }
                 Err(pcap::Error::NoMorePackets) => {
                     self.current += 1;

@@ -55,7 +55,8 @@ impl DistinctSet {
                     map.retain(|_, b| age(batch, *b) < horizon);
                     if map.len() > bound {
                         // Sightings must enter the sketch oldest first.
-                        let mut items: Vec<(u32, u64)> = map.iter().map(|(e, b)| (age(batch, *b), *e)).collect();
+                        let mut items: Vec<(u32, u64)> =
+                            map.iter().map(|(e, b)| (age(batch, *b), *e)).collect();
                         items.sort_unstable_by(|x, y| y.cmp(x));
                         let mut hll = Box::new(SlidingHll::new());
                         for (a, e) in items {
@@ -72,7 +73,9 @@ impl DistinctSet {
     /// Distinct elements seen in `[end - len, end)`.
     pub fn count(&self, end: u32, len: u32) -> u64 {
         match self {
-            DistinctSet::Exact(map) => map.values().filter(|b| in_window(end, len, **b)).count() as u64,
+            DistinctSet::Exact(map) => {
+                map.values().filter(|b| in_window(end, len, **b)).count() as u64
+            }
             DistinctSet::Sketch(h) => h.estimate(end, len),
         }
     }
@@ -120,7 +123,9 @@ impl Default for SlidingHll {
 
 impl SlidingHll {
     pub fn new() -> Self {
-        SlidingHll { regs: vec![Vec::new(); HLL_M] }
+        SlidingHll {
+            regs: vec![Vec::new(); HLL_M],
+        }
     }
 
     #[inline]
@@ -146,7 +151,12 @@ impl SlidingHll {
         let mut sum = 0.0;
         let mut zeros = 0u32;
         for reg in &self.regs {
-            let r = reg.iter().filter(|(b, _)| in_window(end, len, *b)).map(|e| e.1).max().unwrap_or(0);
+            let r = reg
+                .iter()
+                .filter(|(b, _)| in_window(end, len, *b))
+                .map(|e| e.1)
+                .max()
+                .unwrap_or(0);
             if r == 0 {
                 zeros += 1;
             }
@@ -154,7 +164,11 @@ impl SlidingHll {
         }
         let alpha = 0.7213 / (1.0 + 1.079 / m);
         let raw = alpha * m * m / sum;
-        let est = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        let est = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
         est.round() as u64
     }
 

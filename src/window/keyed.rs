@@ -41,7 +41,11 @@ pub struct Totals {
 
 impl Totals {
     fn merge(&mut self, o: &Totals) {
-        self.first_ns = if self.packets == 0 { o.first_ns } else { self.first_ns.min(o.first_ns) };
+        self.first_ns = if self.packets == 0 {
+            o.first_ns
+        } else {
+            self.first_ns.min(o.first_ns)
+        };
         self.last_ns = self.last_ns.max(o.last_ns);
         self.packets += o.packets;
         self.bytes += o.bytes;
@@ -70,6 +74,11 @@ struct KeyEntry {
     /// or its necessary condition held last time). Rules from index 64 on are always
     /// evaluated.
     dirty: u64,
+    /// Packets, bytes and SYNs in batch `cur_b` (the dashboard's "now" rates).
+    cur_b: u64,
+    cur_pkts: u32,
+    cur_syn: u32,
+    cur_bytes: u64,
     state: Vec<SpecState>,
 }
 
@@ -116,9 +125,15 @@ impl KeyedWindows {
         let timing = rules
             .rules
             .iter()
-            .map(|r| Timing { window_b: (r.window_ns / b).max(1), slide_b: (r.slide_ns / b).max(1), cooldown_ns: r.cooldown_ns })
+            .map(|r| Timing {
+                window_b: (r.window_ns / b).max(1),
+                slide_b: (r.slide_ns / b).max(1),
+                cooldown_ns: r.cooldown_ns,
+            })
             .collect::<Vec<_>>();
-        let specs = (0..rules.specs.len() as u16).filter(|&s| rules.specs[s as usize].group_by == group_by).collect();
+        let specs = (0..rules.specs.len() as u16)
+            .filter(|&s| rules.specs[s as usize].group_by == group_by)
+            .collect();
         let horizon_b = timing.iter().map(|t| t.window_b).max().unwrap_or(1);
         let mut spec_mask = vec![0u64; rules.specs.len()];
         let mut always_mask = 0u64;
@@ -184,12 +199,33 @@ impl KeyedWindows {
             if n_keys > self.stats.keys_peak {
                 self.stats.keys_peak = n_keys;
             }
-            KeyEntry { totals: Totals { first_ns: rec.ts_ns, ..Default::default() }, last_batch: batch, dirty: 0, state: Vec::new() }
+            KeyEntry {
+                totals: Totals {
+                    first_ns: rec.ts_ns,
+                    ..Default::default()
+                },
+                last_batch: batch,
+                dirty: 0,
+                cur_b: batch,
+                cur_pkts: 0,
+                cur_syn: 0,
+                cur_bytes: 0,
+                state: Vec::new(),
+            }
         });
         entry.totals.packets += 1;
         entry.totals.bytes += rec.ip_len as u64;
         entry.totals.last_ns = entry.totals.last_ns.max(rec.ts_ns);
         entry.last_batch = entry.last_batch.max(batch);
+        if entry.cur_b != batch {
+            entry.cur_b = batch;
+            entry.cur_pkts = 0;
+            entry.cur_syn = 0;
+            entry.cur_bytes = 0;
+        }
+        entry.cur_pkts += 1;
+        entry.cur_syn += rec.is_syn() as u32;
+        entry.cur_bytes += rec.ip_len as u64;
         for &s in &self.specs {
             let spec = &self.rules.specs[s as usize];
             if !spec.filter.matches(rec) {
@@ -198,7 +234,12 @@ impl KeyedWindows {
             let st = match entry.state.iter().position(|st| st.spec == s) {
                 Some(i) => &mut entry.state[i],
                 None => {
-                    entry.state.push(SpecState { spec: s, panes: PaneRing::default(), sets: Default::default(), cooldown: Vec::new() });
+                    entry.state.push(SpecState {
+                        spec: s,
+                        panes: PaneRing::default(),
+                        sets: Default::default(),
+                        cooldown: Vec::new(),
+                    });
                     entry.state.last_mut().expect("just pushed")
                 }
             };
@@ -208,10 +249,17 @@ impl KeyedWindows {
                 if !spec.needs(kind) {
                     continue;
                 }
-                let Some(elem) = element(kind, rec, peer) else { continue };
+                let Some(elem) = element(kind, rec, peer) else {
+                    continue;
+                };
                 let set = st.sets[kind as usize].get_or_insert_with(Default::default);
                 let was_sketch = set.is_sketch();
-                set.insert(elem, batch as u32, self.cfg.distinct_bound, self.horizon_b as u32);
+                set.insert(
+                    elem,
+                    batch as u32,
+                    self.cfg.distinct_bound,
+                    self.horizon_b as u32,
+                );
                 if !was_sketch && set.is_sketch() {
                     self.stats.sketched_sets += 1;
                 }
@@ -222,7 +270,11 @@ impl KeyedWindows {
     /// Evict the quietest eighth of the keys (oldest last packet; ties by address, so the
     /// choice is deterministic).
     fn evict(&mut self) {
-        let mut order: Vec<(u64, Addr)> = self.keys.iter().map(|(k, e)| (e.totals.last_ns, *k)).collect();
+        let mut order: Vec<(u64, Addr)> = self
+            .keys
+            .iter()
+            .map(|(k, e)| (e.totals.last_ns, *k))
+            .collect();
         let n = (order.len() / 8).max(1);
         if n < order.len() {
             order.select_nth_unstable(n);
@@ -242,7 +294,12 @@ impl KeyedWindows {
         }
         self.dropped_top.push((k, t));
         if self.dropped_top.len() > TOP_KEEP {
-            let (i, _) = self.dropped_top.iter().enumerate().min_by_key(|(_, (a, t))| (t.packets, std::cmp::Reverse(*a))).expect("non-empty");
+            let (i, _) = self
+                .dropped_top
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (a, t))| (t.packets, std::cmp::Reverse(*a)))
+                .expect("non-empty");
             self.dropped_top.swap_remove(i);
         }
     }
@@ -290,19 +347,33 @@ impl KeyedWindows {
 
     /// The closed-batch count that ends every window holding data (end of input).
     pub fn final_watermark(&self) -> Option<u64> {
-        let last = self.pending.iter().map(|p| p.0).max().max(self.max_applied)?;
+        let last = self
+            .pending
+            .iter()
+            .map(|p| p.0)
+            .max()
+            .max(self.max_applied)?;
         Some(last + self.horizon_b + 1)
     }
 
     fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
         let due: Vec<usize> = (0..self.rules.rules.len())
-            .filter(|&r| self.specs.contains(&(self.rules.rules[r].spec as u16)) && end % self.timing[r].slide_b == 0)
+            .filter(|&r| {
+                self.specs.contains(&(self.rules.rules[r].spec as u16))
+                    && end % self.timing[r].slide_b == 0
+            })
             .collect();
         if due.is_empty() {
             return;
         }
-        let reach = due.iter().map(|&r| self.timing[r].window_b).max().unwrap_or(1);
-        let due_mask = due.iter().fold(0u64, |m, &r| if r < 64 { m | 1 << r } else { m });
+        let reach = due
+            .iter()
+            .map(|&r| self.timing[r].window_b)
+            .max()
+            .unwrap_or(1);
+        let due_mask = due
+            .iter()
+            .fold(0u64, |m, &r| if r < 64 { m | 1 << r } else { m });
         let big = due.iter().any(|&r| r >= 64);
         let bns = self.cfg.batch_ns;
         for (key, entry) in self.keys.iter_mut() {
@@ -341,7 +412,9 @@ impl KeyedWindows {
                     v.set(Metric::Udp, c.udp as f64);
                     for m in &rule.reads {
                         if let Some(k) = m.distinct_kind() {
-                            let n = st.sets[k as usize].as_ref().map_or(0, |s| s.count(end as u32, t.window_b as u32));
+                            let n = st.sets[k as usize]
+                                .as_ref()
+                                .map_or(0, |s| s.count(end as u32, t.window_b as u32));
                             v.set(*m, n as f64);
                         }
                     }
@@ -387,7 +460,8 @@ impl KeyedWindows {
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
-                e.state.retain(|st| st.cooldown.iter().any(|(_, until)| *until > end_ns));
+                e.state
+                    .retain(|st| st.cooldown.iter().any(|(_, until)| *until > end_ns));
                 for st in e.state.iter_mut() {
                     st.panes = PaneRing::default();
                     st.sets = Default::default();
@@ -429,6 +503,47 @@ impl KeyedWindows {
         v
     }
 
+    /// Publish the busiest keys of batch `end - 1` to the dashboard's view.
+    pub fn publish(&self, end: u64, tel: &crate::telemetry::Telemetry) {
+        let b = end.saturating_sub(1);
+        let secs = self.cfg.batch_ns as f64 / 1e9;
+        let mut active: Vec<(&Addr, &KeyEntry)> =
+            self.keys.iter().filter(|(_, e)| e.cur_b == b).collect();
+        let n = crate::telemetry::SOURCES_PER_SHARD.min(active.len());
+        if n < active.len() {
+            active.select_nth_unstable_by(n, |a, b| b.1.cur_pkts.cmp(&a.1.cur_pkts));
+        }
+        for (k, e) in active.into_iter().take(n) {
+            let mut ports = 0;
+            let mut hosts = 0;
+            for st in &e.state {
+                if let Some(s) = &st.sets[DistinctKind::Ports as usize] {
+                    ports = ports.max(s.count(end as u32, self.horizon_b as u32));
+                }
+                if let Some(s) = &st.sets[DistinctKind::Hosts as usize] {
+                    hosts = hosts.max(s.count(end as u32, self.horizon_b as u32));
+                }
+            }
+            let fired: Vec<u16> = e
+                .state
+                .iter()
+                .flat_map(|st| st.cooldown.iter().map(|c| c.0))
+                .collect();
+            tel.sources.insert(
+                *k,
+                crate::telemetry::SourceView {
+                    batch_end_ns: end * self.cfg.batch_ns,
+                    pps: e.cur_pkts as f64 / secs,
+                    bps: e.cur_bytes as f64 * 8.0 / secs,
+                    syn_per_s: e.cur_syn as f64 / secs,
+                    distinct_ports: ports,
+                    distinct_hosts: hosts,
+                    rules_fired: fired,
+                },
+            );
+        }
+    }
+
     /// Approximate bytes of window state held now.
     pub fn state_bytes(&self) -> usize {
         let per_key = std::mem::size_of::<(Addr, KeyEntry)>() + 1;
@@ -437,7 +552,12 @@ impl KeyedWindows {
             b += e.state.capacity() * std::mem::size_of::<SpecState>();
             for st in &e.state {
                 b += st.panes.heap_bytes();
-                b += st.sets.iter().flatten().map(|s| s.heap_bytes() + std::mem::size_of::<DistinctSet>()).sum::<usize>();
+                b += st
+                    .sets
+                    .iter()
+                    .flatten()
+                    .map(|s| s.heap_bytes() + std::mem::size_of::<DistinctSet>())
+                    .sum::<usize>();
             }
         }
         b

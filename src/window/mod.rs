@@ -6,11 +6,11 @@
 //! the Unix epoch, so every shard and every run cuts time the same way.
 
 pub mod distinct;
-pub mod pane;
 pub mod keyed;
+pub mod pane;
 pub mod watermark;
 
 pub use distinct::DistinctSet;
-pub use pane::{Counters, PaneRing};
 pub use keyed::{KeyedConfig, KeyedStats, KeyedWindows, Totals};
+pub use pane::{Counters, PaneRing};
 pub use watermark::WatermarkTracker;

@@ -71,12 +71,22 @@ impl Counters {
         self.first_ns = self.first_ns.min(o.first_ns);
         self.last_ns = self.last_ns.max(o.last_ns);
         merge_one(&mut self.dst, &mut self.dst_mixed, o.dst, o.dst_mixed);
-        merge_one(&mut self.proto, &mut self.proto_mixed, o.proto, o.proto_mixed);
+        merge_one(
+            &mut self.proto,
+            &mut self.proto_mixed,
+            o.proto,
+            o.proto_mixed,
+        );
     }
 }
 
 #[inline]
-fn merge_one<T: PartialEq + Copy>(mine: &mut Option<T>, mixed: &mut bool, theirs: Option<T>, their_mixed: bool) {
+fn merge_one<T: PartialEq + Copy>(
+    mine: &mut Option<T>,
+    mixed: &mut bool,
+    theirs: Option<T>,
+    their_mixed: bool,
+) {
     if *mixed {
         return;
     }

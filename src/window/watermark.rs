@@ -29,7 +29,12 @@ pub struct Observation {
 impl WatermarkTracker {
     pub fn new(batch_ns: u64, lateness_ns: u64) -> Self {
         assert!(batch_ns > 0, "batch interval must be positive");
-        WatermarkTracker { batch_ns, lateness_ns, max_ts: None, closed: None }
+        WatermarkTracker {
+            batch_ns,
+            lateness_ns,
+            max_ts: None,
+            closed: None,
+        }
     }
 
     pub fn batch_ns(&self) -> u64 {
@@ -50,15 +55,24 @@ impl WatermarkTracker {
         let batch = self.batch_of(ts_ns);
         if let Some(c) = self.closed {
             if batch < c {
-                return Observation { batch: None, advanced_to: None };
+                return Observation {
+                    batch: None,
+                    advanced_to: None,
+                };
             }
         }
         if self.max_ts.is_some_and(|m| ts_ns <= m) {
-            return Observation { batch: Some(batch), advanced_to: None };
+            return Observation {
+                batch: Some(batch),
+                advanced_to: None,
+            };
         }
         self.max_ts = Some(ts_ns);
         let advanced_to = self.advance_time(ts_ns.saturating_sub(self.lateness_ns));
-        Observation { batch: Some(batch), advanced_to }
+        Observation {
+            batch: Some(batch),
+            advanced_to,
+        }
     }
 
     /// Move the watermark to `wm_ns` (capture-time clock) if that is later; returns the new
@@ -84,11 +98,35 @@ mod tests {
     #[test]
     fn in_order_records_advance_batches() {
         let mut w = WatermarkTracker::new(S, 0);
-        assert_eq!(w.observe(10 * S + 5), Observation { batch: Some(10), advanced_to: Some(10) });
-        assert_eq!(w.observe(10 * S + 9), Observation { batch: Some(10), advanced_to: None });
-        assert_eq!(w.observe(13 * S), Observation { batch: Some(13), advanced_to: Some(13) });
+        assert_eq!(
+            w.observe(10 * S + 5),
+            Observation {
+                batch: Some(10),
+                advanced_to: Some(10)
+            }
+        );
+        assert_eq!(
+            w.observe(10 * S + 9),
+            Observation {
+                batch: Some(10),
+                advanced_to: None
+            }
+        );
+        assert_eq!(
+            w.observe(13 * S),
+            Observation {
+                batch: Some(13),
+                advanced_to: Some(13)
+            }
+        );
         // batch 12 is closed now: late
-        assert_eq!(w.observe(12 * S), Observation { batch: None, advanced_to: None });
+        assert_eq!(
+            w.observe(12 * S),
+            Observation {
+                batch: None,
+                advanced_to: None
+            }
+        );
     }
 
     #[test]

@@ -11,7 +11,11 @@ fn rules(text: &str) -> Arc<RuleSet> {
 }
 
 fn cfg() -> KeyedConfig {
-    KeyedConfig { batch_ns: S, max_keys: 1000, distinct_bound: 4096 }
+    KeyedConfig {
+        batch_ns: S,
+        max_keys: 1000,
+        distinct_bound: 4096,
+    }
 }
 
 fn syn(ts_ns: u64, src: u8, dst: u8, dport: u16, sport: u16) -> Record {
@@ -52,7 +56,9 @@ fn syn_flood_fires_once_with_cooldown() {
     let rs = rules("[[rule]]\nid='f'\nwindow='1s'\ncooldown='10s'\nfilter={proto='tcp',tcp_flags='S',tcp_flags_not='A'}\ncondition='syn >= 100'\n");
     let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
     // 200 SYNs in batch 5 and 200 more in batch 7 (inside the cooldown)
-    let mut recs: Vec<Record> = (0..200).map(|i| syn(5 * S + i * 1_000_000, 1, 1, 443, 40000 + i as u16)).collect();
+    let mut recs: Vec<Record> = (0..200)
+        .map(|i| syn(5 * S + i * 1_000_000, 1, 1, 443, 40000 + i as u16))
+        .collect();
     recs.extend((0..200).map(|i| syn(7 * S + i * 1_000_000, 1, 1, 443, 40000 + i as u16)));
     let alerts = run(&mut kw, &recs, 0);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -66,7 +72,14 @@ fn syn_flood_fires_once_with_cooldown() {
 #[test]
 fn eviction_is_counted_and_bounded() {
     let rs = rules("[[rule]]\nid='f'\nwindow='1s'\ncondition='syn >= 100'\n");
-    let mut kw = KeyedWindows::new(rs, GroupBy::Src, KeyedConfig { max_keys: 16, ..cfg() });
+    let mut kw = KeyedWindows::new(
+        rs,
+        GroupBy::Src,
+        KeyedConfig {
+            max_keys: 16,
+            ..cfg()
+        },
+    );
     let recs: Vec<Record> = (0..100u64).map(|i| syn(S + i, i as u8, 1, 80, 1)).collect();
     run(&mut kw, &recs, 0);
     let st = kw.stats();
@@ -88,7 +101,11 @@ fn quiet_keys_expire() {
     }
     assert_eq!(kw.stats().keys, 1);
     assert_eq!(kw.stats().keys_expired, 1);
-    assert_eq!(kw.top(10).len(), 2, "dropped keys still count in the top sources");
+    assert_eq!(
+        kw.top(10).len(),
+        2,
+        "dropped keys still count in the top sources"
+    );
 }
 
 proptest! {

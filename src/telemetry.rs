@@ -1,0 +1,132 @@
+//! Telemetry: live counters and snapshots shared with the dashboard.
+//!
+//! In: updates from the pipeline's threads (reader counters, shard snapshots at each
+//! watermark, alerts from the merge stage). Out: state a reader (the dashboard) copies a
+//! few times per second. Guarantees: writers never wait on readers: counters are atomics,
+//! per-source views live in a `DashMap` written once per batch per shard (not per packet),
+//! rings are bounded and drop their oldest entries.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+use dashmap::DashMap;
+
+use crate::alert::Alert;
+use crate::record::Addr;
+
+/// Counters of the whole run, updated as it goes.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub records: AtomicU64,
+    pub decode_errors: AtomicU64,
+    pub late: AtomicU64,
+    pub queue_drops: AtomicU64,
+    pub kernel_drops: AtomicU64,
+    pub alerts: AtomicU64,
+    /// Newest capture time seen (ns).
+    pub capture_ns: AtomicU64,
+    /// Closed batches (the watermark, in batches).
+    pub watermark_batch: AtomicU64,
+    pub finished: AtomicU64,
+}
+
+/// One closed batch, for the throughput sparkline and the protocol mix.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchPoint {
+    pub end_ns: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp: u64,
+    pub udp: u64,
+    pub icmp: u64,
+    pub other: u64,
+}
+
+/// One source as the shards saw it in the newest closed batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceView {
+    pub batch_end_ns: u64,
+    pub pps: f64,
+    pub bps: f64,
+    pub syn_per_s: f64,
+    /// Distinct destination ports and hosts over the longest window (if a rule tracks them).
+    pub distinct_ports: u64,
+    pub distinct_hosts: u64,
+    /// Rule ids that alerted on this source (as indices into the rule set).
+    pub rules_fired: Vec<u16>,
+}
+
+/// Per-shard load.
+#[derive(Debug, Default)]
+pub struct ShardGauge {
+    pub records: AtomicU64,
+    pub keys: AtomicU64,
+    pub queue_depth: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct Telemetry {
+    pub counters: Counters,
+    pub shards: Vec<ShardGauge>,
+    pub rule_hits: Vec<AtomicU64>,
+    pub batches: Mutex<VecDeque<BatchPoint>>,
+    pub sources: DashMap<Addr, SourceView>,
+    pub alerts: Mutex<VecDeque<Alert>>,
+    pub batch_ns: u64,
+}
+
+/// Batches kept for the sparkline; alerts kept for the list.
+pub const BATCH_RING: usize = 240;
+pub const ALERT_RING: usize = 1000;
+/// Sources each shard publishes per batch (the busiest).
+pub const SOURCES_PER_SHARD: usize = 200;
+
+impl Telemetry {
+    pub fn new(shards: usize, rules: usize, batch_ns: u64) -> Self {
+        Telemetry {
+            counters: Counters::default(),
+            shards: (0..shards).map(|_| ShardGauge::default()).collect(),
+            rule_hits: (0..rules).map(|_| AtomicU64::new(0)).collect(),
+            batches: Mutex::new(VecDeque::with_capacity(BATCH_RING)),
+            sources: DashMap::new(),
+            alerts: Mutex::new(VecDeque::with_capacity(ALERT_RING)),
+            batch_ns,
+        }
+    }
+
+    pub fn push_batch(&self, p: BatchPoint) {
+        if let Ok(mut b) = self.batches.lock() {
+            if b.len() == BATCH_RING {
+                b.pop_front();
+            }
+            b.push_back(p);
+        }
+    }
+
+    pub fn push_alert(&self, a: &Alert) {
+        self.counters.alerts.fetch_add(1, Relaxed);
+        if let Some(h) = self.rule_hits.get(a.rule as usize) {
+            h.fetch_add(1, Relaxed);
+        }
+        if let Some(mut v) = self.sources.get_mut(&a.key) {
+            if !v.rules_fired.contains(&a.rule) {
+                v.rules_fired.push(a.rule);
+            }
+        }
+        if let Ok(mut r) = self.alerts.lock() {
+            if r.len() == ALERT_RING {
+                r.pop_front();
+            }
+            r.push_back(a.clone());
+        }
+    }
+
+    /// Drop source views older than `keep_ns` before the newest capture time.
+    pub fn prune_sources(&self, keep_ns: u64) {
+        let now = self.counters.capture_ns.load(Relaxed);
+        self.sources.retain(|_, v| v.batch_end_ns + keep_ns >= now);
+    }
+}
