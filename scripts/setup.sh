@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what flowsentry needs on a fresh Debian machine (run as root; idempotent).
+# Packages: libpcap (capture), tcpdump (benchmark baseline), and the tools the tests use as
+# real traffic sources and terminals. Anything already present is left as it is.
+set -euo pipefail
+
+PACKAGES=(
+  libpcap-dev tcpdump   # capture library and the libpcap baseline
+  tmux                  # terminal tests of the dashboard
+  iproute2              # veth pairs and network namespaces for live-capture tests
+  nmap hping3 tcpreplay # real traffic sources for live-capture tests
+  jq                    # reading JSON in scripts
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
