@@ -202,7 +202,7 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     };
     let mut source = PcapFiles::open(&files, a.engine.filter.as_deref())?;
     if _demo_guard.is_some() {
-        // name the demo by its place in the repository, not the temp path
+        source.rename(&["captures/demo.pcap (embedded)".to_string()]);
     }
     let sink = JsonlSink::create(&a.engine.alerts)?;
     let progress = !a.engine.quiet && std::io::stderr().is_terminal();

@@ -67,6 +67,13 @@ impl PcapFiles {
         })
     }
 
+    /// Name the inputs differently in messages (e.g. an embedded file written to a temp path).
+    pub fn rename(&mut self, names: &[String]) {
+        if names.len() == self.names.len() {
+            self.names = names.to_vec();
+        }
+    }
+
     /// Link types of the opened files, in order.
     pub fn linktypes(&self) -> Vec<i32> {
         self.files.iter().map(|f| f.2).collect()

@@ -1,0 +1,77 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flowsentry::pipeline::{self, PipelineConfig};
+use flowsentry::rules::{default_rules, RuleSet};
+use flowsentry::sink::MemorySink;
+use flowsentry::source::PcapFiles;
+use flowsentry::summary::Summary;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/captures/NAME`, or `None` (skip) when the folder is absent outside CI.
+pub fn shared(name: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/captures").join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    required(&format!("{} is missing", p.display()));
+    None
+}
+
+/// In CI (`FLOWSENTRY_REQUIRE_ALL=1`) a missing prerequisite fails the test; elsewhere the
+/// test says why and returns.
+pub fn required(why: &str) {
+    if std::env::var("FLOWSENTRY_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("required for this test: {why}");
+    }
+    eprintln!("skipping: {why}");
+}
+
+pub fn replay_with(
+    files: &[PathBuf],
+    rules: RuleSet,
+    cfg: PipelineConfig,
+) -> (Summary, MemorySink) {
+    let mut src = PcapFiles::open(files, None).expect("open captures");
+    pipeline::run(&mut src, Arc::new(rules), &cfg, MemorySink::default()).expect("replay")
+}
+
+pub fn replay(file: &Path, shards: usize) -> (Summary, MemorySink) {
+    replay_with(
+        &[file.to_path_buf()],
+        default_rules(),
+        PipelineConfig {
+            shards,
+            ..Default::default()
+        },
+    )
+}
+
+/// (rule, key) of every alert.
+pub fn found(sink: &MemorySink) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = sink
+        .lines
+        .iter()
+        .map(|l| {
+            let j: serde_json::Value = serde_json::from_str(l).unwrap();
+            let key = if j["group_by"] == "dst" {
+                &j["dest_ip"]
+            } else {
+                &j["src_ip"]
+            };
+            (
+                j["alert"]["rule"].as_str().unwrap().to_string(),
+                key.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
