@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod clock;
+pub mod dashboard;
 pub mod decode;
 pub mod metrics;
 pub mod partition;

@@ -87,9 +87,13 @@ struct EngineArgs {
     /// Distinct elements a set holds exactly before it becomes a HyperLogLog sketch.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     distinct_bound: usize,
-    /// No terminal dashboard (accepted now; the dashboard comes later).
+    /// No terminal dashboard (it shows when stdout is a terminal).
     #[arg(long)]
     no_tui: bool,
+    /// Show the terminal dashboard even when stdout is not a terminal. With `--alerts -`
+    /// alerts are then shown only on the dashboard, not written.
+    #[arg(long, conflicts_with = "no_tui")]
+    tui: bool,
     /// No progress bar, and no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -147,7 +151,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("FLOWSENTRY_LOG")
                 .unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(std::io::stderr)
+        // stderr, held back while the dashboard owns the terminal
+        .with_writer(flowsentry::dashboard::log_writer)
         .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -204,7 +209,7 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     if _demo_guard.is_some() {
         source.rename(&["captures/demo.pcap (embedded)".to_string()]);
     }
-    let sink = JsonlSink::create(&a.engine.alerts)?;
+    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
     let progress = !a.engine.quiet && std::io::stderr().is_terminal();
     let mut cfg = PipelineConfig {
         batch_ns: a.engine.batch,
@@ -226,7 +231,12 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
             bail!("--speed must be a positive number");
         }
     }
-    let (summary, _sink) = pipeline::run(&mut source, rules, &cfg, sink)?;
+    let summary = if tui {
+        run_dashboard(source, rules, cfg, &a.engine, "replay")?
+    } else {
+        let sink = JsonlSink::create(&a.engine.alerts)?;
+        pipeline::run(&mut source, rules, &cfg, sink)?.0
+    };
     if let Some(p) = &a.engine.summary {
         let json = serde_json::to_string_pretty(&summary)?;
         std::fs::write(p, json + "\n")
@@ -240,6 +250,43 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Run the pipeline on its own thread under the terminal dashboard; returns once the user
+/// quits (`q`) and the terminal is restored. With `--alerts -` the alerts are shown on the
+/// dashboard only: stdout is its screen.
+fn run_dashboard<P: flowsentry::source::PacketSource + Send + 'static>(
+    source: P,
+    rules: Arc<RuleSet>,
+    cfg: PipelineConfig,
+    e: &EngineArgs,
+    mode: &str,
+) -> Result<flowsentry::summary::Summary> {
+    use flowsentry::dashboard;
+    use flowsentry::sink::AlertSink;
+    let off_screen = e.alerts.as_os_str() == "-";
+    let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
+    if !off_screen {
+        sinks.push(Box::new(JsonlSink::create(&e.alerts)?));
+    }
+    let opts = dashboard::Options {
+        input: source.describe(),
+        mode: mode.into(),
+        alerts_to: if off_screen {
+            "dashboard only (--alerts -)".into()
+        } else {
+            e.alerts.display().to_string()
+        },
+    };
+    let (summary, _) = dashboard::run_pipeline(source, rules, cfg, sinks, opts)??;
+    if off_screen && summary.alerts > 0 {
+        eprintln!(
+            "flowsentry: {} alert(s) were shown on the dashboard only, not written (stdout was its \
+screen); use --alerts FILE, or --no-tui for JSON Lines on stdout",
+            summary.alerts
+        );
+    }
+    Ok(summary)
 }
 
 fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
