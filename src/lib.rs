@@ -7,6 +7,7 @@ pub mod alert;
 pub mod clock;
 pub mod dashboard;
 pub mod decode;
+pub mod kafka;
 pub mod metrics;
 pub mod partition;
 pub mod pipeline;

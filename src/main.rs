@@ -44,6 +44,10 @@ enum Command {
     Rules(RulesCmd),
     /// Write a labelled synthetic capture (benign traffic plus attacks) for tests and demos.
     Synth(SynthArgs),
+    /// Sensor mode: decode capture files and publish the packet records to a Kafka topic.
+    Publish(PublishArgs),
+    /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
+    Consume(ConsumeArgs),
 }
 
 #[derive(Args)]
@@ -97,6 +101,8 @@ struct EngineArgs {
     /// No progress bar, and no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    kafka: flowsentry::kafka::cli::KafkaArgs,
 }
 
 #[derive(Subcommand)]
@@ -160,6 +166,8 @@ fn main() -> ExitCode {
         Command::Rules(RulesCmd::Check { files }) => rules_check(files),
         Command::Rules(RulesCmd::List { file }) => rules_list(file),
         Command::Synth(a) => synth_cmd(a),
+        Command::Publish(a) => publish_cmd(a),
+        Command::Consume(a) => consume_cmd(a),
     };
     match r {
         Ok(code) => code,
@@ -234,7 +242,7 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     let summary = if tui {
         run_dashboard(source, rules, cfg, &a.engine, "replay")?
     } else {
-        let sink = JsonlSink::create(&a.engine.alerts)?;
+        let sink = alert_sinks(&a.engine, cfg.stop.clone())?;
         pipeline::run(&mut source, rules, &cfg, sink)?.0
     };
     if let Some(p) = &a.engine.summary {
@@ -268,6 +276,9 @@ fn run_dashboard<P: flowsentry::source::PacketSource + Send + 'static>(
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if !off_screen {
         sinks.push(Box::new(JsonlSink::create(&e.alerts)?));
+    }
+    if let Some(k) = e.kafka.alert_sink(cfg.stop.clone())? {
+        sinks.push(Box::new(k));
     }
     let opts = dashboard::Options {
         input: source.describe(),
@@ -370,4 +381,203 @@ fn synth_cmd(a: SynthArgs) -> Result<ExitCode> {
         s.labels.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON Lines sink, plus Kafka with `--alerts-kafka` (which raises `stop`, if given, when
+/// an alert cannot be delivered).
+fn alert_sinks(
+    e: &EngineArgs,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Vec<Box<dyn flowsentry::sink::AlertSink>>> {
+    let mut sinks: Vec<Box<dyn flowsentry::sink::AlertSink>> =
+        vec![Box::new(JsonlSink::create(&e.alerts)?)];
+    if let Some(k) = e.kafka.alert_sink(stop)? {
+        sinks.push(Box::new(k));
+    }
+    Ok(sinks)
+}
+
+#[derive(Args)]
+#[command(after_help = "Each record goes to partition shard_of(source address, partitions), so \
+all of a source's records land in one partition, in capture order. The record format is \
+documented in src/kafka/wire.rs.\n\nExample:\n  flowsentry publish scan.pcap --brokers \
+127.0.0.1:9092 --topic packets")]
+struct PublishArgs {
+    /// Capture files (pcap or pcapng), read in the order given.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Topic to publish to (created with --partitions partitions if missing).
+    #[arg(long, value_name = "TOPIC")]
+    topic: String,
+    /// Partitions of the topic when it is created.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    partitions: i32,
+    /// Records per Kafka message (at most).
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    batch_records: usize,
+    /// BPF filter applied by libpcap before decoding.
+    #[arg(long, value_name = "EXPR")]
+    filter: Option<String>,
+    /// Also write the summary as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    summary: Option<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    kafka: flowsentry::kafka::cli::KafkaArgs,
+}
+
+fn publish_cmd(a: PublishArgs) -> Result<ExitCode> {
+    use flowsentry::kafka::publish::{publish, PublishConfig};
+    if a.kafka.alerts_kafka.is_some() {
+        bail!("publish raises no alerts: --alerts-kafka belongs to replay, live and consume");
+    }
+    let kcfg = a.kafka.require("publish")?;
+    let mut source = PcapFiles::open(&a.files, a.filter.as_deref())?;
+    let cfg = PublishConfig {
+        partitions: a.partitions,
+        batch_records: a.batch_records,
+        ..PublishConfig::new(kcfg, &a.topic)
+    };
+    let s = publish(&mut source, &cfg)?;
+    if let Some(p) = &a.summary {
+        std::fs::write(p, serde_json::to_string_pretty(&s)? + "\n")
+            .with_context(|| format!("writing summary {}", p.display()))?;
+    }
+    if !a.quiet {
+        eprintln!(
+            "flowsentry: published {} records in {} messages ({} bytes before compression) to {} \
+({} partitions) in {:.2} s, {:.0} records/s; {} frames read, {} not decoded{}",
+            s.records,
+            s.messages,
+            s.bytes,
+            s.topic,
+            s.partitions,
+            s.wall_seconds,
+            s.records_per_second,
+            s.packets,
+            s.packets - s.decode.records,
+            if s.undeliverable_messages > 0 {
+                format!("; {} MESSAGES UNDELIVERABLE", s.undeliverable_messages)
+            } else {
+                String::new()
+            }
+        );
+    }
+    if s.undeliverable_messages > 0 {
+        bail!(
+            "{} message(s) could not be delivered to {}",
+            s.undeliverable_messages,
+            s.topic
+        );
+    }
+    Ok(if s.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Args)]
+#[command(after_help = "Event time comes from the records, with a watermark per partition: \
+the oldest partition holds it, an idle partition (at its end for --idle-timeout) does not. \
+Offsets are committed only once the windows that used the records are closed and their alerts \
+confirmed by every sink (at-least-once). Processes started with the same --group split the \
+partitions. pmacct: aggregate at least src_host, dst_host, timestamp_start (and src_port, \
+dst_port, proto, tcpflags, timestamp_end for the port and SYN rules); its cache purges are \
+in no time order, so give --lateness at least kafka_refresh_time plus the longest flow.\n\n\
+Examples:\n  flowsentry consume --brokers 127.0.0.1:9092 --topic packets --group sensors \
+--alerts-kafka alerts\n  flowsentry consume --brokers 127.0.0.1:9092 --topic pmacct --format \
+pmacct --lateness 60s --stop-at-end")]
+struct ConsumeArgs {
+    /// Topic to read.
+    #[arg(long, value_name = "TOPIC")]
+    topic: String,
+    /// Consumer group: processes with the same group split the topic's partitions.
+    #[arg(long, value_name = "GROUP", default_value = "flowsentry")]
+    group: String,
+    /// What the messages hold: `packets` (flowsentry publish) or `pmacct` (JSON flows).
+    #[arg(long, value_name = "FORMAT", default_value = "packets", value_parser = kafka_format)]
+    format: flowsentry::kafka::source::Format,
+    /// Read up to the end offsets seen at start, flush the windows, commit, and exit.
+    #[arg(long)]
+    stop_at_end: bool,
+    /// Copy malformed messages to this topic (created if missing), with the reason in a
+    /// `flowsentry-error` header.
+    #[arg(long, value_name = "TOPIC")]
+    dead_letter: Option<String>,
+    /// A partition at its end for this long no longer holds the watermark back.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    idle_timeout: u64,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn kafka_format(s: &str) -> Result<flowsentry::kafka::source::Format, String> {
+    use flowsentry::kafka::source::Format;
+    match s {
+        "packets" => Ok(Format::Packets),
+        "pmacct" => Ok(Format::Pmacct),
+        _ => Err(format!("`{s}`: expected `packets` or `pmacct`")),
+    }
+}
+
+fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
+    use flowsentry::kafka::source::{KafkaSource, KafkaSourceConfig};
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    if a.engine.filter.is_some() {
+        bail!("--filter (BPF) applies to captures, not to Kafka records");
+    }
+    let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
+    let kcfg = a.engine.kafka.require("consume")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut cfg = PipelineConfig {
+        batch_ns: a.engine.batch,
+        lateness_ns: a.engine.lateness,
+        max_keys: a.engine.max_keys,
+        distinct_bound: a.engine.distinct_bound,
+        progress: false,
+        stop: Some(stop.clone()),
+        source_watermark: true,
+        ..Default::default()
+    };
+    if let Some(n) = a.engine.shards {
+        if n == 0 {
+            bail!("--shards must be at least 1");
+        }
+        cfg.shards = n;
+    }
+    let source = KafkaSource::new(KafkaSourceConfig {
+        format: a.format,
+        stop_at_end: a.stop_at_end,
+        dead_letter: a.dead_letter.clone(),
+        batch_ns: a.engine.batch,
+        horizon_ns: rules.max_window_ns(),
+        idle_timeout: Duration::from_nanos(a.idle_timeout),
+        ..KafkaSourceConfig::new(kcfg, &a.topic, &a.group)
+    })?;
+    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
+    let summary = if tui {
+        run_dashboard(source, rules, cfg, &a.engine, "consume")?
+    } else {
+        let sink = alert_sinks(&a.engine, cfg.stop.clone())?;
+        let mut source = source;
+        pipeline::run(&mut source, rules, &cfg, sink)?.0
+    };
+    if let Some(p) = &a.engine.summary {
+        let json = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(p, json + "\n")
+            .with_context(|| format!("writing summary {}", p.display()))?;
+    }
+    if !a.engine.quiet {
+        eprint!("{summary}");
+    }
+    Ok(if summary.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

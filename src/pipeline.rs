@@ -60,6 +60,10 @@ pub struct PipelineConfig {
     pub telemetry: Option<Arc<Telemetry>>,
     /// Log drop counters this often (live mode).
     pub report_every: Option<Duration>,
+    /// Take the watermark from the source (`PacketSource::watermark_ns`, minus the
+    /// lateness) instead of from the newest capture time: for sources that merge several
+    /// ordered streams, such as Kafka partitions. Records then only check it.
+    pub source_watermark: bool,
 }
 
 impl Default for PipelineConfig {
@@ -82,6 +86,7 @@ impl Default for PipelineConfig {
             stop: None,
             telemetry: None,
             report_every: None,
+            source_watermark: false,
         }
     }
 }
@@ -202,6 +207,13 @@ pub fn run<S: AlertSink + 'static>(
         (None, None, None);
     let progress = cfg.progress.then(|| progress_bar(source.progress().1));
     let mut reader_alive = true;
+    if cfg.source_watermark {
+        // Until the source gives a watermark, records wait in the shards' pending lists,
+        // which are applied in batch order (records from several streams are not).
+        if let Some(c) = wm.advance_time(0) {
+            reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
+        }
+    }
     while reader_alive {
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
@@ -210,6 +222,16 @@ pub fn run<S: AlertSink + 'static>(
         if d != last_delivered {
             last_delivered = d;
             source.delivered(d);
+        }
+        if cfg.source_watermark {
+            // Everything the source handed out so far is queued, so the watermark it gives
+            // now may close batches.
+            if let Some(f) = source.watermark_ns() {
+                if let Some(c) = wm.advance_time(f.saturating_sub(cfg.lateness_ns)) {
+                    close_point(&tel, &mut cur_point, c, cfg.batch_ns);
+                    reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
+                }
+            }
         }
         let mut rec: Option<Record> = None;
         let (mut ts, mut len) = (0u64, 0u32);
@@ -299,7 +321,15 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         let Some(rec) = rec else { continue };
-        let obs = wm.observe(rec.ts_ns);
+        let obs = if cfg.source_watermark {
+            let b = wm.batch_of(rec.ts_ns);
+            crate::window::watermark::Observation {
+                batch: wm.closed().is_none_or(|c| b >= c).then_some(b),
+                advanced_to: None,
+            }
+        } else {
+            wm.observe(rec.ts_ns)
+        };
         if let Some(c) = obs.advanced_to {
             close_point(&tel, &mut cur_point, c, cfg.batch_ns);
             reader_alive &= reader.broadcast(|| ToShard::Watermark(c));

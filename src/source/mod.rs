@@ -98,4 +98,12 @@ pub trait PacketSource {
     /// alerts delivered to every sink: a Kafka source commits the offsets of the records
     /// before it here (at-least-once).
     fn delivered(&mut self, _closed_batch: u64) {}
+    /// The source's own event-time watermark, for sources that merge several ordered
+    /// streams (Kafka partitions), where the newest record says nothing about the others:
+    /// every record handed out later has a capture time at or after it, or is late. Read
+    /// by the pipeline only when `PipelineConfig::source_watermark` is set (it subtracts
+    /// the lateness); `None` = no progress yet.
+    fn watermark_ns(&mut self) -> Option<u64> {
+        None
+    }
 }

@@ -1,0 +1,665 @@
+//! Consume packet records (or pmacct flows) from a Kafka topic as a [`PacketSource`].
+//!
+//! In: a topic written by `flowsentry publish` ([`super::wire`]) or by pmacct's kafka plugin
+//! ([`super::pmacct`]), read as a member of a consumer group. Out: [`Input::Record`]s, an
+//! event-time watermark ([`PacketSource::watermark_ns`]), offset commits.
+//! Guarantees:
+//! - **Event time, one watermark per partition.** Each partition's frontier is the newest
+//!   capture time it has handed out (pmacct: the newest flow start); the source's watermark
+//!   is the oldest frontier among the partitions that are still active, so a partition that
+//!   is behind holds the watermark and none of its records turns late. A partition with no
+//!   record yet holds it too. A partition that has reached its end and stayed there for
+//!   `idle_timeout` (or, with `stop_at_end`, has reached its stop offset) is idle and holds
+//!   nothing back; when every partition is idle the watermark is the newest frontier.
+//!   The pipeline subtracts `--lateness` from it.
+//! - **At-least-once.** Offsets are never committed automatically. [`PacketSource::delivered`]
+//!   (called when every window up to a batch is evaluated and its alerts confirmed by all
+//!   sinks) commits, per partition, the offset of the first message that still has a record
+//!   some open window may need (a record of batch `b` is needed until batch `b + w` closes,
+//!   `w` being the longest window in batches). After a crash or a rebalance the new owner
+//!   re-reads from there: alerts may repeat (with the same ids), none is lost.
+//! - **Bad records are skipped and counted** ([`SourceStats::malformed`]: a packet batch
+//!   counts once, a pmacct message once per bad flow object) and, with a dead-letter topic,
+//!   copied there with headers `flowsentry-error` (the reason) and `flowsentry-origin`
+//!   (`topic/partition/offset`). Nothing panics on any input.
+//! - **`stop_at_end`**: the end offsets of every partition are read at start; each partition
+//!   is read up to its end offset, then the source ends (after its share, when several
+//!   processes of one group split the partitions).
+//!
+//! Consumer defaults (each can be overridden with `-X`): `enable.auto.commit=false`,
+//! `auto.offset.reset=earliest`, `partition.assignment.strategy=cooperative-sticky` (so a
+//! rebalance moves only the partitions that change owner), `session.timeout.ms=6000`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::ClientContext;
+
+use super::{ensure_topic, partition_count, pmacct, wire, KafkaConfig, KafkaError, LogContext};
+use crate::record::Record;
+use crate::source::{Input, Next, PacketSource, SourceError, SourceStats};
+
+/// What the topic's messages hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// flowsentry packet record batches ([`super::wire`]).
+    Packets,
+    /// pmacct JSON flows ([`super::pmacct`]).
+    Pmacct,
+}
+
+impl Format {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Packets => "packets",
+            Format::Pmacct => "pmacct",
+        }
+    }
+}
+
+/// flowsentry's consumer settings; any of them can be overridden with `-X`.
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("enable.partition.eof", "true"),
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("session.timeout.ms", "6000"),
+];
+
+#[derive(Debug, Clone)]
+pub struct KafkaSourceConfig {
+    pub kafka: KafkaConfig,
+    pub topic: String,
+    pub group: String,
+    pub format: Format,
+    /// Read up to the end offsets seen at start, then end.
+    pub stop_at_end: bool,
+    /// Copy malformed messages to this topic (created if missing).
+    pub dead_letter: Option<String>,
+    /// The pipeline's micro-batch interval.
+    pub batch_ns: u64,
+    /// The rules' longest window: how long a record stays needed after its batch.
+    pub horizon_ns: u64,
+    /// A partition at its end for this long no longer holds the watermark back.
+    pub idle_timeout: Duration,
+    /// How long one poll waits for a message before the source reports `Idle`.
+    pub poll_timeout: Duration,
+}
+
+impl KafkaSourceConfig {
+    pub fn new(kafka: KafkaConfig, topic: &str, group: &str) -> Self {
+        KafkaSourceConfig {
+            kafka,
+            topic: topic.to_string(),
+            group: group.to_string(),
+            format: Format::Packets,
+            stop_at_end: false,
+            dead_letter: None,
+            batch_ns: 1_000_000_000,
+            horizon_ns: 0,
+            idle_timeout: Duration::from_secs(2),
+            poll_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Counters beyond [`SourceStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KafkaSourceStats {
+    pub messages: u64,
+    pub records: u64,
+    pub malformed: u64,
+    pub dead_lettered: u64,
+    pub dead_letter_failed: u64,
+    pub commits: u64,
+}
+
+enum GroupEvent {
+    Assigned(Vec<i32>),
+    Revoked(Vec<i32>),
+}
+
+struct SourceContext {
+    log: LogContext,
+    events: Mutex<Vec<GroupEvent>>,
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.log.log(level, fac, msg)
+    }
+    fn error(&self, error: RdError, reason: &str) {
+        self.log.error(error, reason)
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+impl ConsumerContext for SourceContext {
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        let ev = match r {
+            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions_of(tpl)),
+            Rebalance::Revoke(tpl) => GroupEvent::Revoked(partitions_of(tpl)),
+            Rebalance::Error(e) => {
+                self.log.warn_limited(&format!("rebalance: {e}"));
+                return;
+            }
+        };
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ev);
+    }
+}
+
+struct DlqContext {
+    log: LogContext,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl ClientContext for DlqContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        self.log.log(level, fac, msg)
+    }
+    fn error(&self, error: RdError, reason: &str) {
+        self.log.error(error, reason)
+    }
+}
+
+impl ProducerContext for DlqContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = r {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!("kafka dead-letter: a malformed record could not be copied: {e}");
+        }
+    }
+}
+
+/// The bookkeeping of one assigned partition.
+#[derive(Debug, Default)]
+struct Part {
+    /// Newest capture time handed out (pmacct: newest flow start).
+    frontier: Option<u64>,
+    /// Reached the end of the partition and nothing came since.
+    eof_at: Option<Instant>,
+    /// `stop_at_end`: the stop offset is reached.
+    done: bool,
+    /// Offset after the last message fully handed out; -1 before the first.
+    next_offset: i64,
+    /// (batch, offset of the first message with a record of that batch), batches rising.
+    marks: VecDeque<(u64, i64)>,
+    committed: i64,
+}
+
+impl Part {
+    fn new() -> Part {
+        Part {
+            next_offset: -1,
+            committed: -1,
+            ..Default::default()
+        }
+    }
+}
+
+/// A Kafka topic as a packet source. See the module documentation.
+pub struct KafkaSource {
+    cfg: KafkaSourceConfig,
+    consumer: BaseConsumer<SourceContext>,
+    dlq: Option<BaseProducer<DlqContext>>,
+    horizon_b: u64,
+    parts: BTreeMap<i32, Part>,
+    /// `stop_at_end`: the end offset of each partition at start.
+    stop: HashMap<i32, i64>,
+    assigned_once: bool,
+    pending: Vec<(Record, u32)>,
+    pending_pos: usize,
+    /// The message the pending records came from: (partition, offset).
+    pending_from: Option<(i32, i64)>,
+    watermark: Option<u64>,
+    stats: KafkaSourceStats,
+    ended: bool,
+    last_dlq_warn: Option<Instant>,
+}
+
+impl KafkaSource {
+    /// Join the group and subscribe. With `stop_at_end`, first read every partition's end
+    /// offset. Fails when the brokers cannot be reached or the topic does not exist.
+    pub fn new(cfg: KafkaSourceConfig) -> Result<KafkaSource, KafkaError> {
+        if cfg.batch_ns == 0 {
+            return Err(KafkaError::Config("batch interval must be positive".into()));
+        }
+        let timeout = Duration::from_secs(15);
+        let Some(nparts) = partition_count(&cfg.kafka, &cfg.topic, timeout)? else {
+            return Err(KafkaError::Config(format!(
+                "topic `{}` does not exist on {}",
+                cfg.topic, cfg.kafka.brokers
+            )));
+        };
+        let ctx = SourceContext {
+            log: LogContext::new(&format!("consumer {}", cfg.topic), &cfg.kafka),
+            events: Mutex::new(Vec::new()),
+        };
+        let mut cc = cfg.kafka.client_config(CONSUMER_DEFAULTS);
+        cc.set("group.id", &cfg.group);
+        for (k, v) in &cfg.kafka.props {
+            cc.set(k, v); // -X wins over the defaults and the group
+        }
+        // The offsets are ours to commit, whatever -X says.
+        cc.set("enable.auto.commit", "false");
+        cc.set("enable.auto.offset.store", "false");
+        cc.set("enable.partition.eof", "true");
+        let consumer: BaseConsumer<SourceContext> = cc.create_with_context(ctx).map_err(|e| {
+            KafkaError::client("consumer", super::scrub(&cfg.kafka.props, &e.to_string()))
+        })?;
+        let mut stop = HashMap::new();
+        if cfg.stop_at_end {
+            for p in 0..nparts {
+                let (_, high) = consumer
+                    .fetch_watermarks(&cfg.topic, p, timeout)
+                    .map_err(|e| {
+                        KafkaError::client(format!("end offset of {}/{p}", cfg.topic), e)
+                    })?;
+                stop.insert(p, high);
+            }
+        }
+        let dlq = match &cfg.dead_letter {
+            None => None,
+            Some(t) => {
+                ensure_topic(&cfg.kafka, t, 1, timeout)?;
+                let ctx = DlqContext {
+                    log: LogContext::new(&format!("dead-letter {t}"), &cfg.kafka),
+                    failed: Default::default(),
+                };
+                let p: BaseProducer<DlqContext> = cfg
+                    .kafka
+                    .client_config(&[("enable.idempotence", "true"), ("linger.ms", "5")])
+                    .create_with_context(ctx)
+                    .map_err(|e| {
+                        KafkaError::client(
+                            "dead-letter producer",
+                            super::scrub(&cfg.kafka.props, &e.to_string()),
+                        )
+                    })?;
+                Some(p)
+            }
+        };
+        consumer
+            .subscribe(&[&cfg.topic])
+            .map_err(|e| KafkaError::client(format!("subscribing to {}", cfg.topic), e))?;
+        let horizon_b = cfg.horizon_ns.div_ceil(cfg.batch_ns);
+        Ok(KafkaSource {
+            cfg,
+            consumer,
+            dlq,
+            horizon_b,
+            parts: BTreeMap::new(),
+            stop,
+            assigned_once: false,
+            pending: Vec::with_capacity(4096),
+            pending_pos: 0,
+            pending_from: None,
+            watermark: None,
+            stats: KafkaSourceStats::default(),
+            ended: false,
+            last_dlq_warn: None,
+        })
+    }
+
+    pub fn kafka_stats(&self) -> KafkaSourceStats {
+        let mut s = self.stats;
+        if let Some(d) = &self.dlq {
+            s.dead_letter_failed = d
+                .context()
+                .failed
+                .load(std::sync::atomic::Ordering::Relaxed);
+        }
+        s
+    }
+
+    /// The partitions this member holds now.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.parts.keys().copied().collect()
+    }
+
+    fn apply_group_events(&mut self) {
+        let events = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for ev in events {
+            match ev {
+                GroupEvent::Assigned(ps) => {
+                    self.assigned_once = true;
+                    tracing::info!("kafka {}: assigned partitions {ps:?}", self.cfg.topic);
+                    for p in ps {
+                        let part = self.parts.entry(p).or_insert_with(Part::new);
+                        if self.cfg.stop_at_end && self.stop.get(&p).is_none_or(|s| *s <= 0) {
+                            part.done = true;
+                        }
+                    }
+                }
+                GroupEvent::Revoked(ps) => {
+                    tracing::info!("kafka {}: revoked partitions {ps:?}", self.cfg.topic);
+                    for p in ps {
+                        self.parts.remove(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Recompute the watermark from the partitions' frontiers (see the module docs).
+    fn update_watermark(&mut self) {
+        let now = Instant::now();
+        let mut oldest_active: Option<u64> = None;
+        let mut any_active = false;
+        let mut unknown = false;
+        let mut newest: Option<u64> = None;
+        for part in self.parts.values() {
+            let idle = part.done
+                || part
+                    .eof_at
+                    .is_some_and(|t| now.duration_since(t) >= self.cfg.idle_timeout);
+            newest = newest.max(part.frontier);
+            if idle {
+                continue;
+            }
+            any_active = true;
+            match part.frontier {
+                None => unknown = true,
+                Some(f) => oldest_active = Some(oldest_active.map_or(f, |o| o.min(f))),
+            }
+        }
+        let cand = if unknown {
+            None
+        } else if any_active {
+            oldest_active
+        } else {
+            newest
+        };
+        if let Some(c) = cand {
+            self.watermark = Some(self.watermark.map_or(c, |w| w.max(c)));
+        }
+    }
+
+    /// The pending records are all handed out: the message they came from is done.
+    fn finish_pending(&mut self) {
+        if let Some((p, off)) = self.pending_from.take() {
+            if let Some(part) = self.parts.get_mut(&p) {
+                part.next_offset = part.next_offset.max(off + 1);
+            }
+        }
+        self.pending.clear();
+        self.pending_pos = 0;
+    }
+
+    fn all_done(&self) -> bool {
+        self.cfg.stop_at_end && self.assigned_once && self.parts.values().all(|p| p.done)
+    }
+
+    fn mark_done(&mut self, p: i32) {
+        if let Some(part) = self.parts.get_mut(&p) {
+            if !part.done {
+                part.done = true;
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&self.cfg.topic, p);
+                let _ = self.consumer.pause(&tpl);
+            }
+        }
+    }
+
+    fn dead_letter(&mut self, key: Option<&[u8]>, value: &[u8], origin: &str, reason: &str) {
+        let Some(dlq) = &self.dlq else { return };
+        let Some(topic) = &self.cfg.dead_letter else {
+            return;
+        };
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "flowsentry-error",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "flowsentry-origin",
+                value: Some(origin),
+            });
+        let mut rec = BaseRecord::to(topic).payload(value).headers(headers);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        loop {
+            match dlq.send(rec) {
+                Ok(()) => {
+                    self.stats.dead_lettered += 1;
+                    break;
+                }
+                Err((
+                    RdError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
+                    rec = r;
+                    dlq.poll(Duration::from_millis(50));
+                }
+                Err((e, _)) => {
+                    if self
+                        .last_dlq_warn
+                        .is_none_or(|t| t.elapsed() > Duration::from_secs(5))
+                    {
+                        self.last_dlq_warn = Some(Instant::now());
+                        tracing::warn!("kafka dead-letter {topic}: {e}");
+                    }
+                    break;
+                }
+            }
+        }
+        dlq.poll(Duration::ZERO);
+    }
+
+    /// Take one message: decode it into the pending records. Returns whether any record
+    /// came out of it.
+    fn take_message(&mut self, p: i32, off: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
+        self.stats.messages += 1;
+        let part = self.parts.entry(p).or_insert_with(Part::new);
+        part.eof_at = None;
+        let value = value.unwrap_or(&[]);
+        let origin = || format!("{}/{p}/{off}", self.cfg.topic);
+        let mut reason: Option<String> = None;
+        match self.cfg.format {
+            Format::Packets => {
+                if let Err(e) = wire::decode(value, &mut self.pending) {
+                    self.stats.malformed += 1;
+                    reason = Some(e.to_string());
+                }
+            }
+            Format::Pmacct => {
+                let errs = pmacct::decode_message(value, &mut self.pending);
+                if !errs.is_empty() {
+                    self.stats.malformed += errs.len() as u64;
+                    reason = Some(errs[0].to_string());
+                }
+                // Flows of one message come in no time order.
+                self.pending.sort_by_key(|r| r.0.ts_ns);
+            }
+        }
+        if let Some(r) = &reason {
+            let o = origin();
+            tracing::debug!("kafka {o}: skipped: {r}");
+            self.dead_letter(key, value, &o, r);
+        }
+        self.pending_from = Some((p, off));
+        if self.pending.is_empty() {
+            return;
+        }
+        self.stats.records += self.pending.len() as u64;
+        let batch_ns = self.cfg.batch_ns;
+        let part = self.parts.get_mut(&p).expect("inserted above");
+        let frontier = match self.cfg.format {
+            Format::Packets => self.pending.iter().map(|r| r.0.ts_ns).max(),
+            Format::Pmacct => self.pending.iter().map(|r| r.0.ts_ns).min(),
+        };
+        part.frontier = part.frontier.max(frontier);
+        for (r, _) in &self.pending {
+            let b = r.ts_ns / batch_ns;
+            if part.marks.back().is_none_or(|m| b > m.0) {
+                part.marks.push_back((b, off));
+            }
+        }
+    }
+
+    fn flush_dead_letters(&mut self) {
+        if let Some(d) = &self.dlq {
+            if let Err(e) = d.flush(Duration::from_secs(30)) {
+                tracing::warn!("kafka dead-letter: flushing: {e}");
+            }
+        }
+    }
+}
+
+impl PacketSource for KafkaSource {
+    fn next_with(&mut self, f: &mut dyn FnMut(&Input<'_>)) -> Result<Next, SourceError> {
+        loop {
+            if self.pending_pos < self.pending.len() {
+                let (record, wire_len) = self.pending[self.pending_pos];
+                self.pending_pos += 1;
+                f(&Input::Record { record, wire_len });
+                return Ok(Next::Item);
+            }
+            self.finish_pending();
+            self.apply_group_events();
+            self.update_watermark();
+            if self.all_done() {
+                self.ended = true;
+                return Ok(Next::End);
+            }
+            let (p, off, key, value) = match self.consumer.poll(self.cfg.poll_timeout) {
+                None => return Ok(Next::Idle),
+                Some(Err(RdError::PartitionEOF(p))) => {
+                    if let Some(part) = self.parts.get_mut(&p) {
+                        part.eof_at.get_or_insert_with(Instant::now);
+                    }
+                    if self.cfg.stop_at_end {
+                        self.mark_done(p);
+                    }
+                    continue;
+                }
+                Some(Err(e)) => {
+                    self.consumer.context().log.warn_limited(&e.to_string());
+                    return Ok(Next::Idle);
+                }
+                Some(Ok(m)) => {
+                    let (p, off) = (m.partition(), m.offset());
+                    if self.cfg.stop_at_end {
+                        let stop = self.stop.get(&p).copied().unwrap_or(0);
+                        if off >= stop {
+                            self.mark_done(p);
+                            continue;
+                        }
+                    }
+                    // Copy out of the consumer's buffer only what a bad record needs.
+                    (
+                        p,
+                        off,
+                        m.key().map(<[u8]>::to_vec),
+                        m.payload().map(<[u8]>::to_vec),
+                    )
+                }
+            };
+            self.take_message(p, off, key.as_deref(), value.as_deref());
+            if self.cfg.stop_at_end && self.stop.get(&p).is_some_and(|s| off + 1 >= *s) {
+                // Its records are still pending: `done` only excludes the partition from
+                // the watermark once they are handed out (the watermark is recomputed
+                // after the pending records).
+                self.mark_done(p);
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "kafka:{}@{} group {} ({})",
+            self.cfg.topic,
+            self.cfg.kafka.describe(),
+            self.cfg.group,
+            self.cfg.format.name()
+        )
+    }
+
+    fn stats(&mut self) -> SourceStats {
+        SourceStats {
+            malformed: self.stats.malformed,
+            ..Default::default()
+        }
+    }
+
+    fn watermark_ns(&mut self) -> Option<u64> {
+        self.watermark
+    }
+
+    fn delivered(&mut self, closed_batch: u64) {
+        let safe = closed_batch.saturating_sub(self.horizon_b);
+        let mut tpl = TopicPartitionList::new();
+        for (p, part) in self.parts.iter_mut() {
+            while part.marks.front().is_some_and(|m| m.0 < safe) {
+                part.marks.pop_front();
+            }
+            let mut off = match part.marks.front() {
+                Some(m) => m.1,
+                None => part.next_offset,
+            };
+            // A message still being handed out is not done.
+            if let Some((pp, o)) = self.pending_from {
+                if pp == *p {
+                    off = off.min(o);
+                }
+            }
+            if off > part.committed {
+                if tpl
+                    .add_partition_offset(&self.cfg.topic, *p, Offset::Offset(off))
+                    .is_ok()
+                {
+                    part.committed = off;
+                }
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        // Dead letters first: a skipped record is committed only once it is copied.
+        self.flush_dead_letters();
+        let mode = if self.ended {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        };
+        match self.consumer.commit(&tpl, mode) {
+            Ok(()) => self.stats.commits += 1,
+            Err(e) => {
+                self.consumer
+                    .context()
+                    .log
+                    .warn_limited(&format!("committing offsets: {e}"));
+            }
+        }
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        self.flush_dead_letters();
+    }
+}
