@@ -30,6 +30,28 @@ pub struct Alert {
     pub proto: Option<u8>,
     /// The metrics the condition read, with their values.
     pub values: Vec<(Metric, f64)>,
+    /// `zscore(metric)` values the condition read.
+    pub zscores: Vec<(Metric, f64)>,
+    /// The host group whose override of the rule applied to the key, if any.
+    pub host_group: Option<String>,
+    pub evidence: Evidence,
+}
+
+/// What an analyst needs to act on an alert alone: the key's most frequent destination ports
+/// and peers (destinations for `src` rules, sources for `dst` rules) among the packets the
+/// rule looks at. Each count runs from `since` (when the key's state for the rule began, or
+/// when the element entered the list), so it can cover more than the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Evidence {
+    /// (port, packets, since ns)
+    pub top_dst_ports: Vec<(u16, u32, u64)>,
+    /// (address, packets, since ns)
+    pub top_peers: Vec<(Addr, u32, u64)>,
+    /// More distinct ports or peers than the list holds were seen: listed counts may include
+    /// sightings of elements they replaced (space-saving), and a light element may be missing.
+    pub approx: bool,
+    /// The rule's distinct sets turned into sketches: its distinct metrics are estimates.
+    pub sketched: bool,
 }
 
 impl Alert {
@@ -57,6 +79,7 @@ impl Alert {
         let (src_ip, dest_ip) = match self.group_by {
             GroupBy::Src => (Some(key.clone()), peer),
             GroupBy::Dst => (peer, Some(key.clone())),
+            GroupBy::All => (None, None),
         };
         let values: Vec<String> = self
             .values
@@ -95,7 +118,26 @@ impl Alert {
                 first_packet: rfc3339(self.first_ns),
                 last_packet: rfc3339(self.last_ns),
             },
-            metrics: MetricsJson(&self.values),
+            metrics: MetricsJson(&self.values, &self.zscores),
+            host_group: self.host_group.as_deref(),
+            evidence: EveEvidence {
+                top_dst_ports: self
+                    .evidence
+                    .top_dst_ports
+                    .iter()
+                    .map(|(p, n, t)| PortCount {
+                        port: *p,
+                        packets: *n,
+                        since: rfc3339(*t),
+                    })
+                    .collect(),
+                top_dst_hosts: (self.group_by != GroupBy::Dst)
+                    .then(|| hosts(&self.evidence.top_peers)),
+                top_src_hosts: (self.group_by == GroupBy::Dst)
+                    .then(|| hosts(&self.evidence.top_peers)),
+                approximate: self.evidence.approx,
+                sketched: self.evidence.sketched,
+            },
             condition: &r.condition_text,
             id: self.id(rules),
         };
@@ -117,6 +159,9 @@ struct Eve<'a> {
     alert: EveAlert<'a>,
     window: EveWindow,
     metrics: MetricsJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_group: Option<&'a str>,
+    evidence: EveEvidence,
     condition: &'a str,
     id: String,
 }
@@ -141,14 +186,54 @@ struct EveWindow {
     last_packet: String,
 }
 
-struct MetricsJson<'a>(&'a [(Metric, f64)]);
+#[derive(Serialize)]
+struct EveEvidence {
+    top_dst_ports: Vec<PortCount>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_dst_hosts: Option<Vec<HostCount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_src_hosts: Option<Vec<HostCount>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    approximate: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sketched: bool,
+}
+
+#[derive(Serialize)]
+struct PortCount {
+    port: u16,
+    packets: u32,
+    since: String,
+}
+
+#[derive(Serialize)]
+struct HostCount {
+    address: String,
+    packets: u32,
+    since: String,
+}
+
+fn hosts(v: &[(Addr, u32, u64)]) -> Vec<HostCount> {
+    v.iter()
+        .map(|(a, n, t)| HostCount {
+            address: a.to_string(),
+            packets: *n,
+            since: rfc3339(*t),
+        })
+        .collect()
+}
+
+struct MetricsJson<'a>(&'a [(Metric, f64)], &'a [(Metric, f64)]);
 
 impl Serialize for MetricsJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
+        let mut m = s.serialize_map(Some(self.0.len() + self.1.len()))?;
         for (k, v) in self.0 {
             m.serialize_entry(k.name(), &Num(*v))?;
+        }
+        for (k, v) in self.1 {
+            m.serialize_entry(&format!("zscore({})", k.name()), &Num(v.min(1e9)))?;
         }
         m.end()
     }
@@ -212,6 +297,14 @@ mod tests {
             peer: Some(Addr::v4([198, 51, 100, 5])),
             proto: Some(6),
             values: vec![(Metric::Syn, 200.0), (Metric::DistinctDstPorts, 1.0)],
+            zscores: vec![],
+            host_group: None,
+            evidence: Evidence {
+                top_dst_ports: vec![(443, 200, 1_000_000_000)],
+                top_peers: vec![(Addr::v4([198, 51, 100, 5]), 200, 1_000_000_000)],
+                approx: false,
+                sketched: false,
+            },
         };
         let j: serde_json::Value = serde_json::from_str(&a.to_json(&rules)).unwrap();
         assert_eq!(j["timestamp"], "1970-01-01T00:00:02.000000+00:00");

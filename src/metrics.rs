@@ -23,10 +23,11 @@ pub enum Metric {
     DistinctDstHosts,
     DistinctDstPairs,
     ConnAttempts,
+    DistinctSrcHosts,
 }
 
 impl Metric {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Packets,
         Metric::Bytes,
@@ -42,6 +43,7 @@ impl Metric {
         Metric::DistinctDstHosts,
         Metric::DistinctDstPairs,
         Metric::ConnAttempts,
+        Metric::DistinctSrcHosts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Metric {
             Metric::DistinctDstHosts => "distinct_dst_hosts",
             Metric::DistinctDstPairs => "distinct_dst_pairs",
             Metric::ConnAttempts => "conn_attempts",
+            Metric::DistinctSrcHosts => "distinct_src_hosts",
         }
     }
 
@@ -77,6 +80,7 @@ impl Metric {
             Metric::Udp => "UDP packets",
             Metric::DistinctDstPorts => "distinct destination ports",
             Metric::DistinctDstHosts => "distinct destination addresses",
+            Metric::DistinctSrcHosts => "distinct source addresses (for rules grouped by destination: how many attack it)",
             Metric::DistinctDstPairs => "distinct (destination address, port) pairs",
             Metric::ConnAttempts => {
                 "distinct TCP connections attempted: SYNs counted once per (destination, port, source port)"
@@ -95,6 +99,7 @@ impl Metric {
             Metric::DistinctDstHosts => Some(DistinctKind::Hosts),
             Metric::DistinctDstPairs => Some(DistinctKind::Pairs),
             Metric::ConnAttempts => Some(DistinctKind::Conns),
+            Metric::DistinctSrcHosts => Some(DistinctKind::SrcHosts),
             _ => None,
         }
     }
@@ -106,7 +111,7 @@ impl fmt::Display for Metric {
     }
 }
 
-/// The four distinct sets a key may keep.
+/// The distinct sets a key may keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum DistinctKind {
@@ -114,41 +119,115 @@ pub enum DistinctKind {
     Hosts = 1,
     Pairs = 2,
     Conns = 3,
+    SrcHosts = 4,
 }
 
 impl DistinctKind {
-    pub const ALL: [DistinctKind; 4] = [
+    pub const COUNT: usize = 5;
+    pub const ALL: [DistinctKind; DistinctKind::COUNT] = [
         DistinctKind::Ports,
         DistinctKind::Hosts,
         DistinctKind::Pairs,
         DistinctKind::Conns,
+        DistinctKind::SrcHosts,
     ];
 }
 
 /// Values of all metrics for one key's window; `NaN` marks a value not computed.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MetricValues(pub [f64; Metric::COUNT]);
+pub struct MetricValues {
+    pub values: [f64; Metric::COUNT],
+    /// `zscore(metric)`: how many standard deviations the value lies above the key's baseline
+    /// (0 while the baseline warms up).
+    pub zscores: [f64; Metric::COUNT],
+}
 
 impl Default for MetricValues {
     fn default() -> Self {
-        MetricValues([f64::NAN; Metric::COUNT])
+        MetricValues {
+            values: [f64::NAN; Metric::COUNT],
+            zscores: [0.0; Metric::COUNT],
+        }
     }
 }
 
 impl MetricValues {
     #[inline]
     pub fn get(&self, m: Metric) -> f64 {
-        self.0[m as usize]
+        self.values[m as usize]
     }
     #[inline]
     pub fn set(&mut self, m: Metric, v: f64) {
-        self.0[m as usize] = v;
+        self.values[m as usize] = v;
+    }
+    #[inline]
+    pub fn zscore(&self, m: Metric) -> f64 {
+        self.zscores[m as usize]
+    }
+    #[inline]
+    pub fn set_zscore(&mut self, m: Metric, z: f64) {
+        self.zscores[m as usize] = z;
+    }
+}
+
+/// An exponentially weighted mean and variance of one metric of one key, across windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ewma {
+    pub n: u32,
+    pub mean: f64,
+    pub var: f64,
+}
+
+impl Ewma {
+    /// Standard deviations `x` lies above the mean; 0 before `warmup` windows were seen. A
+    /// flat history (variance 0) counts any rise as `f64::MAX`.
+    pub fn zscore(&self, x: f64, warmup: u32) -> f64 {
+        if self.n < warmup.max(1) {
+            return 0.0;
+        }
+        let sd = self.var.sqrt();
+        if sd > 1e-9 {
+            (x - self.mean) / sd
+        } else if x > self.mean + 1e-9 {
+            f64::MAX
+        } else {
+            0.0
+        }
+    }
+
+    /// Fold in one window's value (West's incremental EWMA variance).
+    pub fn update(&mut self, x: f64, alpha: f64) {
+        if self.n == 0 {
+            self.mean = x;
+            self.var = 0.0;
+        } else {
+            let diff = x - self.mean;
+            let incr = alpha * diff;
+            self.mean += incr;
+            self.var = (1.0 - alpha) * (self.var + diff * incr);
+        }
+        self.n = self.n.saturating_add(1);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn ewma_scores_a_spike() {
+        let mut e = Ewma::default();
+        for x in [100.0, 110.0, 90.0, 105.0, 95.0, 100.0, 102.0, 98.0] {
+            assert_eq!(e.zscore(x, 8), 0.0, "warming up");
+            e.update(x, 0.2);
+        }
+        assert!(e.zscore(100.0, 8).abs() < 1.0);
+        assert!(e.zscore(1000.0, 8) > 6.0);
+        let mut flat = Ewma::default();
+        (0..5).for_each(|_| flat.update(10.0, 0.2));
+        assert_eq!(flat.zscore(10.0, 3), 0.0);
+        assert_eq!(flat.zscore(11.0, 3), f64::MAX);
+    }
+
     #[test]
     fn names_round_trip() {
         for m in Metric::ALL {

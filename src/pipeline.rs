@@ -102,7 +102,8 @@ pub enum PipelineError {
 }
 
 enum ToShard {
-    Records(Vec<Record>),
+    /// Records for stage `.0` (0: keyed by source, 1: by destination, 2: all traffic).
+    Records(u8, Vec<Record>),
     Watermark(u64),
     End(Option<u64>),
 }
@@ -160,7 +161,13 @@ pub fn run<S: AlertSink + 'static>(
             .name(format!("shard-{i}"))
             .spawn(move || {
                 shard_loop(
-                    KeyedWindows::new(rules, GroupBy::Src, kcfg),
+                    GroupBy::ALL
+                        .iter()
+                        .map(|g| {
+                            (*g == GroupBy::Src || rules.specs.iter().any(|s| s.group_by == *g))
+                                .then(|| KeyedWindows::new(rules.clone(), *g, kcfg))
+                        })
+                        .collect(),
                     rx,
                     rtx,
                     tel.map(|t| (t, i)),
@@ -188,7 +195,7 @@ pub fn run<S: AlertSink + 'static>(
     };
     let mut reader = Reader {
         to_shards,
-        bufs: (0..n)
+        bufs: (0..STAGES * n)
             .map(|_| Vec::with_capacity(cfg.batch_records))
             .collect(),
         batch_records: cfg.batch_records.max(1),
@@ -197,6 +204,17 @@ pub fn run<S: AlertSink + 'static>(
         drop_when_full: cfg.drop_when_full,
     };
     let tel = cfg.telemetry.clone();
+    let filters_of = |g: GroupBy| -> Vec<crate::rules::Filter> {
+        rules
+            .specs
+            .iter()
+            .filter(|s| s.group_by == g)
+            .map(|s| s.filter.clone())
+            .collect()
+    };
+    let dst_filters = filters_of(GroupBy::Dst);
+    let all_filters = filters_of(GroupBy::All);
+    let all_shard = shard_of(&Addr::UNSPECIFIED, n);
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();
@@ -349,7 +367,15 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
-        reader_alive &= reader.push(shard_of(&rec.src, n), rec);
+        reader_alive &= reader.push(shard_of(&rec.src, n), 0, rec);
+        // Victim-side rules: the same record, keyed and partitioned by destination.
+        if !dst_filters.is_empty() && dst_filters.iter().any(|f| f.matches(&rec)) {
+            reader_alive &= reader.push(shard_of(&rec.dst, n), 1, rec);
+        }
+        // Global rules: one key, so one shard (each shard still closes its windows).
+        if !all_filters.is_empty() && all_filters.iter().any(|f| f.matches(&rec)) {
+            reader_alive &= reader.push(all_shard, 2, rec);
+        }
     }
     if let Some(pb) = progress {
         pb.finish_and_clear();
@@ -438,25 +464,27 @@ struct Reader {
 }
 
 impl Reader {
-    /// Queue a record for shard `s`; false when the shard is gone.
+    /// Queue a record for stage `stage` of shard `s`; false when the shard is gone.
     #[inline]
-    fn push(&mut self, s: usize, rec: Record) -> bool {
-        self.bufs[s].push(rec);
-        if self.bufs[s].len() >= self.batch_records {
-            return self.send_buf(s);
+    fn push(&mut self, s: usize, stage: u8, rec: Record) -> bool {
+        let b = STAGES * s + stage as usize;
+        self.bufs[b].push(rec);
+        if self.bufs[b].len() >= self.batch_records {
+            return self.send_buf(s, stage);
         }
         true
     }
 
-    fn send_buf(&mut self, s: usize) -> bool {
-        if self.bufs[s].is_empty() {
+    fn send_buf(&mut self, s: usize, stage: u8) -> bool {
+        let b = STAGES * s + stage as usize;
+        if self.bufs[b].is_empty() {
             return true;
         }
-        let full = std::mem::replace(&mut self.bufs[s], Vec::with_capacity(self.batch_records));
+        let full = std::mem::replace(&mut self.bufs[b], Vec::with_capacity(self.batch_records));
         if self.drop_when_full {
-            return match self.to_shards[s].try_send(ToShard::Records(full)) {
+            return match self.to_shards[s].try_send(ToShard::Records(stage, full)) {
                 Ok(()) => true,
-                Err(TrySendError::Full(ToShard::Records(v))) => {
+                Err(TrySendError::Full(ToShard::Records(_, v))) => {
                     self.queue_drops += v.len() as u64;
                     true
                 }
@@ -464,7 +492,7 @@ impl Reader {
                 Err(TrySendError::Disconnected(_)) => false,
             };
         }
-        self.send(s, ToShard::Records(full))
+        self.send(s, ToShard::Records(stage, full))
     }
 
     fn send(&mut self, s: usize, msg: ToShard) -> bool {
@@ -482,31 +510,55 @@ impl Reader {
     fn broadcast(&mut self, msg: impl Fn() -> ToShard) -> bool {
         let mut ok = true;
         for s in 0..self.to_shards.len() {
-            ok &= self.send_buf(s);
+            for stage in 0..STAGES as u8 {
+                ok &= self.send_buf(s, stage);
+            }
             ok &= self.send(s, msg());
         }
         ok
     }
 }
 
+/// One shard: a keyed-window stage per grouping (source; destination when a rule needs it).
+/// Keyed stages per shard: by source, by destination, all traffic.
+const STAGES: usize = 3;
+
 fn shard_loop(
-    mut kw: KeyedWindows,
+    stages: Vec<Option<KeyedWindows>>,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
+    let mut stages: Vec<KeyedWindows> = stages.into_iter().flatten().collect();
+    let stage_of: Vec<usize> = GroupBy::ALL
+        .iter()
+        .map(|g| {
+            stages
+                .iter()
+                .position(|k| k.group_by() == *g)
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
     for msg in &rx {
         match msg {
-            ToShard::Records(v) => {
-                for r in &v {
-                    kw.ingest(r);
+            ToShard::Records(stage, v) => {
+                if let Some(kw) = stage_of
+                    .get(stage as usize)
+                    .and_then(|i| stages.get_mut(*i))
+                {
+                    for r in &v {
+                        kw.ingest(r);
+                    }
                 }
             }
             ToShard::Watermark(c) => {
-                let alerts = kw.flush(c);
+                let mut alerts = Vec::new();
+                for kw in stages.iter_mut() {
+                    alerts.extend(kw.flush(c));
+                }
                 if let Some((t, i)) = &tel {
-                    kw.publish(c, t);
-                    let st = kw.stats();
+                    stages[0].publish(c, t);
+                    let st = stages[0].stats();
                     let g = &t.shards[*i];
                     g.records.store(st.records, Ordering::Relaxed);
                     g.keys.store(st.keys, Ordering::Relaxed);
@@ -517,12 +569,32 @@ fn shard_loop(
                 }
             }
             ToShard::End(fin) => {
-                let alerts = fin.map(|c| kw.flush(c)).unwrap_or_default();
+                let mut alerts = Vec::new();
+                if let Some(c) = fin {
+                    for kw in stages.iter_mut() {
+                        alerts.extend(kw.flush(c));
+                    }
+                }
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
+                let mut stats = stages[0].stats();
+                let mut state_bytes = 0;
+                for (i, kw) in stages.iter().enumerate() {
+                    state_bytes += kw.state_bytes();
+                    if i > 0 {
+                        let d = kw.stats();
+                        stats.records += d.records;
+                        stats.late += d.late;
+                        stats.keys_peak += d.keys_peak;
+                        stats.keys_expired += d.keys_expired;
+                        stats.keys_evicted += d.keys_evicted;
+                        stats.sketched_sets += d.sketched_sets;
+                        stats.suppressed_by_cooldown += d.suppressed_by_cooldown;
+                    }
+                }
                 let report = ShardReport {
-                    stats: kw.stats(),
-                    top: kw.top(10),
-                    state_bytes: kw.state_bytes(),
+                    stats,
+                    top: stages[0].top(10),
+                    state_bytes,
                 };
                 let _ = tx.send(FromShard::Done(Box::new(report)));
                 return;

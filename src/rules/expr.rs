@@ -46,6 +46,8 @@ pub enum Func {
     Max,
     Min,
     Abs,
+    /// `zscore(metric)`: standard deviations above the key's baseline for that metric.
+    Zscore(Metric),
 }
 
 /// A condition error: what, and at which character of the condition.
@@ -97,6 +99,7 @@ impl Expr {
                     Func::Abs => it.next().unwrap_or(0.0).abs(),
                     Func::Max => it.fold(f64::NEG_INFINITY, f64::max),
                     Func::Min => it.fold(f64::INFINITY, f64::min),
+                    Func::Zscore(m) => v.zscore(*m),
                 }
             }
             Expr::Bin(op, l, r) => {
@@ -199,7 +202,36 @@ impl Expr {
                 l.walk(f);
                 r.walk(f);
             }
+            Expr::Call(Func::Zscore(m), _) => f(*m),
             Expr::Call(_, a) => a.iter().for_each(|e| e.walk(f)),
+        }
+    }
+
+    /// Metrics the expression takes a `zscore` of (they need a baseline).
+    pub fn zscores(&self) -> Vec<Metric> {
+        let mut out = Vec::new();
+        self.walk_calls(&mut |func| {
+            if let Func::Zscore(m) = func {
+                if !out.contains(&m) {
+                    out.push(m)
+                }
+            }
+        });
+        out
+    }
+
+    fn walk_calls(&self, f: &mut impl FnMut(Func)) {
+        match self {
+            Expr::Num(_) | Expr::Metric(_) => {}
+            Expr::Neg(e) | Expr::Not(e) => e.walk_calls(f),
+            Expr::Bin(_, l, r) => {
+                l.walk_calls(f);
+                r.walk_calls(f);
+            }
+            Expr::Call(func, a) => {
+                f(*func);
+                a.iter().for_each(|e| e.walk_calls(f));
+            }
         }
     }
 }
@@ -458,10 +490,36 @@ impl Parser {
                     "max" => Func::Max,
                     "min" => Func::Min,
                     "abs" => Func::Abs,
+                    "zscore" => {
+                        // zscore takes exactly one metric name
+                        self.pos += 1;
+                        let arg = self.peek().cloned();
+                        let m = arg
+                            .as_ref()
+                            .filter(|a| a.kind == TokKind::Ident)
+                            .and_then(|a| Metric::from_name(&a.text));
+                        let Some(m) = m else {
+                            return Err(ExprError {
+                                offset: arg.map(|a| a.off).unwrap_or(self.end),
+                                msg: "zscore takes one metric name, e.g. zscore(pps)".into(),
+                            });
+                        };
+                        self.pos += 1;
+                        if !self.is(")") {
+                            return Err(ExprError {
+                                offset: self.off(),
+                                msg: "expected `)` after the metric".into(),
+                            });
+                        }
+                        self.pos += 1;
+                        return Ok((Expr::Call(Func::Zscore(m), Vec::new()), Ty::Num));
+                    }
                     other => {
                         return Err(ExprError {
                             offset: t.off,
-                            msg: format!("unknown function `{other}` (known: max, min, abs)"),
+                            msg: format!(
+                                "unknown function `{other}` (known: max, min, abs, zscore)"
+                            ),
                         })
                     }
                 };
@@ -487,6 +545,7 @@ impl Parser {
                 let ok = match f {
                     Func::Abs => args.len() == 1,
                     Func::Max | Func::Min => !args.is_empty(),
+                    Func::Zscore(_) => false,
                 };
                 if !ok {
                     return Err(ExprError {
@@ -575,6 +634,22 @@ mod tests {
     }
 
     #[test]
+    fn zscore_reads_the_baseline() {
+        let e = Expr::parse("zscore(pps) > 6 and pps > 1k").unwrap();
+        assert_eq!(e.zscores(), vec![Metric::Pps]);
+        assert_eq!(e.metrics(), vec![Metric::Pps]);
+        let mut v = vals(&[(Metric::Pps, 5000.0)]);
+        assert_eq!(e.eval(&v), 0.0);
+        v.set_zscore(Metric::Pps, 7.0);
+        assert_eq!(e.eval(&v), 1.0);
+        assert!(Expr::parse("zscore(1) > 2")
+            .unwrap_err()
+            .msg
+            .contains("one metric"));
+        assert!(Expr::parse("zscore(pps, syn) > 2").is_err());
+    }
+
+    #[test]
     fn monotone_parts() {
         let m = |t: &str| Expr::parse(t).unwrap().monotone_part();
         assert_eq!(
@@ -591,6 +666,10 @@ mod tests {
         );
         assert!(m("10 < packets + 2 * syn").is_some());
         assert!(m("packets - syn > 3").is_none());
+        assert_eq!(
+            m("zscore(pps) > 6 and pps > 1000"),
+            Some(Expr::parse("pps > 1000").unwrap())
+        );
     }
 
     #[test]

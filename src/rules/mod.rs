@@ -29,6 +29,16 @@ pub fn default_rules() -> RuleSet {
 pub enum GroupBy {
     Src,
     Dst,
+    /// All traffic as one key (global rules such as a traffic spike).
+    All,
+}
+
+impl GroupBy {
+    pub const ALL: [GroupBy; 3] = [GroupBy::Src, GroupBy::Dst, GroupBy::All];
+    /// Stage index in the pipeline (0 source, 1 destination, 2 all).
+    pub fn stage(self) -> usize {
+        self as usize
+    }
 }
 
 impl GroupBy {
@@ -36,6 +46,7 @@ impl GroupBy {
         match self {
             GroupBy::Src => "src",
             GroupBy::Dst => "dst",
+            GroupBy::All => "all",
         }
     }
     #[inline]
@@ -43,6 +54,7 @@ impl GroupBy {
         match self {
             GroupBy::Src => r.src,
             GroupBy::Dst => r.dst,
+            GroupBy::All => Addr::UNSPECIFIED,
         }
     }
 }
@@ -66,10 +78,95 @@ pub struct Rule {
     pub reads: Vec<Metric>,
     /// See [`Expr::monotone_part`]: lets the engine skip keys that cannot fire.
     pub necessary: Option<Expr>,
+    /// Metrics under `zscore()`, and how their per-key baselines learn.
+    pub zscores: Vec<Metric>,
+    pub baseline: Baseline,
+    /// Per host group: a different condition, cooldown, or the rule off. The first group
+    /// (in file order) that contains the key applies.
+    pub overrides: Vec<Override>,
     /// Index of the spec whose state this rule reads.
     pub spec: usize,
     /// Line of the rule's `[[rule]]` header in its file.
     pub line: usize,
+}
+
+/// How a rule's per-key baselines (`zscore()`) learn: an exponentially weighted mean and
+/// variance over the windows in which the key had packets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Baseline {
+    /// Weight of the newest window, 0 < alpha <= 1.
+    pub alpha: f64,
+    /// Windows seen before `zscore()` reports anything but 0.
+    pub warmup: u32,
+}
+
+impl Default for Baseline {
+    fn default() -> Self {
+        Baseline {
+            alpha: 0.1,
+            warmup: 10,
+        }
+    }
+}
+
+/// A named host group's variant of a rule.
+#[derive(Clone, Debug)]
+pub struct Override {
+    pub group: String,
+    pub nets: Vec<Cidr>,
+    pub enabled: bool,
+    pub condition: Expr,
+    pub condition_text: String,
+    pub reads: Vec<Metric>,
+    pub necessary: Option<Expr>,
+    pub cooldown_ns: u64,
+}
+
+/// What a rule evaluates for one key: its own condition or a host group's override.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant<'a> {
+    pub group: Option<&'a str>,
+    pub enabled: bool,
+    pub condition: &'a Expr,
+    pub reads: &'a [Metric],
+    pub necessary: Option<&'a Expr>,
+    pub cooldown_ns: u64,
+}
+
+impl Rule {
+    /// The variant that applies to `key` (the first host group containing it, or the rule).
+    #[inline]
+    pub fn variant(&self, key: &Addr) -> Variant<'_> {
+        for o in &self.overrides {
+            if o.nets.iter().any(|c| c.contains(key)) {
+                return Variant {
+                    group: Some(&o.group),
+                    enabled: o.enabled,
+                    condition: &o.condition,
+                    reads: &o.reads,
+                    necessary: o.necessary.as_ref(),
+                    cooldown_ns: o.cooldown_ns,
+                };
+            }
+        }
+        Variant {
+            group: None,
+            enabled: true,
+            condition: &self.condition,
+            reads: &self.reads,
+            necessary: self.necessary.as_ref(),
+            cooldown_ns: self.cooldown_ns,
+        }
+    }
+
+    /// Whether every variant has a monotone necessary part (so a key can be skipped).
+    pub fn skippable(&self) -> bool {
+        self.necessary.is_some()
+            && self
+                .overrides
+                .iter()
+                .all(|o| o.necessary.is_some() || !o.enabled)
+    }
 }
 
 /// Rules that see the same packets (same filter and grouping) share one window state.
@@ -78,8 +175,20 @@ pub struct Spec {
     pub filter: Filter,
     pub group_by: GroupBy,
     /// Which distinct sets this spec's rules need, by [`DistinctKind`].
-    pub distinct: [bool; 4],
+    pub distinct: [bool; DistinctKind::COUNT],
     pub rules: Vec<usize>,
+}
+
+impl RuleSet {
+    /// The longest window of the rules reading spec `s`, in ns.
+    pub fn spec_window_ns(&self, s: usize) -> u64 {
+        self.specs[s]
+            .rules
+            .iter()
+            .map(|&r| self.rules[r].window_ns)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 impl Spec {
@@ -192,6 +301,11 @@ pub struct Filter {
     pub dst_ports: Option<PortSet>,
     pub src_nets: Option<Vec<Cidr>>,
     pub dst_nets: Option<Vec<Cidr>>,
+    /// `not_in` lists and allow-lists: packets matching any of these are ignored.
+    pub src_ports_not: Option<PortSet>,
+    pub dst_ports_not: Option<PortSet>,
+    pub src_nets_not: Option<Vec<Cidr>>,
+    pub dst_nets_not: Option<Vec<Cidr>>,
 }
 
 impl Filter {
@@ -234,6 +348,25 @@ impl Filter {
             if !n.iter().any(|c| c.contains(&r.dst)) {
                 return false;
             }
+        }
+        if self
+            .dst_ports_not
+            .as_ref()
+            .is_some_and(|ps| ps.contains(r.dst_port))
+            || self
+                .src_ports_not
+                .as_ref()
+                .is_some_and(|ps| ps.contains(r.src_port))
+            || self
+                .src_nets_not
+                .as_ref()
+                .is_some_and(|n| n.iter().any(|c| c.contains(&r.src)))
+            || self
+                .dst_nets_not
+                .as_ref()
+                .is_some_and(|n| n.iter().any(|c| c.contains(&r.dst)))
+        {
+            return false;
         }
         true
     }

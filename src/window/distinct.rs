@@ -1,17 +1,18 @@
 //! Distinct sets over sliding windows: exact up to a bound, then a sliding HyperLogLog.
 //!
-//! In: `(element, batch)` sightings, in non-decreasing batch order per set (the shard
-//! applies a batch only once the watermark is about to close it). Out: the number of
-//! distinct elements seen in a window of batches `[end - len, end)`, for any window that
-//! ends at or after the newest sighting.
+//! In: `(element, batch)` sightings (elements are 128-bit: an address, a port, or a tuple),
+//! in non-decreasing batch order per set (the shard applies a batch only once the watermark
+//! is about to close it). Out: the number of distinct elements seen in a window of batches
+//! `[end - len, end)`, for any window that ends at or after the newest sighting, and the
+//! most-seen elements of a window (evidence for alerts).
 //! Guarantees: exact while the set holds at most `bound` live elements (each element keeps
-//! only its newest batch, so a window's count is the number of elements whose newest
-//! sighting falls inside it); past the bound the set turns into a sliding HyperLogLog
-//! (Chabchoub & Hebrail: each register keeps its "possible future maxima", a list of
-//! (batch, rank) with ranks falling as batches rise), 1024 registers, about 3% standard
-//! error, memory fixed by the register count. No crate offers event-time expiry of a
-//! HyperLogLog, hence this one. Batches are `u32` and compared by wrapping age, so the
-//! absolute batch number may wrap.
+//! its newest batch, so a window's count is the number of elements whose newest sighting
+//! falls inside it; it also counts its sightings since it entered the set); past the bound
+//! the set turns into a sliding HyperLogLog (Chabchoub & Hebrail: each register keeps its
+//! "possible future maxima", a list of (batch, rank) with ranks falling as batches rise),
+//! 1024 registers, about 3% standard error, memory fixed by the register count. No crate
+//! offers event-time expiry of a HyperLogLog, hence this one. Batches are `u32` and compared
+//! by wrapping age, so the absolute batch number may wrap.
 
 use rustc_hash::FxHashMap;
 
@@ -31,9 +32,20 @@ fn in_window(end: u32, len: u32, batch: u32) -> bool {
     age(end, batch).wrapping_sub(1) < len
 }
 
+/// What an exact set knows of one element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Newest batch with a sighting.
+    pub last: u32,
+    /// Batch of the first sighting since the element entered the set.
+    pub first: u32,
+    /// Sightings since `first`.
+    pub count: u32,
+}
+
 #[derive(Debug, Clone)]
 pub enum DistinctSet {
-    Exact(FxHashMap<u64, u32>),
+    Exact(FxHashMap<u128, Seen>),
     Sketch(Box<SlidingHll>),
 }
 
@@ -47,16 +59,22 @@ impl DistinctSet {
     /// Record a sighting of `elem` in `batch`; past `bound` live elements the set becomes a
     /// sketch (after dropping elements older than `horizon` batches).
     #[inline]
-    pub fn insert(&mut self, elem: u64, batch: u32, bound: usize, horizon: u32) {
+    pub fn insert(&mut self, elem: u128, batch: u32, bound: usize, horizon: u32) {
         match self {
             DistinctSet::Exact(map) => {
-                map.insert(elem, batch);
+                let e = map.entry(elem).or_insert(Seen {
+                    last: batch,
+                    first: batch,
+                    count: 0,
+                });
+                e.last = batch;
+                e.count = e.count.saturating_add(1);
                 if map.len() > bound {
-                    map.retain(|_, b| age(batch, *b) < horizon);
+                    map.retain(|_, s| age(batch, s.last) < horizon);
                     if map.len() > bound {
                         // Sightings must enter the sketch oldest first.
-                        let mut items: Vec<(u32, u64)> =
-                            map.iter().map(|(e, b)| (age(batch, *b), *e)).collect();
+                        let mut items: Vec<(u32, u128)> =
+                            map.iter().map(|(e, s)| (age(batch, s.last), *e)).collect();
                         items.sort_unstable_by(|x, y| y.cmp(x));
                         let mut hll = Box::new(SlidingHll::new());
                         for (a, e) in items {
@@ -74,16 +92,32 @@ impl DistinctSet {
     pub fn count(&self, end: u32, len: u32) -> u64 {
         match self {
             DistinctSet::Exact(map) => {
-                map.values().filter(|b| in_window(end, len, **b)).count() as u64
+                map.values().filter(|s| in_window(end, len, s.last)).count() as u64
             }
             DistinctSet::Sketch(h) => h.estimate(end, len),
         }
     }
 
+    /// The `n` elements seen in `[end - len, end)` with the most sightings (ties: smaller
+    /// element first), with what is known of them; empty for a sketch.
+    pub fn top(&self, end: u32, len: u32, n: usize) -> Vec<(u128, Seen)> {
+        let DistinctSet::Exact(map) = self else {
+            return Vec::new();
+        };
+        let mut v: Vec<(u128, Seen)> = map
+            .iter()
+            .filter(|(_, s)| in_window(end, len, s.last))
+            .map(|(e, s)| (*e, *s))
+            .collect();
+        v.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+
     /// Drop what no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u32, horizon: u32) {
         match self {
-            DistinctSet::Exact(map) => map.retain(|_, b| age(end, *b) <= horizon),
+            DistinctSet::Exact(map) => map.retain(|_, s| age(end, s.last) <= horizon),
             DistinctSet::Sketch(h) => h.prune(end, horizon),
         }
     }
@@ -102,7 +136,7 @@ impl DistinctSet {
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            DistinctSet::Exact(map) => map.capacity() * (std::mem::size_of::<(u64, u32)>() + 1),
+            DistinctSet::Exact(map) => map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1),
             DistinctSet::Sketch(h) => h.heap_bytes(),
         }
     }
@@ -129,7 +163,7 @@ impl SlidingHll {
     }
 
     #[inline]
-    pub fn insert(&mut self, elem: u64, batch: u32) {
+    pub fn insert(&mut self, elem: u128, batch: u32) {
         let h = xxhash_rust::xxh3::xxh3_64_with_seed(&elem.to_le_bytes(), HASH_SEED);
         let idx = (h >> (64 - HLL_P)) as usize;
         let rest = h << HLL_P;
@@ -196,13 +230,26 @@ mod tests {
     fn exact_counts_follow_the_window() {
         let mut s = DistinctSet::default();
         for b in 0..10u32 {
-            s.insert(b as u64, b, 1000, 100); // element b seen in batch b
+            s.insert(b as u128, b, 1000, 100); // element b seen in batch b
             s.insert(100, b, 1000, 100); // element 100 seen every batch
         }
         // window [5, 10): elements 5..=9 plus 100
         assert_eq!(s.count(10, 5), 6);
         // window [0, 10): all 10 plus 100
         assert_eq!(s.count(10, 10), 11);
+        let top = s.top(10, 3, 2);
+        assert_eq!(
+            top[0],
+            (
+                100,
+                Seen {
+                    last: 9,
+                    first: 0,
+                    count: 10
+                }
+            )
+        );
+        assert_eq!(top[1].0, 7);
         s.prune(10, 3);
         assert_eq!(s.count(10, 10), 4); // 7, 8, 9, 100
     }
@@ -221,11 +268,12 @@ mod tests {
         let mut s = DistinctSet::default();
         // 20,000 elements in batch 0..10, 2,000 each batch.
         for b in 0..10u32 {
-            for i in 0..2000u64 {
-                s.insert(b as u64 * 10_000 + i, b, 4096, 100);
+            for i in 0..2000u128 {
+                s.insert(b as u128 * 10_000 + i, b, 4096, 100);
             }
         }
         assert!(s.is_sketch());
+        assert!(s.top(10, 10, 5).is_empty());
         let all = s.count(10, 10) as f64;
         assert!((all - 20_000.0).abs() / 20_000.0 < 0.06, "estimate {all}");
         let last2 = s.count(10, 2) as f64;

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::topk::TopK;
 use super::{DistinctSet, PaneRing};
-use crate::alert::Alert;
-use crate::metrics::{DistinctKind, Metric, MetricValues};
+use crate::alert::{Alert, Evidence};
+use crate::metrics::{DistinctKind, Ewma, Metric, MetricValues};
 use crate::record::{Addr, Record};
 use crate::rules::{GroupBy, RuleSet};
 
@@ -85,16 +86,20 @@ struct KeyEntry {
 struct SpecState {
     spec: u16,
     panes: PaneRing,
-    sets: [Option<Box<DistinctSet>>; 4],
+    sets: [Option<Box<DistinctSet>>; DistinctKind::COUNT],
     /// (rule, no alert for windows ending before this capture time)
     cooldown: Vec<(u16, u64)>,
+    /// (rule, metric, baseline) for `zscore()` conditions.
+    baselines: Vec<(u16, Metric, Ewma)>,
+    /// Evidence: the most frequent destination ports and peers.
+    top_ports: TopK,
+    top_peers: TopK,
 }
 
 #[derive(Clone, Copy)]
 struct Timing {
     window_b: u64,
     slide_b: u64,
-    cooldown_ns: u64,
 }
 
 /// How many top sources each shard keeps from keys it has dropped.
@@ -109,6 +114,8 @@ pub struct KeyedWindows {
     horizon_b: u64,
     /// Per spec: the dirty bits of its rules.
     spec_mask: Vec<u64>,
+    /// Per spec: its longest window in batches (how long its panes and sets are kept).
+    spec_keep: Vec<u64>,
     /// Rules evaluated at every slide (no necessary condition, or index >= 64).
     always_mask: u64,
     keys: FxHashMap<Addr, KeyEntry>,
@@ -128,7 +135,6 @@ impl KeyedWindows {
             .map(|r| Timing {
                 window_b: (r.window_ns / b).max(1),
                 slide_b: (r.slide_ns / b).max(1),
-                cooldown_ns: r.cooldown_ns,
             })
             .collect::<Vec<_>>();
         let specs = (0..rules.specs.len() as u16)
@@ -140,12 +146,16 @@ impl KeyedWindows {
         for (i, r) in rules.rules.iter().enumerate() {
             if i < 64 {
                 spec_mask[r.spec] |= 1 << i;
-                if r.necessary.is_none() {
+                if !r.skippable() {
                     always_mask |= 1 << i;
                 }
             }
         }
+        let spec_keep = (0..rules.specs.len())
+            .map(|s| (rules.spec_window_ns(s) / b).max(1))
+            .collect();
         KeyedWindows {
+            spec_keep,
             spec_mask,
             always_mask,
             rules,
@@ -161,6 +171,10 @@ impl KeyedWindows {
             dropped_top: Vec::new(),
             stats: KeyedStats::default(),
         }
+    }
+
+    pub fn group_by(&self) -> GroupBy {
+        self.group_by
     }
 
     /// Longest window in batches: how far back any evaluation looks.
@@ -190,6 +204,7 @@ impl KeyedWindows {
         let (key, peer) = match self.group_by {
             GroupBy::Src => (rec.src, rec.dst),
             GroupBy::Dst => (rec.dst, rec.src),
+            GroupBy::All => (Addr::UNSPECIFIED, rec.dst),
         };
         if self.keys.len() >= self.cfg.max_keys && !self.keys.contains_key(&key) {
             self.evict();
@@ -239,11 +254,16 @@ impl KeyedWindows {
                         panes: PaneRing::default(),
                         sets: Default::default(),
                         cooldown: Vec::new(),
+                        baselines: Vec::new(),
+                        top_ports: TopK::default(),
+                        top_peers: TopK::default(),
                     });
                     entry.state.last_mut().expect("just pushed")
                 }
             };
-            st.panes.add(batch, rec, peer);
+            st.panes.add(batch, rec, peer, self.spec_keep[s as usize]);
+            st.top_ports.insert(rec.dst_port as u128, batch as u32);
+            st.top_peers.insert(peer.to_u128(), batch as u32);
             entry.dirty |= self.spec_mask[s as usize];
             for kind in DistinctKind::ALL {
                 if !spec.needs(kind) {
@@ -391,8 +411,9 @@ impl KeyedWindows {
                         continue;
                     }
                     let t = self.timing[ri];
+                    let var = rule.variant(key);
                     let c = st.panes.window(end, t.window_b);
-                    if c.packets == 0 {
+                    if c.packets == 0 || !var.enabled {
                         if ri < 64 {
                             entry.dirty &= !(1 << ri);
                         }
@@ -410,7 +431,7 @@ impl KeyedWindows {
                     v.set(Metric::Fin, c.fin as f64);
                     v.set(Metric::IcmpEcho, c.icmp_echo as f64);
                     v.set(Metric::Udp, c.udp as f64);
-                    for m in &rule.reads {
+                    for m in var.reads {
                         if let Some(k) = m.distinct_kind() {
                             let n = st.sets[k as usize]
                                 .as_ref()
@@ -418,10 +439,28 @@ impl KeyedWindows {
                             v.set(*m, n as f64);
                         }
                     }
-                    if ri < 64 && rule.necessary.as_ref().is_some_and(|n| n.eval(&v) == 0.0) {
+                    // Baselines: score this window against the key's history, then learn it.
+                    for m in &rule.zscores {
+                        let x = v.get(*m);
+                        let slot = match st
+                            .baselines
+                            .iter()
+                            .position(|b| b.0 == ri as u16 && b.1 == *m)
+                        {
+                            Some(i) => i,
+                            None => {
+                                st.baselines.push((ri as u16, *m, Ewma::default()));
+                                st.baselines.len() - 1
+                            }
+                        };
+                        let b = &mut st.baselines[slot].2;
+                        v.set_zscore(*m, b.zscore(x, rule.baseline.warmup));
+                        b.update(x, rule.baseline.alpha);
+                    }
+                    if ri < 64 && var.necessary.is_some_and(|n| n.eval(&v) == 0.0) {
                         entry.dirty &= !(1 << ri);
                     }
-                    if rule.condition.eval(&v) == 0.0 {
+                    if var.condition.eval(&v) == 0.0 {
                         continue;
                     }
                     let end_ns = end * bns;
@@ -431,9 +470,9 @@ impl KeyedWindows {
                             self.stats.suppressed_by_cooldown += 1;
                             continue;
                         }
-                        cd.1 = end_ns + t.cooldown_ns;
-                    } else if t.cooldown_ns > 0 {
-                        st.cooldown.push((ri16, end_ns + t.cooldown_ns));
+                        cd.1 = end_ns + var.cooldown_ns;
+                    } else if var.cooldown_ns > 0 {
+                        st.cooldown.push((ri16, end_ns + var.cooldown_ns));
                     }
                     out.push(Alert {
                         rule: ri16,
@@ -445,7 +484,10 @@ impl KeyedWindows {
                         last_ns: c.last_ns,
                         peer: c.dst,
                         proto: c.proto,
-                        values: rule.reads.iter().map(|m| (*m, v.get(*m))).collect(),
+                        values: var.reads.iter().map(|m| (*m, v.get(*m))).collect(),
+                        zscores: rule.zscores.iter().map(|m| (*m, v.zscore(*m))).collect(),
+                        host_group: var.group.map(str::to_string),
+                        evidence: evidence(st, end, bns),
                     });
                 }
             }
@@ -458,6 +500,7 @@ impl KeyedWindows {
         let end_ns = end * self.cfg.batch_ns;
         let prune_sets = end % h.max(1) == 0;
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
+        let keep = &self.spec_keep;
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
                 e.state
@@ -474,9 +517,10 @@ impl KeyedWindows {
             }
             if prune_sets {
                 for st in e.state.iter_mut() {
-                    st.panes.prune(end, h);
+                    let k = keep[st.spec as usize];
+                    st.panes.prune(end, k);
                     for s in st.sets.iter_mut().flatten() {
-                        s.prune(end as u32, h as u32);
+                        s.prune(end as u32, k as u32);
                     }
                 }
             }
@@ -564,24 +608,49 @@ impl KeyedWindows {
     }
 }
 
-/// The element a record adds to a distinct set: exact for IPv4, a 64-bit hash for IPv6.
+/// Evidence for an alert: the key's most frequent destination ports and peers.
+fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
+    // `since` is a truncated batch number: rebuild it from its age.
+    let since = |b: u32| (end - (end as u32).wrapping_sub(b) as u64) * batch_ns;
+    Evidence {
+        top_dst_ports: st
+            .top_ports
+            .top()
+            .iter()
+            .map(|e| (e.elem as u16, e.count, since(e.since)))
+            .collect(),
+        top_peers: st
+            .top_peers
+            .top()
+            .iter()
+            .map(|e| (Addr(e.elem.to_be_bytes()), e.count, since(e.since)))
+            .collect(),
+        approx: st.top_ports.approx || st.top_peers.approx,
+        sketched: st.sets.iter().flatten().any(|s| s.is_sketch()),
+    }
+}
+
+/// The element a record adds to a distinct set: ports and addresses exactly; tuples exactly
+/// for IPv4 and as a 64-bit hash for IPv6 (top bit set, so never equal to an IPv4 value).
 #[inline]
-fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u64> {
+fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u128> {
     match kind {
-        DistinctKind::Ports => Some(r.dst_port as u64),
-        DistinctKind::Hosts => Some(peer.fingerprint()),
-        DistinctKind::Pairs => Some(match peer.as_v4() {
-            Some(o) => ((u32::from_be_bytes(o) as u64) << 16) | r.dst_port as u64,
-            None => mix(peer.fingerprint(), r.dst_port as u64),
+        DistinctKind::Ports => Some(r.dst_port as u128),
+        DistinctKind::Hosts => Some(r.dst.to_u128()),
+        DistinctKind::SrcHosts => Some(r.src.to_u128()),
+        DistinctKind::Pairs => Some(match r.dst.as_v4() {
+            Some(o) => ((u32::from_be_bytes(o) as u128) << 16) | r.dst_port as u128,
+            None => mix(r.dst.fingerprint(), r.dst_port as u64) as u128,
         }),
         DistinctKind::Conns => {
+            // The connection's 4-tuple less the key (the other three identify it).
             if !r.is_syn() {
                 return None;
             }
-            let ports = ((r.dst_port as u64) << 16) | r.src_port as u64;
+            let ports = ((r.dst_port as u128) << 16) | r.src_port as u128;
             Some(match peer.as_v4() {
-                Some(o) => ((u32::from_be_bytes(o) as u64) << 32) | ports,
-                None => mix(peer.fingerprint(), ports),
+                Some(o) => ((u32::from_be_bytes(o) as u128) << 32) | ports,
+                None => mix(peer.fingerprint(), ports as u64) as u128,
             })
         }
     }

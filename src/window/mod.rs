@@ -8,6 +8,7 @@
 pub mod distinct;
 pub mod keyed;
 pub mod pane;
+pub mod topk;
 pub mod watermark;
 
 pub use distinct::DistinctSet;

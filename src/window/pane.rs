@@ -114,20 +114,30 @@ pub struct PaneRing {
 
 impl PaneRing {
     #[inline]
-    pub fn add(&mut self, batch: u64, r: &Record, peer: Addr) {
+    /// Count `r` in the pane of `batch`; panes that no window of length `keep` ending after
+    /// `batch` can see are dropped on the way.
+    pub fn add(&mut self, batch: u64, r: &Record, peer: Addr, keep: u64) {
         match self.panes.back_mut() {
             Some((b, c)) if *b == batch => c.add(r, peer),
-            _ => {
+            Some((b, _)) if *b > batch => {
+                // Records come in non-decreasing batch order per key; an older pane (never
+                // expected) is merged in place to stay exact.
                 let mut c = Counters::default();
                 c.add(r, peer);
-                // Records come in non-decreasing batch order per key; a pane for an
-                // older batch (never expected) is merged in place to stay exact.
                 match self.panes.iter_mut().find(|(b, _)| *b == batch) {
                     Some((_, old)) => old.merge(&c),
                     None => {
                         self.panes.push_back((batch, c));
                         self.panes.make_contiguous().sort_by_key(|p| p.0);
                     }
+                }
+            }
+            _ => {
+                let mut c = Counters::default();
+                c.add(r, peer);
+                self.panes.push_back((batch, c));
+                while matches!(self.panes.front(), Some((b, _)) if b + keep <= batch) {
+                    self.panes.pop_front();
                 }
             }
         }
@@ -199,7 +209,7 @@ mod tests {
             pkts.sort_by_key(|r| r.ts_ns);
             let mut ring = PaneRing::default();
             for r in &pkts {
-                ring.add(r.ts_ns / 1_000_000_000, r, r.dst);
+                ring.add(r.ts_ns / 1_000_000_000, r, r.dst, 100);
             }
             let got = ring.window(end, len);
             let mut want = Counters::default();

@@ -1,0 +1,146 @@
+use super::*;
+use crate::record::{Addr, Record};
+
+#[test]
+fn default_pack_compiles() {
+    let rs = super::super::default_rules();
+    for id in [
+        "port_scan",
+        "host_sweep",
+        "syn_flood",
+        "icmp_flood",
+        "udp_flood",
+        "brute_force",
+    ] {
+        assert!(rs.rule(id).is_some(), "missing {id}");
+    }
+    assert!(rs.check_batch(1_000_000_000).is_ok());
+    // rules with the same filter share a spec
+    assert!(rs.specs.len() < rs.rules.len());
+}
+
+#[test]
+fn errors_name_line_and_column() {
+    let text = "[[rule]]\nid = \"a\"\nwindow = \"10s\"\ncondition = \"syn >= 1 and nope > 2\"\n\n[[rule]]\nid = \"b\"\nwindow = \"ten\"\ncondition = \"syn > 1\"\nfilter = { proto = \"sctpx\" }\n";
+    let errs = parse_rules(text, "x.toml").unwrap_err();
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert!(
+        shown[0].starts_with("x.toml:4:27: condition: unknown metric `nope`"),
+        "{}",
+        shown[0]
+    );
+    assert!(
+        shown[1].starts_with("x.toml:8:10: a duration"),
+        "{}",
+        shown[1]
+    );
+    assert!(
+        shown[2].starts_with("x.toml:10:20: unknown protocol"),
+        "{}",
+        shown[2]
+    );
+}
+
+#[test]
+fn unknown_keys_and_syntax_errors() {
+    let e = parse_rules(
+        "[[rule]]\nid = \"a\"\nwindow = 1\ncondition = \"syn > 1\"\nfilter = { dst_port = 22 }\n",
+        "f",
+    )
+    .unwrap_err();
+    assert_eq!((e[0].line, e[0].column), (5, 12), "{e:?}");
+    assert!(e[0].message.contains("dst_port"), "{e:?}");
+    let e = parse_rules("[[rule]\n", "f").unwrap_err();
+    assert_eq!(e[0].line, 1);
+    let e = parse_rules("[[rule]]\nid = \"a\"\ncondition = \"syn > 1\"\n", "f").unwrap_err();
+    assert!(e[0].message.contains("window"), "{e:?}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("500ms"), Some(500_000_000));
+    assert_eq!(parse_duration("1.5s"), Some(1_500_000_000));
+    assert_eq!(parse_duration("5m"), Some(300_000_000_000));
+    assert_eq!(parse_duration("x"), None);
+}
+
+fn rec(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Record {
+    Record {
+        src: Addr::v4(src),
+        dst: Addr::v4(dst),
+        src_port: sport,
+        dst_port: dport,
+        proto: 17,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn in_and_not_in_lists() {
+    let rs = parse_rules(
+        "[[rule]]\nid = \"a\"\nwindow = 1\ncondition = \"packets > 1\"\nfilter = { dst_ports = { not_in = [53, \"6000-6010\"] }, src_cidrs = { in = [\"10.0.0.0/8\"], not_in = [\"10.9.0.0/16\"] } }\n",
+        "f",
+    )
+    .unwrap();
+    let f = &rs.rules[0].filter;
+    assert!(f.matches(&rec([10, 1, 1, 1], [1, 1, 1, 1], 1, 80)));
+    assert!(!f.matches(&rec([10, 1, 1, 1], [1, 1, 1, 1], 1, 53)));
+    assert!(!f.matches(&rec([10, 1, 1, 1], [1, 1, 1, 1], 1, 6005)));
+    assert!(!f.matches(&rec([10, 9, 1, 1], [1, 1, 1, 1], 1, 80)));
+    assert!(!f.matches(&rec([11, 1, 1, 1], [1, 1, 1, 1], 1, 80)));
+    let e = parse_rules("[[rule]]\nid = \"a\"\nwindow = 1\ncondition = \"packets > 1\"\nfilter = { dst_ports = { nin = [53] } }\n", "f").unwrap_err();
+    assert!(e[0].message.contains("unknown key `nin`"), "{e:?}");
+}
+
+#[test]
+fn allow_lists_global_and_per_rule() {
+    let text = "[allow]\nsrc = [\"10.0.0.53\"]\nany = [\"2001:db8::/32\"]\n\n[[rule]]\nid = \"a\"\nwindow = 1\ncondition = \"packets > 1\"\nallow = { dst = [\"192.0.2.0/24\"] }\n\n[[rule]]\nid = \"b\"\nwindow = 1\ncondition = \"packets > 1\"\n";
+    let rs = parse_rules(text, "f").unwrap();
+    let (a, b) = (&rs.rules[0].filter, &rs.rules[1].filter);
+    let ok = rec([10, 0, 0, 1], [8, 8, 8, 8], 1, 1);
+    assert!(a.matches(&ok) && b.matches(&ok));
+    let from_resolver = rec([10, 0, 0, 53], [8, 8, 8, 8], 1, 1);
+    assert!(!a.matches(&from_resolver) && !b.matches(&from_resolver));
+    let to_doc = rec([10, 0, 0, 1], [192, 0, 2, 7], 1, 1);
+    assert!(!a.matches(&to_doc) && b.matches(&to_doc));
+    let v6: Addr = "2001:db8::7".parse::<std::net::IpAddr>().unwrap().into();
+    let to_v6 = Record { dst: v6, ..ok };
+    assert!(!a.matches(&to_v6) && !b.matches(&to_v6));
+    // allow-lists change the filter, so the two rules no longer share a spec
+    assert_eq!(rs.specs.len(), 2);
+}
+
+#[test]
+fn host_group_overrides() {
+    let text = "[groups.scanners]\ncidrs = [\"10.9.0.0/24\"]\n\n[[rule]]\nid = \"port_scan\"\nwindow = \"60s\"\ncooldown = \"5m\"\ncondition = \"distinct_dst_ports >= 100\"\n[rule.overrides.scanners]\ncondition = \"distinct_dst_ports >= 5000\"\ncooldown = \"1h\"\n";
+    let rs = parse_rules(text, "f").unwrap();
+    let r = &rs.rules[0];
+    let v = r.variant(&Addr::v4([10, 9, 0, 5]));
+    assert_eq!(v.group, Some("scanners"));
+    assert_eq!(v.cooldown_ns, 3_600_000_000_000);
+    let v = r.variant(&Addr::v4([10, 8, 0, 5]));
+    assert_eq!(v.group, None);
+    assert_eq!(v.cooldown_ns, 300_000_000_000);
+    let e = parse_rules("[[rule]]\nid = \"a\"\nwindow = 1\ncondition = \"packets > 1\"\n[rule.overrides.nope]\nenabled = false\n", "f").unwrap_err();
+    assert!(e[0].message.contains("unknown host group `nope`"), "{e:?}");
+    assert_eq!(e[0].line, 5);
+}
+
+#[test]
+fn baselines_and_global_rules() {
+    let text = "[[rule]]\nid = \"spike\"\ngroup_by = \"all\"\nwindow = \"10s\"\nbaseline = { alpha = 0.2, warmup = 6 }\ncondition = \"zscore(pps) > 6 and pps > 1000\"\n";
+    let rs = parse_rules(text, "f").unwrap();
+    let r = &rs.rules[0];
+    assert_eq!(r.group_by, GroupBy::All);
+    assert_eq!(
+        r.baseline,
+        Baseline {
+            alpha: 0.2,
+            warmup: 6
+        }
+    );
+    assert_eq!(r.zscores, vec![crate::metrics::Metric::Pps]);
+    let e = parse_rules("[[rule]]\nid = \"a\"\nwindow = 1\nbaseline = { alpha = 2.0 }\ncondition = \"packets > 1\"\n", "f").unwrap_err();
+    assert!(e[0].message.contains("alpha"), "{e:?}");
+}
