@@ -85,6 +85,9 @@ pub(crate) fn test_alert(
         peer: None,
         proto: Some(6),
         values,
+        zscores: Default::default(),
+        host_group: Default::default(),
+        evidence: Default::default(),
     }
 }
 
