@@ -9,7 +9,8 @@
 //! must not reach the screen as JSON.
 //!
 //! Needs tmux: skipped with a message when it is missing, unless FLOWSENTRY_REQUIRE_ALL=1
-//! (CI), where that fails. Each test uses its own tmux server (`-L`), killed on drop.
+//! (CI), where that fails. Each test uses its own tmux server (`-S`, a socket in the test's
+//! temporary directory), killed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -33,16 +34,13 @@ fn tmux_available() -> bool {
 
 /// A tmux server of our own with one session; killed when dropped, even on a panic.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
-    fn start(tag: &str, w: u16, h: u16) -> Tmux {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+    fn start(dir: &Path, w: u16, h: u16) -> Tmux {
         let t = Tmux {
-            socket: format!("flowsentry-{tag}-{}-{nanos}", std::process::id()),
+            socket: dir.join("tmux.sock"),
         };
         // A plain shell with a known prompt; no user configuration.
         let out = t.cmd(&[
@@ -66,7 +64,7 @@ impl Tmux {
 
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .arg("-L")
+            .arg("-S")
             .arg(&self.socket)
             .args(args)
             .output()
@@ -123,6 +121,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
@@ -168,7 +167,7 @@ fn replay_under_the_dashboard_then_quit_restores_the_terminal() {
     let pcap = synth(dir.path(), "port-scan");
     let alerts = dir.path().join("alerts.jsonl");
     let exit = dir.path().join("exit");
-    let t = Tmux::start("replay", 120, 40);
+    let t = Tmux::start(dir.path(), 120, 40);
     t.type_line(&format!(
         "{} replay {} --speed 5 --shards 2 --alerts {}; echo EXIT=$? > {}",
         quote(Path::new(BIN)),
@@ -278,7 +277,7 @@ fn quitting_mid_replay_stops_the_pipeline_and_keeps_alerts_off_the_screen() {
     let pcap = synth(dir.path(), "syn-flood");
     let exit = dir.path().join("exit");
     let summary = dir.path().join("summary.json");
-    let t = Tmux::start("quit", 100, 30);
+    let t = Tmux::start(dir.path(), 100, 30);
     t.type_line(&format!(
         "{} replay {} --speed 1 --summary {}; echo EXIT=$? > {}",
         quote(Path::new(BIN)),
