@@ -156,7 +156,7 @@ pub fn run<S: AlertSink + 'static>(
         let (tx, rx) = bounded::<ToShard>(cfg.queue_depth.max(1));
         let (rtx, rrx) = bounded::<FromShard>(cfg.queue_depth.max(1));
         let rules = rules.clone();
-        let tel = cfg.telemetry.clone();
+            let tel = cfg.telemetry.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{i}"))
             .spawn(move || {
@@ -204,6 +204,7 @@ pub fn run<S: AlertSink + 'static>(
         drop_when_full: cfg.drop_when_full,
     };
     let tel = cfg.telemetry.clone();
+    let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
     let filters_of = |g: GroupBy| -> Vec<crate::rules::Filter> {
         rules
             .specs
@@ -246,7 +247,7 @@ pub fn run<S: AlertSink + 'static>(
             // now may close batches.
             if let Some(f) = source.watermark_ns() {
                 if let Some(c) = wm.advance_time(f.saturating_sub(cfg.lateness_ns)) {
-                    close_point(&tel, &mut cur_point, c, cfg.batch_ns);
+                    close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
                     reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
                 }
             }
@@ -284,7 +285,7 @@ pub fn run<S: AlertSink + 'static>(
                     .now_ns()
                     .saturating_sub(cfg.lateness_ns + cfg.clock_grace_ns);
                 if let Some(c) = wm.advance_time(wm_ns) {
-                    close_point(&tel, &mut cur_point, c, cfg.batch_ns);
+                    close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
                     reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
                 }
             }
@@ -315,7 +316,7 @@ pub fn run<S: AlertSink + 'static>(
         let f0 = *first_ts.get_or_insert(ts);
         last_ts = Some(ts);
         if let Some(x) = cfg.speed {
-            pace(started, f0, ts, x);
+            pace(started, f0, ts, x, cfg.stop.as_deref());
         }
         if summary.packets % 1024 == 0 {
             if let Some(t) = &tel {
@@ -349,7 +350,7 @@ pub fn run<S: AlertSink + 'static>(
             wm.observe(rec.ts_ns)
         };
         if let Some(c) = obs.advanced_to {
-            close_point(&tel, &mut cur_point, c, cfg.batch_ns);
+            close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
             reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
         }
         if obs.batch.is_none() {
@@ -413,6 +414,10 @@ pub fn run<S: AlertSink + 'static>(
         t.counters
             .kernel_drops
             .store(sstats.kernel_drops, Ordering::Relaxed);
+        t.counters.late.store(summary.late_packets, Ordering::Relaxed);
+        if let Some(ts) = last_ts {
+            t.counters.capture_ns.fetch_max(ts, Ordering::Relaxed);
+        }
         t.counters.finished.store(1, Ordering::Relaxed);
     }
 
@@ -672,21 +677,26 @@ fn merge_loop<S: AlertSink>(
 }
 
 /// Push the batch point of the batches the watermark just closed.
-fn close_point(tel: &Option<Arc<Telemetry>>, cur: &mut BatchPoint, closed: u64, batch_ns: u64) {
+fn close_point(tel: &Option<Arc<Telemetry>>, cur: &mut BatchPoint, closed: u64, batch_ns: u64, keep_ns: u64) {
     if let Some(t) = tel {
         cur.end_ns = closed * batch_ns;
         t.push_batch(*cur);
         t.counters.watermark_batch.store(closed, Ordering::Relaxed);
+        t.counters.capture_ns.fetch_max(closed * batch_ns, Ordering::Relaxed);
+        t.prune_sources(keep_ns);
         *cur = BatchPoint::default();
     }
 }
 
-fn pace(started: Instant, first_ts: u64, ts: u64, speed: f64) {
-    let target =
-        Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
-    let elapsed = started.elapsed();
-    if target > elapsed {
-        std::thread::sleep(target - elapsed);
+/// Sleep until capture time `ts` is due at `speed`, in slices so a stop request is seen.
+fn pace(started: Instant, first_ts: u64, ts: u64, speed: f64, stop: Option<&AtomicBool>) {
+    let target = Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
+    loop {
+        let elapsed = started.elapsed();
+        if target <= elapsed || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return;
+        }
+        std::thread::sleep((target - elapsed).min(Duration::from_millis(100)));
     }
 }
 

@@ -45,13 +45,16 @@ pub struct Seen {
 
 #[derive(Debug, Clone)]
 pub enum DistinctSet {
-    Exact(FxHashMap<u128, Seen>),
+    /// The elements, and the batch of the last pruning (pruning on overflow happens at most
+    /// once per batch, so a set hovering at the bound costs one scan per batch, not one per
+    /// insert).
+    Exact(FxHashMap<u128, Seen>, u32),
     Sketch(Box<SlidingHll>),
 }
 
 impl Default for DistinctSet {
     fn default() -> Self {
-        DistinctSet::Exact(FxHashMap::default())
+        DistinctSet::Exact(FxHashMap::default(), u32::MAX)
     }
 }
 
@@ -61,7 +64,7 @@ impl DistinctSet {
     #[inline]
     pub fn insert(&mut self, elem: u128, batch: u32, bound: usize, horizon: u32) {
         match self {
-            DistinctSet::Exact(map) => {
+            DistinctSet::Exact(map, pruned_at) => {
                 let e = map.entry(elem).or_insert(Seen {
                     last: batch,
                     first: batch,
@@ -70,7 +73,10 @@ impl DistinctSet {
                 e.last = batch;
                 e.count = e.count.saturating_add(1);
                 if map.len() > bound {
-                    map.retain(|_, s| age(batch, s.last) < horizon);
+                    if *pruned_at != batch {
+                        *pruned_at = batch;
+                        map.retain(|_, s| age(batch, s.last) < horizon);
+                    }
                     if map.len() > bound {
                         // Sightings must enter the sketch oldest first.
                         let mut items: Vec<(u32, u128)> =
@@ -91,7 +97,7 @@ impl DistinctSet {
     /// Distinct elements seen in `[end - len, end)`.
     pub fn count(&self, end: u32, len: u32) -> u64 {
         match self {
-            DistinctSet::Exact(map) => {
+            DistinctSet::Exact(map, _) => {
                 map.values().filter(|s| in_window(end, len, s.last)).count() as u64
             }
             DistinctSet::Sketch(h) => h.estimate(end, len),
@@ -101,7 +107,7 @@ impl DistinctSet {
     /// The `n` elements seen in `[end - len, end)` with the most sightings (ties: smaller
     /// element first), with what is known of them; empty for a sketch.
     pub fn top(&self, end: u32, len: u32, n: usize) -> Vec<(u128, Seen)> {
-        let DistinctSet::Exact(map) = self else {
+        let DistinctSet::Exact(map, _) = self else {
             return Vec::new();
         };
         let mut v: Vec<(u128, Seen)> = map
@@ -117,7 +123,7 @@ impl DistinctSet {
     /// Drop what no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u32, horizon: u32) {
         match self {
-            DistinctSet::Exact(map) => map.retain(|_, s| age(end, s.last) <= horizon),
+            DistinctSet::Exact(map, _) => map.retain(|_, s| age(end, s.last) <= horizon),
             DistinctSet::Sketch(h) => h.prune(end, horizon),
         }
     }
@@ -128,7 +134,7 @@ impl DistinctSet {
 
     pub fn is_empty(&self) -> bool {
         match self {
-            DistinctSet::Exact(map) => map.is_empty(),
+            DistinctSet::Exact(map, _) => map.is_empty(),
             DistinctSet::Sketch(h) => h.is_empty(),
         }
     }
@@ -136,7 +142,7 @@ impl DistinctSet {
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            DistinctSet::Exact(map) => map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1),
+            DistinctSet::Exact(map, _) => map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1),
             DistinctSet::Sketch(h) => h.heap_bytes(),
         }
     }

@@ -102,6 +102,9 @@ struct Timing {
     slide_b: u64,
 }
 
+/// Batches a quiet key is kept at least (see `KeyedWindows::new`).
+const MIN_KEEP_B: u64 = 30;
+
 /// How many top sources each shard keeps from keys it has dropped.
 const TOP_KEEP: usize = 64;
 
@@ -140,7 +143,11 @@ impl KeyedWindows {
         let specs = (0..rules.specs.len() as u16)
             .filter(|&s| rules.specs[s as usize].group_by == group_by)
             .collect();
-        let horizon_b = timing.iter().map(|t| t.window_b).max().unwrap_or(1);
+        let window_b = rules.rules.iter().zip(&timing).filter(|(r, _)| rules.specs[r.spec].group_by == group_by).map(|(_, t)| t.window_b).max().unwrap_or(1);
+        // Keys are kept at least this long after their last packet: victim-side stages see
+        // many short-lived keys (clients receiving replies), and re-creating them costs more
+        // than holding a few more entries.
+        let horizon_b = window_b.max(MIN_KEEP_B);
         let mut spec_mask = vec![0u64; rules.specs.len()];
         let mut always_mask = 0u64;
         for (i, r) in rules.rules.iter().enumerate() {
@@ -249,6 +256,8 @@ impl KeyedWindows {
             let st = match entry.state.iter().position(|st| st.spec == s) {
                 Some(i) => &mut entry.state[i],
                 None => {
+                    // Grow by one: a state is large and a key has few.
+                    entry.state.reserve_exact(1);
                     entry.state.push(SpecState {
                         spec: s,
                         panes: PaneRing::default(),
@@ -274,12 +283,8 @@ impl KeyedWindows {
                 };
                 let set = st.sets[kind as usize].get_or_insert_with(Default::default);
                 let was_sketch = set.is_sketch();
-                set.insert(
-                    elem,
-                    batch as u32,
-                    self.cfg.distinct_bound,
-                    self.horizon_b as u32,
-                );
+                let keep = self.spec_keep[s as usize] as u32;
+                set.insert(elem, batch as u32, self.cfg.distinct_bound, keep);
                 if !was_sketch && set.is_sketch() {
                     self.stats.sketched_sets += 1;
                 }
@@ -308,6 +313,10 @@ impl KeyedWindows {
     }
 
     fn keep_top(&mut self, k: Addr, t: Totals) {
+        // Only the source stage reports top sources.
+        if self.group_by != GroupBy::Src {
+            return;
+        }
         if let Some((_, have)) = self.dropped_top.iter_mut().find(|(a, _)| *a == k) {
             have.merge(&t);
             return;
@@ -431,6 +440,22 @@ impl KeyedWindows {
                     v.set(Metric::Fin, c.fin as f64);
                     v.set(Metric::IcmpEcho, c.icmp_echo as f64);
                     v.set(Metric::Udp, c.udp as f64);
+                    // Distinct counts are at most the packet count: if the monotone part
+                    // fails even with that bound, skip counting the sets.
+                    if ri < 64 && rule.zscores.is_empty() {
+                        if let Some(n) = var.necessary {
+                            let mut upper = v;
+                            for m in var.reads {
+                                if m.distinct_kind().is_some() {
+                                    upper.set(*m, c.packets as f64);
+                                }
+                            }
+                            if n.eval(&upper) == 0.0 {
+                                entry.dirty &= !(1 << ri);
+                                continue;
+                            }
+                        }
+                    }
                     for m in var.reads {
                         if let Some(k) = m.distinct_kind() {
                             let n = st.sets[k as usize]

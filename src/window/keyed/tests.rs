@@ -91,7 +91,8 @@ fn eviction_is_counted_and_bounded() {
 fn quiet_keys_expire() {
     let rs = rules("[[rule]]\nid='f'\nwindow='3s'\ncondition='syn >= 100'\n");
     let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
-    let recs = vec![syn(S, 1, 1, 80, 1), syn(20 * S, 2, 1, 80, 1)];
+    // quiet for longer than both the window and the minimum keep time
+    let recs = vec![syn(S, 1, 1, 80, 1), syn((2 + MIN_KEEP_B) * S, 2, 1, 80, 1)];
     let mut wm = crate::window::WatermarkTracker::new(S, 0);
     for r in &recs {
         if let Some(c) = wm.observe(r.ts_ns).advanced_to {
