@@ -6,6 +6,7 @@
 #   scripts/broker.sh install     build and install nisshi if missing (about 8 min on 2 cores)
 #   scripts/broker.sh start       install if missing, start, wait until it accepts connections
 #   scripts/broker.sh stop        stop the broker `start` started (by its pid)
+#   scripts/broker.sh kill        kill the broker at once (SIGKILL: a crash, for tests)
 #   scripts/broker.sh restart     stop, then start (an empty broker again)
 #   scripts/broker.sh status      exit 0 when the broker accepts connections
 #   scripts/broker.sh clientlib   print a directory holding librdkafka.so.1 2.16 (from the
@@ -113,13 +114,15 @@ start() {
 }
 
 stop() {
-  local f pid
+  local sig=${1:-TERM} f pid
   f=$(pidfile)
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
   if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
+    # The store is in memory: nothing to shut down cleanly, and nisshi may wait a long
+    # time for its clients before it exits on SIGTERM.
+    kill -s "$sig" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
@@ -137,6 +140,7 @@ case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  kill) stop KILL ;;
   restart) stop; start ;;
   status) accepting ;;
   clientlib) clientlib ;;

@@ -158,6 +158,10 @@ impl KafkaConfig {
         for (k, v) in &self.props {
             c.set(k, v);
         }
+        if self.prop("debug").is_some() {
+            // `-X debug=...` asks for librdkafka's debug log (shown with FLOWSENTRY_LOG=debug).
+            c.set_log_level(RDKafkaLogLevel::Debug);
+        }
         c
     }
 
@@ -233,21 +237,27 @@ pub fn ensure_topic(
         .map_err(|e| KafkaError::client("admin client", scrub(&cfg.props, &e.to_string())))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(timeout));
-    let res = futures_executor::block_on(admin.create_topics([&new], &opts))
-        .map_err(|e| KafkaError::client(format!("creating topic {topic}"), e))?;
-    for r in res {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, code)) => {
-                return Err(KafkaError::client(format!("creating topic {t}"), code));
-            }
-        }
-    }
-    // The topic is visible in metadata a moment after creation.
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        if let Some(n) = partition_count(cfg, topic, timeout)? {
-            return Ok(n);
+        let res = futures_executor::block_on(admin.create_topics([&new], &opts))
+            .map_err(|e| KafkaError::client(format!("creating topic {topic}"), e))?;
+        for r in res {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, code)) => {
+                    return Err(KafkaError::client(format!("creating topic {t}"), code));
+                }
+            }
+        }
+        // The topic shows in the metadata a moment after creation. (A broker under
+        // concurrent metadata requests may also drop a creation: nisshi 0.6 in memory does;
+        // asking again is harmless.)
+        let again = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < again.min(deadline) {
+            if let Some(n) = partition_count(cfg, topic, timeout)? {
+                return Ok(n);
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
         if std::time::Instant::now() >= deadline {
             return Err(KafkaError::client(
@@ -255,7 +265,7 @@ pub fn ensure_topic(
                 "created, but not visible in the metadata",
             ));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tracing::debug!("kafka: topic {topic} not visible yet; creating it again");
     }
 }
 

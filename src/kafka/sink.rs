@@ -11,24 +11,29 @@
 //! - [`AlertSink::checkpoint`] returns only when every alert written so far is acknowledged
 //!   by the broker, so the pipeline lets a Kafka source commit its offsets only then
 //!   (at-least-once end to end). [`AlertSink::finish`] does the same before exit.
-//! - While the broker is away, alerts wait in librdkafka's bounded queue
-//!   (`queue.buffering.max.messages`, 100,000 by default) and are retried until
-//!   `message.timeout.ms` (5 minutes by default) runs out; a warning is logged every few
-//!   seconds meanwhile. When the queue is full, writing waits (back-pressure), it does not
-//!   drop. Nothing is lost when the broker is back within that time.
+//! - While the broker is away, alerts wait in a bounded buffer (librdkafka's queue,
+//!   `queue.buffering.max.messages`, 100,000 by default, plus a copy here of every alert
+//!   not yet acknowledged) and are retried until `message.timeout.ms` (5 minutes by default)
+//!   runs out; a warning is logged every few seconds meanwhile. When the buffer is full,
+//!   writing waits (back-pressure), it does not drop. Nothing is lost when the broker is
+//!   back within that time, even when it comes back without its state (a restarted
+//!   in-memory broker forgets the producer id, and librdkafka would retry forever): when
+//!   the broker answers but acknowledges nothing for 5 s, the producer is replaced and
+//!   every unacknowledged alert sent again (possibly a duplicate, never a loss).
 //! - An alert that could not be delivered in that time is counted
 //!   ([`KafkaAlertSink::stats`]); the next checkpoint returns an error (so no offset is
 //!   committed past it), the optional stop flag is raised so the run ends, and the command
 //!   exits non-zero.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 
 use super::{ensure_topic, partition_count, KafkaConfig, KafkaError, LogContext};
@@ -45,22 +50,34 @@ pub const ALERT_PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("queue.buffering.max.messages", "100000"),
 ];
 
+/// No acknowledgement for this long while the broker answers: replace the producer.
+const STALL: Duration = Duration::from_secs(5);
+/// How often a waiting sink asks the broker whether it is there and has the topic.
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
+
 /// Counters of the alerts the sink handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AlertSinkStats {
-    /// Alerts handed to the producer.
+    /// Alerts handed to the sink.
     pub written: u64,
     /// Alerts the broker acknowledged.
     pub delivered: u64,
     /// Alerts that could not be delivered within `message.timeout.ms`.
     pub undeliverable: u64,
+    /// Times the producer was replaced and the unacknowledged alerts sent again.
+    pub producer_resets: u64,
+}
+
+/// What the delivery callbacks report, shared by every producer the sink has had.
+#[derive(Default)]
+struct Reports {
+    acked: Vec<usize>,
+    failed: Vec<(usize, String)>,
 }
 
 struct SinkContext {
     log: LogContext,
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    reports: Arc<Mutex<Reports>>,
 }
 
 impl ClientContext for SinkContext {
@@ -73,20 +90,27 @@ impl ClientContext for SinkContext {
 }
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+    type DeliveryOpaque = usize;
+    fn delivery(&self, r: &DeliveryResult<'_>, seq: usize) {
+        let mut rep = self.reports.lock().unwrap_or_else(|e| e.into_inner());
         match r {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((e, _)) => {
-                let n = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-                let msg = e.to_string();
-                tracing::error!("kafka alerts: alert undeliverable ({n} so far): {msg}");
-                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
-            }
+            Ok(_) => rep.acked.push(seq),
+            // Purged when the sink replaces its producer: it sends the alert again.
+            Err((
+                RdError::MessageProduction(
+                    RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight,
+                ),
+                _,
+            )) => {}
+            Err((e, _)) => rep.failed.push((seq, e.to_string())),
         }
     }
+}
+
+struct Pending {
+    key: String,
+    json: String,
+    since: Instant,
 }
 
 /// Writes alerts to a Kafka topic. See the module documentation for the guarantees.
@@ -94,9 +118,17 @@ pub struct KafkaAlertSink {
     cfg: KafkaConfig,
     topic: String,
     producer: BaseProducer<SinkContext>,
-    written: u64,
+    reports: Arc<Mutex<Reports>>,
+    /// Alerts not yet acknowledged, by sequence number.
+    unacked: BTreeMap<usize, Pending>,
+    next_seq: usize,
+    stats: AlertSinkStats,
+    last_error: Option<String>,
+    /// The delivery bound (`message.timeout.ms`).
+    timeout: Duration,
+    last_progress: Instant,
+    last_health: Option<Instant>,
     stop: Option<Arc<AtomicBool>>,
-    last_topic_check: Option<Instant>,
 }
 
 impl KafkaAlertSink {
@@ -110,36 +142,49 @@ impl KafkaAlertSink {
         if topic.is_empty() {
             return Err(KafkaError::Config("the alerts topic name is empty".into()));
         }
-        ensure_topic(cfg, topic, 1, Duration::from_secs(15))?;
-        let ctx = SinkContext {
-            log: LogContext::new(&format!("alerts {topic}"), cfg),
-            delivered: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            last_error: Mutex::new(None),
+        let timeout_ms: u64 = match cfg.prop("message.timeout.ms") {
+            None => 300_000,
+            Some(v) => v.parse().map_err(|_| {
+                KafkaError::Config(format!("message.timeout.ms `{v}` is not a number"))
+            })?,
         };
-        let producer = cfg
-            .client_config(ALERT_PRODUCER_DEFAULTS)
-            .create_with_context(ctx)
-            .map_err(|e| {
-                KafkaError::client("alerts producer", super::scrub(&cfg.props, &e.to_string()))
-            })?;
+        ensure_topic(cfg, topic, 1, Duration::from_secs(15))?;
+        let reports = Arc::new(Mutex::new(Reports::default()));
+        let producer = Self::producer(cfg, topic, &reports)?;
         Ok(KafkaAlertSink {
             cfg: cfg.clone(),
             topic: topic.to_string(),
             producer,
-            written: 0,
+            reports,
+            unacked: BTreeMap::new(),
+            next_seq: 0,
+            stats: AlertSinkStats::default(),
+            last_error: None,
+            timeout: Duration::from_millis(timeout_ms.max(1)),
+            last_progress: Instant::now(),
+            last_health: None,
             stop,
-            last_topic_check: None,
         })
     }
 
+    fn producer(
+        cfg: &KafkaConfig,
+        topic: &str,
+        reports: &Arc<Mutex<Reports>>,
+    ) -> Result<BaseProducer<SinkContext>, KafkaError> {
+        let ctx = SinkContext {
+            log: LogContext::new(&format!("alerts {topic}"), cfg),
+            reports: reports.clone(),
+        };
+        cfg.client_config(ALERT_PRODUCER_DEFAULTS)
+            .create_with_context(ctx)
+            .map_err(|e| {
+                KafkaError::client("alerts producer", super::scrub(&cfg.props, &e.to_string()))
+            })
+    }
+
     pub fn stats(&self) -> AlertSinkStats {
-        let c = self.producer.context();
-        AlertSinkStats {
-            written: self.written,
-            delivered: c.delivered.load(Ordering::Relaxed),
-            undeliverable: c.failed.load(Ordering::Relaxed),
-        }
+        self.stats
     }
 
     fn error(&self, msg: String) -> SinkError {
@@ -149,22 +194,138 @@ impl KafkaAlertSink {
         }
     }
 
-    /// Recreate the topic when it has disappeared (a broker restarted without its data);
-    /// checked at most every 5 s while alerts wait.
-    fn recreate_topic_if_missing(&mut self) {
-        if self
-            .last_topic_check
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+    /// Take in the delivery reports.
+    fn collect(&mut self) {
+        let (acked, failed) = {
+            let mut rep = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut rep.acked),
+                std::mem::take(&mut rep.failed),
+            )
+        };
+        for seq in acked {
+            if self.unacked.remove(&seq).is_some() {
+                self.stats.delivered += 1;
+                self.last_progress = Instant::now();
+            }
+        }
+        for (seq, e) in failed {
+            if self.unacked.remove(&seq).is_some() {
+                self.fail_one(e);
+            }
+        }
+    }
+
+    fn fail_one(&mut self, e: String) {
+        self.stats.undeliverable += 1;
+        tracing::error!(
+            "kafka alerts: an alert could not be delivered to {} ({} so far): {e}",
+            self.topic,
+            self.stats.undeliverable
+        );
+        self.last_error = Some(e);
+    }
+
+    /// Hand one alert to the producer, waiting while its queue is full.
+    fn send(&mut self, seq: usize) -> Result<(), SinkError> {
+        let mut waited = Instant::now();
+        loop {
+            let Some(p) = self.unacked.get(&seq) else {
+                return Ok(());
+            };
+            let rec = BaseRecord::with_opaque_to(&self.topic, seq)
+                .key(&p.key)
+                .payload(&p.json);
+            match self.producer.send(rec) {
+                Ok(()) => return Ok(()),
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if waited.elapsed() >= Duration::from_secs(5) {
+                        waited = Instant::now();
+                        tracing::warn!(
+                            "kafka alerts: the alert buffer is full ({} waiting for {}); \
+                             writing waits",
+                            self.unacked.len(),
+                            self.cfg.brokers
+                        );
+                    }
+                    self.service();
+                }
+                Err((e, _)) => return Err(self.error(format!("producing an alert: {e}"))),
+            }
+        }
+    }
+
+    /// Poll the producer, take in its reports, and while alerts wait, look after the broker:
+    /// recreate the topic when it is gone, replace a producer the broker no longer knows,
+    /// fail alerts older than the delivery bound.
+    fn service(&mut self) {
+        self.producer.poll(Duration::from_millis(50));
+        self.collect();
+        if self.unacked.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        if self.last_health.is_some_and(|t| now - t < HEALTH_EVERY)
+            || now - self.last_progress < HEALTH_EVERY
         {
             return;
         }
-        self.last_topic_check = Some(Instant::now());
-        if let Ok(None) = partition_count(&self.cfg, &self.topic, Duration::from_secs(2)) {
-            match ensure_topic(&self.cfg, &self.topic, 1, Duration::from_secs(5)) {
+        self.last_health = Some(now);
+        let expired: Vec<usize> = self
+            .unacked
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() > self.timeout + Duration::from_secs(1))
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            self.unacked.remove(&seq);
+            self.fail_one(format!("not acknowledged within {:?}", self.timeout));
+        }
+        match partition_count(&self.cfg, &self.topic, Duration::from_secs(1)) {
+            Err(_) => {
+                // The broker is away: waiting is all there is to do.
+                self.last_progress = Instant::now();
+            }
+            Ok(None) => match ensure_topic(&self.cfg, &self.topic, 1, Duration::from_secs(5)) {
                 Ok(_) => {
                     tracing::warn!("kafka alerts: topic {} was missing; created it", self.topic)
                 }
                 Err(e) => tracing::warn!("kafka alerts: topic {} is missing: {e}", self.topic),
+            },
+            Ok(Some(_)) => {
+                if self.last_progress.elapsed() >= STALL && !self.unacked.is_empty() {
+                    self.reset_producer();
+                }
+            }
+        }
+    }
+
+    /// Replace the producer and send every unacknowledged alert again.
+    fn reset_producer(&mut self) {
+        tracing::warn!(
+            "kafka alerts: {} answers but acknowledged nothing for {:.0} s (restarted without \
+             its state?); replacing the producer and sending {} alert(s) again",
+            self.cfg.brokers,
+            self.last_progress.elapsed().as_secs_f64(),
+            self.unacked.len()
+        );
+        let fresh = match Self::producer(&self.cfg, &self.topic, &self.reports) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("kafka alerts: {e}");
+                return;
+            }
+        };
+        // Dropping purges the old producer's queue (reports of purged alerts are ignored)
+        // after taking in any late acknowledgement.
+        drop(std::mem::replace(&mut self.producer, fresh));
+        self.collect();
+        self.stats.producer_resets += 1;
+        self.last_progress = Instant::now();
+        let seqs: Vec<usize> = self.unacked.keys().copied().collect();
+        for seq in seqs {
+            if let Err(e) = self.send(seq) {
+                tracing::warn!("kafka alerts: {e}");
             }
         }
     }
@@ -174,20 +335,18 @@ impl KafkaAlertSink {
     fn wait_all(&mut self) -> Result<(), SinkError> {
         let start = Instant::now();
         let mut next_warn = Duration::from_secs(5);
-        while self.producer.in_flight_count() > 0 {
-            self.producer.poll(Duration::from_millis(50));
+        while !self.unacked.is_empty() {
+            self.service();
             let waited = start.elapsed();
-            if waited >= Duration::from_secs(2) {
-                self.recreate_topic_if_missing();
-            }
-            if waited >= next_warn {
+            if waited >= next_warn && !self.unacked.is_empty() {
                 next_warn += Duration::from_secs(5);
                 tracing::warn!(
                     "kafka alerts: {} alert(s) waiting {:.0} s for the broker ({}) to acknowledge \
-                     them; kept and retried until message.timeout.ms",
-                    self.producer.in_flight_count(),
+                     them; kept and retried until message.timeout.ms ({:.0} s)",
+                    self.unacked.len(),
                     waited.as_secs_f64(),
-                    self.cfg.brokers
+                    self.cfg.brokers,
+                    self.timeout.as_secs_f64()
                 );
             }
         }
@@ -195,73 +354,54 @@ impl KafkaAlertSink {
     }
 
     fn check_failed(&self) -> Result<(), SinkError> {
-        let st = self.stats();
-        if st.undeliverable == 0 {
+        if self.stats.undeliverable == 0 {
             return Ok(());
         }
         if let Some(s) = &self.stop {
             s.store(true, Ordering::Relaxed);
         }
-        let last = self
-            .producer
-            .context()
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_default();
         Err(self.error(format!(
-            "{} of {} alert(s) could not be delivered (last error: {last})",
-            st.undeliverable, st.written
+            "{} of {} alert(s) could not be delivered (last error: {})",
+            self.stats.undeliverable,
+            self.stats.written,
+            self.last_error.as_deref().unwrap_or("-")
         )))
     }
 }
 
 impl AlertSink for KafkaAlertSink {
     fn write(&mut self, alert: &Alert, json: &str) -> Result<(), SinkError> {
-        let key = alert.key.to_string();
-        let topic = self.topic.clone();
-        let mut rec = BaseRecord::to(&topic).key(&key).payload(json);
-        let mut waited = Instant::now();
-        loop {
-            match self.producer.send(rec) {
-                Ok(()) => break,
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    rec = back;
-                    self.producer.poll(Duration::from_millis(50));
-                    if waited.elapsed() >= Duration::from_secs(5) {
-                        waited = Instant::now();
-                        tracing::warn!(
-                            "kafka alerts: the alert buffer is full ({} waiting for {}); \
-                             writing waits",
-                            self.producer.in_flight_count(),
-                            self.cfg.brokers
-                        );
-                        self.recreate_topic_if_missing();
-                    }
-                }
-                Err((e, _)) => return Err(self.error(format!("producing an alert: {e}"))),
-            }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if self.unacked.is_empty() {
+            self.last_progress = Instant::now();
         }
-        self.written += 1;
+        self.unacked.insert(
+            seq,
+            Pending {
+                key: alert.key.to_string(),
+                json: json.to_string(),
+                since: Instant::now(),
+            },
+        );
+        self.stats.written += 1;
+        self.send(seq)?;
         self.producer.poll(Duration::ZERO);
+        self.collect();
         Ok(())
     }
 
     fn checkpoint(&mut self) -> Result<(), SinkError> {
-        if self.producer.in_flight_count() == 0 {
-            return self.check_failed();
-        }
         self.producer.poll(Duration::ZERO);
+        self.collect();
         self.wait_all()
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
         self.wait_all()?;
-        let st = self.stats();
         tracing::info!(
             "kafka alerts: {} alert(s) delivered to {}",
-            st.delivered,
+            self.stats.delivered,
             self.topic
         );
         Ok(())

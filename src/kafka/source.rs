@@ -22,9 +22,12 @@
 //!   counts once, a pmacct message once per bad flow object) and, with a dead-letter topic,
 //!   copied there with headers `flowsentry-error` (the reason) and `flowsentry-origin`
 //!   (`topic/partition/offset`). Nothing panics on any input.
-//! - **`stop_at_end`**: the end offsets of every partition are read at start; each partition
-//!   is read up to its end offset, then the source ends (after its share, when several
-//!   processes of one group split the partitions).
+//! - **`stop_at_end`**: each partition is read up to its end offset as of the first fetch
+//!   from it (right after start, or when a rebalance hands it over), or until it reports its
+//!   end; then the source ends (after its share, when several processes of one group split
+//!   the partitions). The end offset comes from the fetch response's high watermark, not
+//!   from a ListOffsets request: some Kafka-compatible brokers (nisshi 0.6) answer that one
+//!   with the start of the last record batch instead of the end of the log.
 //!
 //! Consumer defaults (each can be overridden with `-X`): `enable.auto.commit=false`,
 //! `auto.offset.reset=earliest`, `partition.assignment.strategy=cooperative-sticky` (so a
@@ -220,7 +223,7 @@ pub struct KafkaSource {
     dlq: Option<BaseProducer<DlqContext>>,
     horizon_b: u64,
     parts: BTreeMap<i32, Part>,
-    /// `stop_at_end`: the end offset of each partition at start.
+    /// `stop_at_end`: the end offset of each partition, from its first fetch.
     stop: HashMap<i32, i64>,
     assigned_once: bool,
     pending: Vec<(Record, u32)>,
@@ -263,17 +266,13 @@ impl KafkaSource {
         let consumer: BaseConsumer<SourceContext> = cc.create_with_context(ctx).map_err(|e| {
             KafkaError::client("consumer", super::scrub(&cfg.kafka.props, &e.to_string()))
         })?;
-        let mut stop = HashMap::new();
-        if cfg.stop_at_end {
-            for p in 0..nparts {
-                let (_, high) = consumer
-                    .fetch_watermarks(&cfg.topic, p, timeout)
-                    .map_err(|e| {
-                        KafkaError::client(format!("end offset of {}/{p}", cfg.topic), e)
-                    })?;
-                stop.insert(p, high);
-            }
+        if nparts == 0 {
+            return Err(KafkaError::Config(format!(
+                "topic `{}` has no partitions",
+                cfg.topic
+            )));
         }
+        let stop = HashMap::new();
         let dlq = match &cfg.dead_letter {
             None => None,
             Some(t) => {
@@ -348,10 +347,7 @@ impl KafkaSource {
                     self.assigned_once = true;
                     tracing::info!("kafka {}: assigned partitions {ps:?}", self.cfg.topic);
                     for p in ps {
-                        let part = self.parts.entry(p).or_insert_with(Part::new);
-                        if self.cfg.stop_at_end && self.stop.get(&p).is_none_or(|s| *s <= 0) {
-                            part.done = true;
-                        }
+                        self.parts.entry(p).or_insert_with(Part::new);
                     }
                 }
                 GroupEvent::Revoked(ps) => {
@@ -411,6 +407,36 @@ impl KafkaSource {
 
     fn all_done(&self) -> bool {
         self.cfg.stop_at_end && self.assigned_once && self.parts.values().all(|p| p.done)
+    }
+
+    /// The high watermark of `p` from the last fetch response (no request is sent).
+    fn cached_high_watermark(&self, p: i32) -> Option<i64> {
+        let topic = std::ffi::CString::new(self.cfg.topic.as_str()).ok()?;
+        let (mut low, mut high) = (-1i64, -1i64);
+        // SAFETY: a valid client handle, a NUL-terminated topic name, two out-pointers to
+        // locals; librdkafka only reads its cached values.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.consumer.client().native_ptr(),
+                topic.as_ptr(),
+                p,
+                &mut low,
+                &mut high,
+            )
+        };
+        (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+            .then_some(high)
+    }
+
+    /// `stop_at_end`: the stop offset of `p`, fixed at its first fetch.
+    fn stop_offset(&mut self, p: i32) -> Option<i64> {
+        if let Some(s) = self.stop.get(&p) {
+            return Some(*s);
+        }
+        let high = self.cached_high_watermark(p)?;
+        self.stop.insert(p, high);
+        tracing::debug!("kafka {}/{p}: reading up to offset {high}", self.cfg.topic);
+        Some(high)
     }
 
     fn mark_done(&mut self, p: i32) {
@@ -561,24 +587,21 @@ impl PacketSource for KafkaSource {
                     self.consumer.context().log.warn_limited(&e.to_string());
                     return Ok(Next::Idle);
                 }
-                Some(Ok(m)) => {
-                    let (p, off) = (m.partition(), m.offset());
-                    if self.cfg.stop_at_end {
-                        let stop = self.stop.get(&p).copied().unwrap_or(0);
-                        if off >= stop {
-                            self.mark_done(p);
-                            continue;
-                        }
-                    }
-                    // Copy out of the consumer's buffer only what a bad record needs.
-                    (
-                        p,
-                        off,
-                        m.key().map(<[u8]>::to_vec),
-                        m.payload().map(<[u8]>::to_vec),
-                    )
-                }
+                Some(Ok(m)) => (
+                    m.partition(),
+                    m.offset(),
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().map(<[u8]>::to_vec),
+                ),
             };
+            if self.cfg.stop_at_end {
+                // Fixed by the fetch that brought this message, so never below it.
+                let stop = self.stop_offset(p).unwrap_or(i64::MAX);
+                if off >= stop {
+                    self.mark_done(p);
+                    continue;
+                }
+            }
             self.take_message(p, off, key.as_deref(), value.as_deref());
             if self.cfg.stop_at_end && self.stop.get(&p).is_some_and(|s| off + 1 >= *s) {
                 // Its records are still pending: `done` only excludes the partition from
