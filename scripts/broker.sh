@@ -92,6 +92,8 @@ start() {
     return 0
   fi
   install
+  # The client library kcat and pmacct need against nisshi (tests, benchmark).
+  clientlib >/dev/null || say "could not install librdkafka $CONFLUENT_KAFKA_VERSION (clientlib)"
   mkdir -p "$RUN"
   # setsid: the broker outlives this script, and a terminal's Ctrl-C does not reach it.
   setsid "$NISSHI" broker --listener-url "$URL" --advertised-listener-url "$URL" \

@@ -10,6 +10,8 @@ PACKAGES=(
   iproute2              # veth pairs and network namespaces for live-capture tests
   nmap hping3 tcpreplay # real traffic sources for live-capture tests
   jq                    # reading JSON in scripts
+  libssl-dev zlib1g-dev pkg-config # librdkafka (built by the rdkafka crate): TLS, zlib
+  pmacct kcat           # Kafka tests and benchmark: pmacct's flow export, an independent client
 )
 
 missing=()

@@ -13,8 +13,14 @@ if [ "${CI:-}" = "true" ]; then
 fi
 
 # Services used by tests are started here and stopped on exit, even on failure.
-cleanup() { :; }
+cleanup() {
+  bash scripts/broker.sh stop || true
+}
 trap cleanup EXIT
+
+# The Kafka broker of tests/kafka.rs on 127.0.0.1:9092 (nisshi, built on first use: about 8
+# minutes). If it cannot start, the Kafka tests skip, or fail in CI.
+bash scripts/broker.sh start || echo "test.sh: the Kafka broker did not start" >&2
 
 cargo build --release --locked --all-targets
 cargo test --release --locked --all-targets -- --test-threads=2
