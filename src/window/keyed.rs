@@ -102,6 +102,9 @@ struct Timing {
     slide_b: u64,
 }
 
+/// Batches between scans for quiet keys.
+const SWEEP_EVERY: u64 = 4;
+
 /// Batches a quiet key is kept at least (see `KeyedWindows::new`).
 const MIN_KEEP_B: u64 = 30;
 
@@ -364,8 +367,12 @@ impl KeyedWindows {
                     continue;
                 }
             }
-            self.evaluate(end, &mut alerts);
-            self.sweep(end);
+                        self.evaluate(end, &mut alerts);
+            // Expiring quiet keys needs a scan of all keys: every few batches is enough
+            // (a key then lives at most `SWEEP_EVERY` batches past its horizon).
+            if end % SWEEP_EVERY == 0 {
+                self.sweep(end);
+            }
             end += 1;
         }
         self.pending = pending[pi..].to_vec();
@@ -523,7 +530,7 @@ impl KeyedWindows {
     fn sweep(&mut self, end: u64) {
         let h = self.horizon_b;
         let end_ns = end * self.cfg.batch_ns;
-        let prune_sets = end % h.max(1) == 0;
+        let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
         let keep = &self.spec_keep;
         self.keys.retain(|k, e| {
