@@ -4,14 +4,17 @@
 //! ([`super::pmacct`]), read as a member of a consumer group. Out: [`Input::Record`]s, an
 //! event-time watermark ([`PacketSource::watermark_ns`]), offset commits.
 //! Guarantees:
-//! - **Event time, one watermark per partition.** Each partition's frontier is the newest
-//!   capture time it has handed out (pmacct: the newest flow start); the source's watermark
-//!   is the oldest frontier among the partitions that are still active, so a partition that
-//!   is behind holds the watermark and none of its records turns late. A partition with no
-//!   record yet holds it too. A partition that has reached its end and stayed there for
-//!   `idle_timeout` (or, with `stop_at_end`, has reached its stop offset) is idle and holds
-//!   nothing back; when every partition is idle the watermark is the newest frontier.
-//!   The pipeline subtracts `--lateness` from it.
+//! - **Event time, one watermark per partition.** Records are handed out merged across the
+//!   partitions in capture-time order (each partition is in capture order, the publisher
+//!   keeps it), so the shards see the records as a replay of the capture would. A
+//!   partition's frontier is the capture time of its next record (or of its last one, when
+//!   nothing is buffered); the source's watermark is the oldest frontier among the
+//!   partitions that are still active, so a partition that is behind holds the watermark
+//!   and none of its records turns late. A partition with no record yet holds it too, and
+//!   holds the merge (up to [`MERGE_CAP`] buffered records). A partition that has reached
+//!   its end and stayed there for `idle_timeout` (or, with `stop_at_end`, has reached its
+//!   stop offset) is idle and holds nothing back; when every partition is idle the
+//!   watermark is the newest frontier. The pipeline subtracts `--lateness` from it.
 //! - **At-least-once.** Offsets are never committed automatically. [`PacketSource::delivered`]
 //!   (called when every window up to a batch is evaluated and its alerts confirmed by all
 //!   sinks) commits, per partition, the offset of the first message that still has a record
@@ -115,7 +118,7 @@ impl KafkaSourceConfig {
 }
 
 /// Counters beyond [`SourceStats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct KafkaSourceStats {
     pub messages: u64,
     pub records: u64,
@@ -123,6 +126,9 @@ pub struct KafkaSourceStats {
     pub dead_lettered: u64,
     pub dead_letter_failed: u64,
     pub commits: u64,
+    /// Seconds from the first message to the end (`stop_at_end`), for throughput figures
+    /// that leave out joining the group.
+    pub read_seconds: f64,
 }
 
 enum GroupEvent {
@@ -193,8 +199,13 @@ impl ProducerContext for DlqContext {
 /// The bookkeeping of one assigned partition.
 #[derive(Debug, Default)]
 struct Part {
-    /// Newest capture time handed out (pmacct: newest flow start).
+    /// Newest capture time handed out.
     frontier: Option<u64>,
+    /// Records taken from messages and not handed out yet, in the partition's order.
+    buf: VecDeque<(Record, u32)>,
+    /// The messages those records came from: (offset, records not handed out yet); a
+    /// message without records waits here behind the ones before it.
+    msgs: VecDeque<(i64, usize)>,
     /// Reached the end of the partition and nothing came since.
     eof_at: Option<Instant>,
     /// `stop_at_end`: the stop offset is reached.
@@ -214,7 +225,25 @@ impl Part {
             ..Default::default()
         }
     }
+
+    /// Messages all of whose records are handed out are done.
+    fn settle(&mut self) {
+        while let Some(&(off, 0)) = self.msgs.front() {
+            self.msgs.pop_front();
+            self.next_offset = self.next_offset.max(off + 1);
+        }
+    }
+
+    /// Whether the partition holds nothing back: done, or at its end for `idle`.
+    fn idle(&self, now: Instant, idle: Duration) -> bool {
+        self.buf.is_empty()
+            && (self.done || self.eof_at.is_some_and(|t| now.duration_since(t) >= idle))
+    }
 }
+
+/// Records buffered for the merge beyond which a partition with nothing buffered no longer
+/// holds the merge (its records can still not turn late: it still holds the watermark).
+pub const MERGE_CAP: usize = 1 << 20;
 
 /// A Kafka topic as a packet source. See the module documentation.
 pub struct KafkaSource {
@@ -226,14 +255,18 @@ pub struct KafkaSource {
     /// `stop_at_end`: the end offset of each partition, from its first fetch.
     stop: HashMap<i32, i64>,
     assigned_once: bool,
-    pending: Vec<(Record, u32)>,
-    pending_pos: usize,
-    /// The message the pending records came from: (partition, offset).
-    pending_from: Option<(i32, i64)>,
+    /// Scratch space for decoding one message.
+    scratch: Vec<(Record, u32)>,
+    /// Records in all partitions' buffers.
+    buffered: usize,
+    /// The partition of the next record, chosen after the last one was handed out.
+    peeked: Option<i32>,
     watermark: Option<u64>,
     stats: KafkaSourceStats,
     ended: bool,
     last_dlq_warn: Option<Instant>,
+    first_message_at: Option<Instant>,
+    subscribed_at: Instant,
 }
 
 impl KafkaSource {
@@ -306,13 +339,15 @@ impl KafkaSource {
             parts: BTreeMap::new(),
             stop,
             assigned_once: false,
-            pending: Vec::with_capacity(4096),
-            pending_pos: 0,
-            pending_from: None,
+            scratch: Vec::with_capacity(4096),
+            buffered: 0,
+            peeked: None,
             watermark: None,
             stats: KafkaSourceStats::default(),
             ended: false,
             last_dlq_warn: None,
+            first_message_at: None,
+            subscribed_at: Instant::now(),
         })
     }
 
@@ -341,6 +376,9 @@ impl KafkaSource {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
+        if !events.is_empty() {
+            self.peeked = None;
+        }
         for ev in events {
             match ev {
                 GroupEvent::Assigned(ps) => {
@@ -353,31 +391,45 @@ impl KafkaSource {
                 GroupEvent::Revoked(ps) => {
                     tracing::info!("kafka {}: revoked partitions {ps:?}", self.cfg.topic);
                     for p in ps {
-                        self.parts.remove(&p);
+                        if let Some(part) = self.parts.remove(&p) {
+                            // Its new owner reads them again from the committed offset.
+                            self.buffered -= part.buf.len();
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Recompute the watermark from the partitions' frontiers (see the module docs).
-    fn update_watermark(&mut self) {
+    /// Recompute the watermark from the partitions' frontiers (see the module docs), and
+    /// choose the partition whose next record is the oldest: `None` when a partition that
+    /// holds the merge has nothing buffered (more must be read first).
+    fn pick(&mut self) -> Option<i32> {
         let now = Instant::now();
+        let idle_after = self.cfg.idle_timeout;
         let mut oldest_active: Option<u64> = None;
         let mut any_active = false;
         let mut unknown = false;
         let mut newest: Option<u64> = None;
-        for part in self.parts.values() {
-            let idle = part.done
-                || part
-                    .eof_at
-                    .is_some_and(|t| now.duration_since(t) >= self.cfg.idle_timeout);
-            newest = newest.max(part.frontier);
-            if idle {
+        let mut best: Option<(u64, i32)> = None;
+        let mut blocked = false;
+        for (p, part) in &self.parts {
+            let head = part.buf.front().map(|r| r.0.ts_ns);
+            if let Some(h) = head {
+                if best.is_none_or(|b| h < b.0) {
+                    best = Some((h, *p));
+                }
+            }
+            let frontier = head.or(part.frontier);
+            newest = newest.max(frontier);
+            if part.idle(now, idle_after) {
                 continue;
             }
             any_active = true;
-            match part.frontier {
+            if head.is_none() && !part.done {
+                blocked = true;
+            }
+            match frontier {
                 None => unknown = true,
                 Some(f) => oldest_active = Some(oldest_active.map_or(f, |o| o.min(f))),
             }
@@ -392,21 +444,37 @@ impl KafkaSource {
         if let Some(c) = cand {
             self.watermark = Some(self.watermark.map_or(c, |w| w.max(c)));
         }
+        if blocked && self.buffered < MERGE_CAP {
+            return None;
+        }
+        best.map(|b| b.1)
     }
 
-    /// The pending records are all handed out: the message they came from is done.
-    fn finish_pending(&mut self) {
-        if let Some((p, off)) = self.pending_from.take() {
-            if let Some(part) = self.parts.get_mut(&p) {
-                part.next_offset = part.next_offset.max(off + 1);
-            }
+    /// Hand out the next record of partition `p` (which has one).
+    fn take_record(&mut self, p: i32) -> (Record, u32) {
+        let batch_ns = self.cfg.batch_ns;
+        let part = self.parts.get_mut(&p).expect("picked partition");
+        let rec = part.buf.pop_front().expect("picked partition has a record");
+        self.buffered -= 1;
+        let front = part
+            .msgs
+            .front_mut()
+            .expect("a buffered record has its message");
+        let off = front.0;
+        front.1 -= 1;
+        part.settle();
+        let b = rec.0.ts_ns / batch_ns;
+        if part.marks.back().is_none_or(|m| b > m.0) {
+            part.marks.push_back((b, off));
         }
-        self.pending.clear();
-        self.pending_pos = 0;
+        part.frontier = part.frontier.max(Some(rec.0.ts_ns));
+        rec
     }
 
     fn all_done(&self) -> bool {
-        self.cfg.stop_at_end && self.assigned_once && self.parts.values().all(|p| p.done)
+        self.cfg.stop_at_end
+            && self.assigned_once
+            && self.parts.values().all(|p| p.done && p.buf.is_empty())
     }
 
     /// The high watermark of `p` from the last fetch response (no request is sent).
@@ -496,55 +564,51 @@ impl KafkaSource {
         dlq.poll(Duration::ZERO);
     }
 
-    /// Take one message: decode it into the pending records. Returns whether any record
-    /// came out of it.
+    /// Take one message: decode it and buffer its records in its partition.
     fn take_message(&mut self, p: i32, off: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
         self.stats.messages += 1;
-        let part = self.parts.entry(p).or_insert_with(Part::new);
-        part.eof_at = None;
+        if self.first_message_at.is_none() {
+            self.first_message_at = Some(Instant::now());
+            tracing::info!(
+                "kafka {}: first message {:.3} s after subscribing (joining the group)",
+                self.cfg.topic,
+                self.subscribed_at.elapsed().as_secs_f64()
+            );
+        }
         let value = value.unwrap_or(&[]);
-        let origin = || format!("{}/{p}/{off}", self.cfg.topic);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
         let mut reason: Option<String> = None;
         match self.cfg.format {
             Format::Packets => {
-                if let Err(e) = wire::decode(value, &mut self.pending) {
+                if let Err(e) = wire::decode(value, &mut scratch) {
                     self.stats.malformed += 1;
                     reason = Some(e.to_string());
                 }
             }
             Format::Pmacct => {
-                let errs = pmacct::decode_message(value, &mut self.pending);
+                let errs = pmacct::decode_message(value, &mut scratch);
                 if !errs.is_empty() {
                     self.stats.malformed += errs.len() as u64;
                     reason = Some(errs[0].to_string());
                 }
                 // Flows of one message come in no time order.
-                self.pending.sort_by_key(|r| r.0.ts_ns);
+                scratch.sort_by_key(|r| r.0.ts_ns);
             }
         }
         if let Some(r) = &reason {
-            let o = origin();
+            let o = format!("{}/{p}/{off}", self.cfg.topic);
             tracing::debug!("kafka {o}: skipped: {r}");
             self.dead_letter(key, value, &o, r);
         }
-        self.pending_from = Some((p, off));
-        if self.pending.is_empty() {
-            return;
-        }
-        self.stats.records += self.pending.len() as u64;
-        let batch_ns = self.cfg.batch_ns;
-        let part = self.parts.get_mut(&p).expect("inserted above");
-        let frontier = match self.cfg.format {
-            Format::Packets => self.pending.iter().map(|r| r.0.ts_ns).max(),
-            Format::Pmacct => self.pending.iter().map(|r| r.0.ts_ns).min(),
-        };
-        part.frontier = part.frontier.max(frontier);
-        for (r, _) in &self.pending {
-            let b = r.ts_ns / batch_ns;
-            if part.marks.back().is_none_or(|m| b > m.0) {
-                part.marks.push_back((b, off));
-            }
-        }
+        self.stats.records += scratch.len() as u64;
+        self.buffered += scratch.len();
+        let part = self.parts.entry(p).or_insert_with(Part::new);
+        part.eof_at = None;
+        part.msgs.push_back((off, scratch.len()));
+        part.buf.extend(scratch.drain(..));
+        part.settle();
+        self.scratch = scratch;
     }
 
     fn flush_dead_letters(&mut self) {
@@ -559,17 +623,32 @@ impl KafkaSource {
 impl PacketSource for KafkaSource {
     fn next_with(&mut self, f: &mut dyn FnMut(&Input<'_>)) -> Result<Next, SourceError> {
         loop {
-            if self.pending_pos < self.pending.len() {
-                let (record, wire_len) = self.pending[self.pending_pos];
-                self.pending_pos += 1;
+            self.apply_group_events();
+            if let Some(p) = self.peeked.take().or_else(|| self.pick()) {
+                let (record, wire_len) = self.take_record(p);
+                // Choose the next record now: the watermark the pipeline reads before asking
+                // for it is then the next record's time, as in a replay, so that record is
+                // applied at once rather than waiting in a shard behind later ones.
+                self.peeked = self.pick();
                 f(&Input::Record { record, wire_len });
                 return Ok(Next::Item);
             }
-            self.finish_pending();
-            self.apply_group_events();
-            self.update_watermark();
             if self.all_done() {
                 self.ended = true;
+                if let Some(t) = self.first_message_at {
+                    self.stats.read_seconds = t.elapsed().as_secs_f64();
+                }
+                let s = &self.stats;
+                tracing::info!(
+                    "kafka {}: read {} records in {} messages in {:.3} s from the first message \
+                     ({:.0} records/s); {} malformed",
+                    self.cfg.topic,
+                    s.records,
+                    s.messages,
+                    s.read_seconds,
+                    s.records as f64 / s.read_seconds.max(1e-9),
+                    s.malformed
+                );
                 return Ok(Next::End);
             }
             let (p, off, key, value) = match self.consumer.poll(self.cfg.poll_timeout) {
@@ -604,9 +683,8 @@ impl PacketSource for KafkaSource {
             }
             self.take_message(p, off, key.as_deref(), value.as_deref());
             if self.cfg.stop_at_end && self.stop.get(&p).is_some_and(|s| off + 1 >= *s) {
-                // Its records are still pending: `done` only excludes the partition from
-                // the watermark once they are handed out (the watermark is recomputed
-                // after the pending records).
+                // Its records are still buffered: a done partition leaves the merge and the
+                // watermark only once they are handed out.
                 self.mark_done(p);
             }
         }
@@ -640,16 +718,12 @@ impl PacketSource for KafkaSource {
             while part.marks.front().is_some_and(|m| m.0 < safe) {
                 part.marks.pop_front();
             }
-            let mut off = match part.marks.front() {
+            // Marks hold handed-out records only; `next_offset` never passes a message
+            // with records still buffered.
+            let off = match part.marks.front() {
                 Some(m) => m.1,
                 None => part.next_offset,
             };
-            // A message still being handed out is not done.
-            if let Some((pp, o)) = self.pending_from {
-                if pp == *p {
-                    off = off.min(o);
-                }
-            }
             if off > part.committed {
                 if tpl
                     .add_partition_offset(&self.cfg.topic, *p, Offset::Offset(off))
