@@ -12,6 +12,7 @@ use flowsentry::metrics::Metric;
 use flowsentry::pipeline::{self, PipelineConfig};
 use flowsentry::rules::{self, fmt_duration, RuleSet};
 use flowsentry::sink::JsonlSink;
+use flowsentry::source::live::{self as live_source, LiveCapture, LiveOptions};
 use flowsentry::source::PcapFiles;
 use flowsentry::synth::{self, Scenario, SynthConfig};
 
@@ -44,10 +45,56 @@ enum Command {
     Rules(RulesCmd),
     /// Write a labelled synthetic capture (benign traffic plus attacks) for tests and demos.
     Synth(SynthArgs),
+    /// Watch a network interface live (libpcap) and raise alerts as the traffic arrives.
+    Live(LiveArgs),
+    /// List the interfaces libpcap can capture on (name, flags, addresses, description).
+    Interfaces(InterfacesArgs),
     /// Sensor mode: decode capture files and publish the packet records to a Kafka topic.
     Publish(PublishArgs),
     /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
     Consume(ConsumeArgs),
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Stop with Ctrl-C (SIGINT) or SIGTERM: open windows are flushed, alerts and the summary \
+written, exit status 0; a second signal exits at once (status 130). Capture needs root or \
+`setcap cap_net_raw,cap_net_admin=eip $(which flowsentry)`.\n\nExamples:\n  \
+flowsentry live -i eth0 --alerts alerts.jsonl --summary summary.json\n  \
+flowsentry live -i eth0 --filter 'tcp or icmp' --no-tui"
+)]
+struct LiveArgs {
+    /// Interface to capture on (`flowsentry interfaces` lists them; `any`: all of them).
+    #[arg(long, short = 'i', value_name = "IFACE")]
+    interface: String,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Bytes kept of each frame. Every metric reads headers only; a small snapshot lets
+    /// the kernel buffer hold more frames.
+    #[arg(long, value_name = "N", default_value_t = LiveOptions::DEFAULT_SNAPLEN,
+          value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    snaplen: u32,
+    /// Promiscuous mode: also capture frames addressed to other hosts.
+    #[arg(long)]
+    promisc: bool,
+    /// Kernel capture buffer, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = LiveOptions::DEFAULT_BUFFER_BYTES >> 20,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    buffer_mib: u32,
+    /// Log packet and drop counters (kernel, interface, queue) this often.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    report_every: u64,
+    /// More log output (-v debug for flowsentry, -vv debug for everything). The periodic
+    /// counters are logged at info, which live mode shows by default (FLOWSENTRY_LOG overrides).
+    #[arg(long, short, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Args)]
+struct InterfacesArgs {
+    /// One JSON object per interface instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -152,20 +199,32 @@ fn scenario(s: &str) -> Result<Scenario, String> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Live mode logs its capture and drop counters at info: shown unless --quiet.
+    let default_log = match &cli.cmd {
+        Command::Live(a) if a.engine.quiet => "warn",
+        Command::Live(a) if a.verbose >= 2 => "debug",
+        Command::Live(a) if a.verbose == 1 => "warn,flowsentry=debug",
+        Command::Live(_) => "warn,flowsentry=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FLOWSENTRY_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| default_log.into()),
         )
         // stderr, held back while the dashboard owns the terminal
         .with_writer(flowsentry::dashboard::log_writer)
+        // no colour codes in log files (live mode logs its counters there)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
     let r = match cli.cmd {
         Command::Replay(a) => replay(a),
         Command::Rules(RulesCmd::Check { files }) => rules_check(files),
         Command::Rules(RulesCmd::List { file }) => rules_list(file),
         Command::Synth(a) => synth_cmd(a),
+        Command::Live(a) => live(a),
+        Command::Interfaces(a) => interfaces_cmd(a),
         Command::Publish(a) => publish_cmd(a),
         Command::Consume(a) => consume_cmd(a),
     };
@@ -380,6 +439,116 @@ fn synth_cmd(a: SynthArgs) -> Result<ExitCode> {
         labels.display(),
         s.labels.len()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn live(a: LiveArgs) -> Result<ExitCode> {
+    use flowsentry::source::PacketSource;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
+    let opts = LiveOptions {
+        filter: a.engine.filter.clone(),
+        snaplen: a.snaplen,
+        promisc: a.promisc,
+        buffer_bytes: a.buffer_mib << 20,
+        ..LiveOptions::new(&a.interface)
+    };
+    let source = LiveCapture::open(&opts)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal asks for a clean stop; a second one (flag already set) exits.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handlers")?;
+    }
+    let mut cfg = PipelineConfig {
+        batch_ns: a.engine.batch,
+        lateness_ns: a.engine.lateness,
+        max_keys: a.engine.max_keys,
+        distinct_bound: a.engine.distinct_bound,
+        progress: false,
+        // A live source cannot wait: a full shard queue drops (and counts) a record batch.
+        // Deeper queues than replay's (256 x 1024 records, ~15 MB a shard) ride out the
+        // moments other processes hold the CPUs, before the kernel ring would overflow.
+        drop_when_full: true,
+        queue_depth: 256,
+        clock: Some(Arc::new(flowsentry::clock::SystemClock)),
+        stop: Some(stop.clone()),
+        report_every: Some(Duration::from_nanos(a.report_every)),
+        ..Default::default()
+    };
+    if let Some(n) = a.engine.shards {
+        if n == 0 {
+            bail!("--shards must be at least 1");
+        }
+        cfg.shards = n;
+    }
+    if !a.engine.quiet {
+        eprintln!(
+            "flowsentry: capturing on {} (snaplen {}, buffer {} MiB{}); Ctrl-C to stop",
+            source.describe(),
+            opts.snaplen,
+            opts.buffer_bytes >> 20,
+            if opts.promisc { ", promiscuous" } else { "" }
+        );
+    }
+    // The dashboard (as in replay): `q` or Ctrl-C in it stops the capture the same way.
+    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
+    let summary = if tui {
+        run_dashboard(source, rules, cfg, &a.engine, "live")?
+    } else {
+        let mut source = source;
+        // An alert Kafka cannot take stops the capture too (exit status 2).
+        let sink = alert_sinks(&a.engine, Some(stop))?;
+        pipeline::run(&mut source, rules, &cfg, sink)?.0
+    };
+    if let Some(p) = &a.engine.summary {
+        let json = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(p, json + "\n")
+            .with_context(|| format!("writing summary {}", p.display()))?;
+    }
+    if !a.engine.quiet {
+        eprint!("{summary}");
+    }
+    Ok(if summary.input_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn interfaces_cmd(a: InterfacesArgs) -> Result<ExitCode> {
+    let list = live_source::interfaces()?;
+    if a.json {
+        for i in &list {
+            println!("{}", serde_json::to_string(i)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if list.is_empty() {
+        eprintln!("flowsentry: libpcap lists no interfaces");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<16} {:<26} {:<40} DESCRIPTION",
+        "NAME", "FLAGS", "ADDRESSES"
+    );
+    for i in &list {
+        let addrs = if i.addresses.is_empty() {
+            "-".to_string()
+        } else {
+            i.addresses.join(" ")
+        };
+        println!(
+            "{:<16} {:<26} {:<40} {}",
+            i.name,
+            i.flags_text(),
+            addrs,
+            i.description.as_deref().unwrap_or("")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,8 +6,10 @@
 //! Guarantees: a read error names the input and the record number and is returned, never
 //! panicked on; everything before it has already been handed out.
 
+pub mod live;
 pub mod pcap_file;
 
+pub use live::{LiveCapture, LiveOptions};
 pub use pcap_file::PcapFiles;
 
 use crate::record::Record;
