@@ -48,6 +48,9 @@ pub const ALERT_PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("linger.ms", "5"),
     ("message.timeout.ms", "300000"),
     ("queue.buffering.max.messages", "100000"),
+    // The sink creates the topic itself (1 partition); a broker creating it too on a
+    // metadata request races with that (nisshi 0.6 then loses the topic).
+    ("allow.auto.create.topics", "false"),
 ];
 
 /// No acknowledgement for this long while the broker answers: replace the producer.
@@ -73,6 +76,8 @@ pub struct AlertSinkStats {
 struct Reports {
     acked: Vec<usize>,
     failed: Vec<(usize, String)>,
+    /// librdkafka reported a client error (typically: the broker went away).
+    trouble: bool,
 }
 
 struct SinkContext {
@@ -85,6 +90,10 @@ impl ClientContext for SinkContext {
         self.log.log(level, fac, msg)
     }
     fn error(&self, error: RdError, reason: &str) {
+        self.reports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trouble = true;
         self.log.error(error, reason)
     }
 }
@@ -129,6 +138,9 @@ pub struct KafkaAlertSink {
     last_progress: Instant,
     last_health: Option<Instant>,
     stop: Option<Arc<AtomicBool>>,
+    /// Alerts written since the last checkpoint, kept until a checkpoint finds the topic
+    /// where it should be (see [`KafkaAlertSink::verify_after_trouble`]).
+    recent: Vec<(String, String)>,
 }
 
 impl KafkaAlertSink {
@@ -151,6 +163,7 @@ impl KafkaAlertSink {
         ensure_topic(cfg, topic, 1, Duration::from_secs(15))?;
         let reports = Arc::new(Mutex::new(Reports::default()));
         let producer = Self::producer(cfg, topic, &reports)?;
+        tracing::info!("kafka alerts: producing to {topic} on {}", cfg.describe());
         Ok(KafkaAlertSink {
             cfg: cfg.clone(),
             topic: topic.to_string(),
@@ -164,6 +177,7 @@ impl KafkaAlertSink {
             last_progress: Instant::now(),
             last_health: None,
             stop,
+            recent: Vec::new(),
         })
     }
 
@@ -353,6 +367,75 @@ impl KafkaAlertSink {
         self.check_failed()
     }
 
+    /// After the broker had trouble since the last checkpoint, make sure the topic is still
+    /// there before calling the alerts durable: a broker restarted without its data may
+    /// acknowledge writes to a topic it no longer lists (nisshi 0.6 in memory does). Then
+    /// the topic is created again and the alerts of this checkpoint are sent again.
+    fn verify_after_trouble(&mut self) -> Result<(), SinkError> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let trouble = std::mem::take(
+                &mut self
+                    .reports
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .trouble,
+            );
+            if !trouble {
+                self.recent.clear();
+                return Ok(());
+            }
+            match partition_count(&self.cfg, &self.topic, Duration::from_secs(2)) {
+                Ok(Some(_)) => {
+                    self.recent.clear();
+                    return Ok(());
+                }
+                Ok(None) => {
+                    if let Err(e) = ensure_topic(&self.cfg, &self.topic, 1, Duration::from_secs(5))
+                    {
+                        tracing::warn!("kafka alerts: topic {} is missing: {e}", self.topic);
+                    }
+                    tracing::warn!(
+                        "kafka alerts: topic {} was gone after the broker's trouble; created it \
+                         and sending the {} alert(s) of this checkpoint again",
+                        self.topic,
+                        self.recent.len()
+                    );
+                    for (key, json) in std::mem::take(&mut self.recent) {
+                        let seq = self.next_seq;
+                        self.next_seq += 1;
+                        self.unacked.insert(
+                            seq,
+                            Pending {
+                                key: key.clone(),
+                                json: json.clone(),
+                                since: Instant::now(),
+                            },
+                        );
+                        self.recent.push((key, json));
+                        self.send(seq)?;
+                    }
+                    self.wait_all()?;
+                }
+                Err(e) => {
+                    tracing::warn!("kafka alerts: checking topic {}: {e}", self.topic);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(self.error(format!(
+                    "topic {} could not be checked after the broker's trouble",
+                    self.topic
+                )));
+            }
+            // Check again: the topic must be seen in place.
+            self.reports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .trouble = true;
+        }
+    }
+
     fn check_failed(&self) -> Result<(), SinkError> {
         if self.stats.undeliverable == 0 {
             return Ok(());
@@ -385,6 +468,7 @@ impl AlertSink for KafkaAlertSink {
             },
         );
         self.stats.written += 1;
+        self.recent.push((alert.key.to_string(), json.to_string()));
         self.send(seq)?;
         self.producer.poll(Duration::ZERO);
         self.collect();
@@ -394,11 +478,13 @@ impl AlertSink for KafkaAlertSink {
     fn checkpoint(&mut self) -> Result<(), SinkError> {
         self.producer.poll(Duration::ZERO);
         self.collect();
-        self.wait_all()
+        self.wait_all()?;
+        self.verify_after_trouble()
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
         self.wait_all()?;
+        self.verify_after_trouble()?;
         tracing::info!(
             "kafka alerts: {} alert(s) delivered to {}",
             self.stats.delivered,

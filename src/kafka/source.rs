@@ -235,9 +235,12 @@ impl Part {
     }
 
     /// Whether the partition holds nothing back: done, or at its end for `idle`.
-    fn idle(&self, now: Instant, idle: Duration) -> bool {
+    fn idle(&self, now: &mut Option<Instant>, idle: Duration) -> bool {
         self.buf.is_empty()
-            && (self.done || self.eof_at.is_some_and(|t| now.duration_since(t) >= idle))
+            && (self.done
+                || self.eof_at.is_some_and(|t| {
+                    now.get_or_insert_with(Instant::now).duration_since(t) >= idle
+                }))
     }
 }
 
@@ -261,6 +264,9 @@ pub struct KafkaSource {
     buffered: usize,
     /// The partition of the next record, chosen after the last one was handed out.
     peeked: Option<i32>,
+    /// The partition handing out records, and the capture time up to which it may go on
+    /// (the oldest next record of the others).
+    run: Option<(i32, u64)>,
     watermark: Option<u64>,
     stats: KafkaSourceStats,
     ended: bool,
@@ -342,6 +348,7 @@ impl KafkaSource {
             scratch: Vec::with_capacity(4096),
             buffered: 0,
             peeked: None,
+            run: None,
             watermark: None,
             stats: KafkaSourceStats::default(),
             ended: false,
@@ -378,6 +385,7 @@ impl KafkaSource {
         );
         if !events.is_empty() {
             self.peeked = None;
+            self.run = None;
         }
         for ev in events {
             match ev {
@@ -405,8 +413,23 @@ impl KafkaSource {
     /// choose the partition whose next record is the oldest: `None` when a partition that
     /// holds the merge has nothing buffered (more must be read first).
     fn pick(&mut self) -> Option<i32> {
-        let now = Instant::now();
+        // The common case first: go on with the partition of the last record while its next
+        // record is not newer than any other partition's (nothing else changed meanwhile:
+        // records only arrive when no record can be picked).
+        if let Some((p, limit)) = self.run {
+            if let Some(h) = self.parts.get(&p).and_then(|x| x.buf.front()) {
+                let h = h.0.ts_ns;
+                if h <= limit {
+                    // Every active partition has a record buffered, none older than `h`.
+                    self.watermark = Some(self.watermark.map_or(h, |w| w.max(h)));
+                    return Some(p);
+                }
+            }
+            self.run = None;
+        }
+        let mut now = None; // read only when a partition is at its end
         let idle_after = self.cfg.idle_timeout;
+        let mut second = u64::MAX;
         let mut oldest_active: Option<u64> = None;
         let mut any_active = false;
         let mut unknown = false;
@@ -417,12 +440,17 @@ impl KafkaSource {
             let head = part.buf.front().map(|r| r.0.ts_ns);
             if let Some(h) = head {
                 if best.is_none_or(|b| h < b.0) {
+                    if let Some(b) = best {
+                        second = second.min(b.0);
+                    }
                     best = Some((h, *p));
+                } else {
+                    second = second.min(h);
                 }
             }
             let frontier = head.or(part.frontier);
             newest = newest.max(frontier);
-            if part.idle(now, idle_after) {
+            if part.idle(&mut now, idle_after) {
                 continue;
             }
             any_active = true;
@@ -444,8 +472,12 @@ impl KafkaSource {
         if let Some(c) = cand {
             self.watermark = Some(self.watermark.map_or(c, |w| w.max(c)));
         }
-        if blocked && self.buffered < MERGE_CAP {
-            return None;
+        if blocked {
+            if self.buffered < MERGE_CAP {
+                return None;
+            }
+        } else if !unknown {
+            self.run = best.map(|b| (b.1, second));
         }
         best.map(|b| b.1)
     }
@@ -567,6 +599,8 @@ impl KafkaSource {
     /// Take one message: decode it and buffer its records in its partition.
     fn take_message(&mut self, p: i32, off: i64, key: Option<&[u8]>, value: Option<&[u8]>) {
         self.stats.messages += 1;
+        self.run = None;
+        self.peeked = None;
         if self.first_message_at.is_none() {
             self.first_message_at = Some(Instant::now());
             tracing::info!(
