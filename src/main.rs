@@ -728,6 +728,13 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
         idle_timeout: Duration::from_nanos(a.idle_timeout),
         ..KafkaSourceConfig::new(kcfg, &a.topic, &a.group)
     })?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal stops reading: windows flushed, alerts delivered, offsets
+        // committed, the group left. A second one exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .context("installing the signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handlers")?;
+    }
     let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
     let summary = if tui {
         run_dashboard(source, rules, cfg, &a.engine, "consume")?

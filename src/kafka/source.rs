@@ -792,5 +792,19 @@ impl PacketSource for KafkaSource {
 impl Drop for KafkaSource {
     fn drop(&mut self) {
         self.flush_dead_letters();
+        // The last commit may still be in flight (asynchronous): make it once more, waiting,
+        // before the consumer leaves the group.
+        let mut tpl = TopicPartitionList::new();
+        for (p, part) in &self.parts {
+            if part.committed >= 0 {
+                let _ =
+                    tpl.add_partition_offset(&self.cfg.topic, *p, Offset::Offset(part.committed));
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!("kafka {}: final commit: {e}", self.cfg.topic);
+            }
+        }
     }
 }
