@@ -5,8 +5,8 @@
 #
 # Usage: scripts/bench-kafka.sh [-n RUNS] [--pcap FILE] [--partitions N] [--max-load L]
 #   -n RUNS         measured runs of each reader (default 3), interleaved
-#   --pcap FILE     capture to publish (default bench-data/bench.pcap, generated if missing
-#                   with `flowsentry synth --scenario bench`: ~3.2M packets)
+#   --pcap FILE     capture to publish (default bench-data/kafka-bench.pcap, generated if
+#                   missing with `flowsentry synth --scenario bench --packets 3200000`)
 #   --partitions N  partitions of the topic (default 4)
 #   --max-load L    wait (up to 10 x 30 s) for the 1-minute load average to fall below L
 #                   (default 1.5); measures anyway after that and says so
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=3
-PCAP=bench-data/bench.pcap
+PCAP=bench-data/kafka-bench.pcap
 PARTS=4
 MAX_LOAD=1.5
 while (($#)); do
@@ -57,7 +57,7 @@ fi
 if [ ! -s "$PCAP" ]; then
   mkdir -p "$(dirname "$PCAP")"
   echo "bench-kafka: generating $PCAP" >&2
-  "$BIN" synth --scenario bench --out "$PCAP" >&2
+  "$BIN" synth --scenario bench --packets 3200000 --out "$PCAP" >&2
 fi
 
 started_broker=
