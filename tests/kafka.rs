@@ -830,3 +830,32 @@ fn pmacct_flows_raise_the_scan_alert() {
         scan.1
     );
 }
+
+#[test]
+fn secrets_given_with_x_never_show() {
+    // No broker needed: the client cannot even be created (no such key file), and the
+    // error must not carry the passwords given next to it.
+    let out = bin()
+        .arg("replay")
+        .arg(root().join("captures/demo.pcap"))
+        .args(["--no-tui", "-q", "--alerts", "/dev/null"])
+        .args(["--alerts-kafka", "x", "--brokers", BROKERS])
+        .args(["-X", "security.protocol=ssl"])
+        .args(["-X", "ssl.key.location=/nonexistent/key.pem"])
+        .args(["-X", "ssl.key.password=hunter2-secret-value"])
+        .args(["-X", "sasl.password=hunter3-secret-value"])
+        .env("FLOWSENTRY_LOG", "debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("ssl.key.location"), "{err}");
+    assert!(!err.contains("hunter"), "a secret in the output: {err}");
+    let out = bin()
+        .args(["consume", "--topic", "t", "--brokers", BROKERS])
+        .arg("-Xsasl.password")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("key=value"), "{err}");
+}
