@@ -669,7 +669,8 @@ struct ConsumeArgs {
     /// What the messages hold: `packets` (flowsentry publish) or `pmacct` (JSON flows).
     #[arg(long, value_name = "FORMAT", default_value = "packets", value_parser = kafka_format)]
     format: flowsentry::kafka::source::Format,
-    /// Read up to the end offsets seen at start, flush the windows, commit, and exit.
+    /// Read each partition up to its end offset as of the first fetch from it (right after
+    /// start), flush the windows, commit, and exit.
     #[arg(long)]
     stop_at_end: bool,
     /// Copy malformed messages to this topic (created if missing), with the reason in a
