@@ -583,19 +583,6 @@ impl Drop for OwnBroker {
     }
 }
 
-fn wait_for_topic(brokers: &str, topic: &str) {
-    let cfg = flowsentry::kafka::KafkaConfig::new(brokers);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while flowsentry::kafka::partition_count(&cfg, topic, Duration::from_secs(1))
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "topic {topic} never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Start `flowsentry replay` of the demo with alerts to `topic` on `brokers`; returns the
 /// child and a channel of its stderr lines.
 fn paced_replay(
