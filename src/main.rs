@@ -304,19 +304,7 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
         let sink = alert_sinks(&a.engine, cfg.stop.clone())?;
         pipeline::run(&mut source, rules, &cfg, sink)?.0
     };
-    if let Some(p) = &a.engine.summary {
-        let json = serde_json::to_string_pretty(&summary)?;
-        std::fs::write(p, json + "\n")
-            .with_context(|| format!("writing summary {}", p.display()))?;
-    }
-    if !a.engine.quiet {
-        eprint!("{summary}");
-    }
-    Ok(if summary.input_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    finish_run(&summary, &a.engine)
 }
 
 /// Run the pipeline on its own thread under the terminal dashboard; returns once the user
@@ -504,19 +492,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
         let sink = alert_sinks(&a.engine, Some(stop))?;
         pipeline::run(&mut source, rules, &cfg, sink)?.0
     };
-    if let Some(p) = &a.engine.summary {
-        let json = serde_json::to_string_pretty(&summary)?;
-        std::fs::write(p, json + "\n")
-            .with_context(|| format!("writing summary {}", p.display()))?;
-    }
-    if !a.engine.quiet {
-        eprint!("{summary}");
-    }
-    Ok(if summary.input_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    finish_run(&summary, &a.engine)
 }
 
 fn interfaces_cmd(a: InterfacesArgs) -> Result<ExitCode> {
@@ -567,10 +543,12 @@ fn alert_sinks(
 }
 
 #[derive(Args)]
-#[command(after_help = "Each record goes to partition shard_of(source address, partitions), so \
+#[command(
+    after_help = "Each record goes to partition shard_of(source address, partitions), so \
 all of a source's records land in one partition, in capture order. The record format is \
 documented in src/kafka/wire.rs.\n\nExample:\n  flowsentry publish scan.pcap --brokers \
-127.0.0.1:9092 --topic packets")]
+127.0.0.1:9092 --topic packets"
+)]
 struct PublishArgs {
     /// Capture files (pcap or pcapng), read in the order given.
     #[arg(required = true)]
@@ -649,7 +627,8 @@ fn publish_cmd(a: PublishArgs) -> Result<ExitCode> {
 }
 
 #[derive(Args)]
-#[command(after_help = "Event time comes from the records, with a watermark per partition: \
+#[command(
+    after_help = "Event time comes from the records, with a watermark per partition: \
 the oldest partition holds it, an idle partition (at its end for --idle-timeout) does not. \
 Offsets are committed only once the windows that used the records are closed and their alerts \
 confirmed by every sink (at-least-once). Processes started with the same --group split the \
@@ -658,7 +637,8 @@ dst_port, proto, tcpflags, timestamp_end for the port and SYN rules); its cache 
 in no time order, so give --lateness at least kafka_refresh_time plus the longest flow.\n\n\
 Examples:\n  flowsentry consume --brokers 127.0.0.1:9092 --topic packets --group sensors \
 --alerts-kafka alerts\n  flowsentry consume --brokers 127.0.0.1:9092 --topic pmacct --format \
-pmacct --lateness 60s --stop-at-end")]
+pmacct --lateness 60s --stop-at-end"
+)]
 struct ConsumeArgs {
     /// Topic to read.
     #[arg(long, value_name = "TOPIC")]
@@ -744,12 +724,18 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
         let mut source = source;
         pipeline::run(&mut source, rules, &cfg, sink)?.0
     };
-    if let Some(p) = &a.engine.summary {
-        let json = serde_json::to_string_pretty(&summary)?;
+    finish_run(&summary, &a.engine)
+}
+
+/// The end of every run: the summary to `--summary` and stderr; exit 1 when some input was
+/// unreadable part-way (the rest was used).
+fn finish_run(summary: &flowsentry::summary::Summary, engine: &EngineArgs) -> Result<ExitCode> {
+    if let Some(p) = &engine.summary {
+        let json = serde_json::to_string_pretty(summary)?;
         std::fs::write(p, json + "\n")
             .with_context(|| format!("writing summary {}", p.display()))?;
     }
-    if !a.engine.quiet {
+    if !engine.quiet {
         eprint!("{summary}");
     }
     Ok(if summary.input_errors.is_empty() {

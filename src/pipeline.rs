@@ -156,7 +156,7 @@ pub fn run<S: AlertSink + 'static>(
         let (tx, rx) = bounded::<ToShard>(cfg.queue_depth.max(1));
         let (rtx, rrx) = bounded::<FromShard>(cfg.queue_depth.max(1));
         let rules = rules.clone();
-            let tel = cfg.telemetry.clone();
+        let tel = cfg.telemetry.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{i}"))
             .spawn(move || {
@@ -320,18 +320,7 @@ pub fn run<S: AlertSink + 'static>(
         }
         if summary.packets % 1024 == 0 {
             if let Some(t) = &tel {
-                t.counters.packets.store(summary.packets, Ordering::Relaxed);
-                t.counters.bytes.store(summary.bytes, Ordering::Relaxed);
-                t.counters
-                    .decode_errors
-                    .store(dstats.errors(), Ordering::Relaxed);
-                t.counters
-                    .late
-                    .store(summary.late_packets, Ordering::Relaxed);
-                t.counters
-                    .queue_drops
-                    .store(reader.queue_drops, Ordering::Relaxed);
-                t.counters.capture_ns.fetch_max(ts, Ordering::Relaxed);
+                store_counters(t, &summary, &dstats, reader.queue_drops, ts);
             }
             if summary.packets % 65_536 == 0 {
                 if let Some(pb) = &progress {
@@ -405,19 +394,10 @@ pub fn run<S: AlertSink + 'static>(
     summary.interface_drops = sstats.interface_drops;
     summary.malformed_input = sstats.malformed;
     if let Some(t) = &tel {
-        t.counters.packets.store(summary.packets, Ordering::Relaxed);
-        t.counters.bytes.store(summary.bytes, Ordering::Relaxed);
-        t.counters
-            .decode_errors
-            .store(dstats.errors(), Ordering::Relaxed);
-        t.counters.queue_drops.store(drops, Ordering::Relaxed);
+        store_counters(t, &summary, &dstats, drops, last_ts.unwrap_or(0));
         t.counters
             .kernel_drops
             .store(sstats.kernel_drops, Ordering::Relaxed);
-        t.counters.late.store(summary.late_packets, Ordering::Relaxed);
-        if let Some(ts) = last_ts {
-            t.counters.capture_ns.fetch_max(ts, Ordering::Relaxed);
-        }
         t.counters.finished.store(1, Ordering::Relaxed);
     }
 
@@ -676,13 +656,38 @@ fn merge_loop<S: AlertSink>(
     }
 }
 
+/// Copy the reader's running counters to the dashboard's view.
+fn store_counters(
+    t: &Telemetry,
+    summary: &Summary,
+    dstats: &DecodeStats,
+    queue_drops: u64,
+    capture_ns: u64,
+) {
+    let c = &t.counters;
+    c.packets.store(summary.packets, Ordering::Relaxed);
+    c.bytes.store(summary.bytes, Ordering::Relaxed);
+    c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
+    c.late.store(summary.late_packets, Ordering::Relaxed);
+    c.queue_drops.store(queue_drops, Ordering::Relaxed);
+    c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
+}
+
 /// Push the batch point of the batches the watermark just closed.
-fn close_point(tel: &Option<Arc<Telemetry>>, cur: &mut BatchPoint, closed: u64, batch_ns: u64, keep_ns: u64) {
+fn close_point(
+    tel: &Option<Arc<Telemetry>>,
+    cur: &mut BatchPoint,
+    closed: u64,
+    batch_ns: u64,
+    keep_ns: u64,
+) {
     if let Some(t) = tel {
         cur.end_ns = closed * batch_ns;
         t.push_batch(*cur);
         t.counters.watermark_batch.store(closed, Ordering::Relaxed);
-        t.counters.capture_ns.fetch_max(closed * batch_ns, Ordering::Relaxed);
+        t.counters
+            .capture_ns
+            .fetch_max(closed * batch_ns, Ordering::Relaxed);
         t.prune_sources(keep_ns);
         *cur = BatchPoint::default();
     }
@@ -690,7 +695,8 @@ fn close_point(tel: &Option<Arc<Telemetry>>, cur: &mut BatchPoint, closed: u64, 
 
 /// Sleep until capture time `ts` is due at `speed`, in slices so a stop request is seen.
 fn pace(started: Instant, first_ts: u64, ts: u64, speed: f64, stop: Option<&AtomicBool>) {
-    let target = Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
+    let target =
+        Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
     loop {
         let elapsed = started.elapsed();
         if target <= elapsed || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
