@@ -111,7 +111,7 @@ impl Telemetry {
         if let Some(h) = self.rule_hits.get(a.rule as usize) {
             h.fetch_add(1, Relaxed);
         }
-                // Only source-keyed alerts describe what a source did.
+        // Only source-keyed alerts describe what a source did.
         if a.group_by != crate::rules::GroupBy::Src {
         } else if let Some(mut v) = self.sources.get_mut(&a.key) {
             if !v.rules_fired.contains(&a.rule) {

@@ -17,17 +17,31 @@ struct Row {
     false_alerts: Vec<(String, String)>,
 }
 
-fn check(capture: &str, path: &std::path::Path, expected: &[(String, String)], benign: &BTreeSet<String>) -> Row {
+fn check(
+    capture: &str,
+    path: &std::path::Path,
+    expected: &[(String, String)],
+    benign: &BTreeSet<String>,
+) -> Row {
     let (_, sink) = replay(path, 2);
     let found = found(&sink);
     // global rules (group_by "all") name no host
     let hosts: Vec<(String, String)> = found.iter().filter(|(_, k)| k != "::").cloned().collect();
     let false_alerts: Vec<(String, String)> = hosts
         .iter()
-        .filter(|(r, k)| benign.contains(k) || (!expected.contains(&(r.clone(), k.clone())) && !expected.iter().any(|(_, ek)| ek == k)))
+        .filter(|(r, k)| {
+            benign.contains(k)
+                || (!expected.contains(&(r.clone(), k.clone()))
+                    && !expected.iter().any(|(_, ek)| ek == k))
+        })
         .cloned()
         .collect();
-    Row { capture: capture.to_string(), expected: expected.to_vec(), found, false_alerts }
+    Row {
+        capture: capture.to_string(),
+        expected: expected.to_vec(),
+        found,
+        false_alerts,
+    }
 }
 
 fn table(rows: &[Row]) -> String {
@@ -35,12 +49,21 @@ fn table(rows: &[Row]) -> String {
         if v.is_empty() {
             "none".to_string()
         } else {
-            v.iter().map(|(r, k)| format!("{r} {k}")).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|(r, k)| format!("{r} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     let mut t = String::from("| capture | expected | found | false alerts |\n|---|---|---|---|\n");
     for r in rows {
-        t += &format!("| {} | {} | {} | {} |\n", r.capture, show(&r.expected), show(&r.found), r.false_alerts.len());
+        t += &format!(
+            "| {} | {} | {} | {} |\n",
+            r.capture,
+            show(&r.expected),
+            show(&r.found),
+            r.false_alerts.len()
+        );
     }
     t
 }
@@ -55,9 +78,18 @@ fn default_pack_catches_attackers_and_spares_benign_hosts() {
     // Real captures, with what their source projects say is in them.
     let real: Vec<(&str, Vec<(String, String)>)> = vec![
         ("nmap-syn-scan.pcap", vec![e("port_scan", "172.16.0.8")]),
-        ("ssh-password-guessing.pcap", vec![e("brute_force", "192.168.56.1")]),
-        ("syn-flood-single-source.pcap", vec![e("syn_flood", "192.0.2.10")]),
-        ("syn-flood-spoofed-sources.pcap", vec![e("syn_flood_dst", "10.10.10.10")]),
+        (
+            "ssh-password-guessing.pcap",
+            vec![e("brute_force", "192.168.56.1")],
+        ),
+        (
+            "syn-flood-single-source.pcap",
+            vec![e("syn_flood", "192.0.2.10")],
+        ),
+        (
+            "syn-flood-spoofed-sources.pcap",
+            vec![e("syn_flood_dst", "10.10.10.10")],
+        ),
         ("benign-wikipedia.pcap", vec![]),
         ("benign-espn.pcapng", vec![]),
         ("icmp-echo-8.pcap", vec![]),
@@ -70,20 +102,46 @@ fn default_pack_catches_attackers_and_spares_benign_hosts() {
     let dir = tempfile::tempdir().unwrap();
     for sc in Scenario::ALL.iter().filter(|s| **s != Scenario::Bench) {
         let p = dir.path().join(format!("{}.pcap", sc.name()));
-        let cfg = SynthConfig { scenario: *sc, ..Default::default() };
+        let cfg = SynthConfig {
+            scenario: *sc,
+            ..Default::default()
+        };
         let summary = synth::generate(&cfg, &p, None).unwrap();
         let labels: &[Label] = &summary.labels;
-        let expected: Vec<(String, String)> =
-            labels.iter().filter_map(|l| l.expect_rule.as_ref().map(|r| (r.clone(), l.addr.clone()))).collect();
-        let benign: BTreeSet<String> = labels.iter().filter(|l| l.role == "benign").map(|l| l.addr.clone()).collect();
-        rows.push(check(&format!("synth {}", sc.name()), &p, &expected, &benign));
+        let expected: Vec<(String, String)> = labels
+            .iter()
+            .filter_map(|l| l.expect_rule.as_ref().map(|r| (r.clone(), l.addr.clone())))
+            .collect();
+        let benign: BTreeSet<String> = labels
+            .iter()
+            .filter(|l| l.role == "benign")
+            .map(|l| l.addr.clone())
+            .collect();
+        rows.push(check(
+            &format!("synth {}", sc.name()),
+            &p,
+            &expected,
+            &benign,
+        ));
     }
     eprintln!("{}", table(&rows));
     for r in &rows {
         for x in &r.expected {
-            assert!(r.found.contains(x), "{}: {} {} not alerted; found {:?}", r.capture, x.0, x.1, r.found);
+            assert!(
+                r.found.contains(x),
+                "{}: {} {} not alerted; found {:?}",
+                r.capture,
+                x.0,
+                x.1,
+                r.found
+            );
         }
-        assert!(r.false_alerts.is_empty(), "{}: false alerts {:?}", r.capture, r.false_alerts);
+        assert!(
+            r.false_alerts.is_empty(),
+            "{}: false alerts {:?}",
+            r.capture,
+            r.false_alerts
+        );
     }
 }
 
@@ -95,8 +153,15 @@ fn write_pcap(path: &std::path::Path, n: u32, gap_us: i64, build: impl Fn(u32) -
     for i in 0..n {
         let frame = build(i);
         let t = 1_700_000_000_000_000i64 + i as i64 * gap_us;
-        let ts = libc::timeval { tv_sec: (t / 1_000_000) as _, tv_usec: (t % 1_000_000) as _ };
-        let h = PacketHeader { ts, caplen: frame.len() as u32, len: frame.len() as u32 };
+        let ts = libc::timeval {
+            tv_sec: (t / 1_000_000) as _,
+            tv_usec: (t % 1_000_000) as _,
+        };
+        let h = PacketHeader {
+            ts,
+            caplen: frame.len() as u32,
+            len: frame.len() as u32,
+        };
         w.write(&Packet::new(&h, &frame));
     }
     w.flush().unwrap();
@@ -117,13 +182,22 @@ fn reflection_attacks_are_seen_from_the_victim() {
         v
     });
     let (_, sink) = replay(&ntp, 2);
-    assert_eq!(found(&sink), vec![e("udp_reflection", "203.0.113.99")], "{:?}", sink.lines);
+    assert_eq!(
+        found(&sink),
+        vec![e("udp_reflection", "203.0.113.99")],
+        "{:?}",
+        sink.lines
+    );
     // SYN-ACK reflection: SYN-ACKs from 200 servers to one address, 1000/s for 5 s.
     let sa = dir.path().join("synack.pcap");
     write_pcap(&sa, 5_000, 1_000, |i| {
         let mut v = Vec::new();
         etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv4([198, 19, (i % 200 / 100) as u8, (i % 100) as u8 + 1], [203, 0, 113, 77], 64)
+            .ipv4(
+                [198, 19, (i % 200 / 100) as u8, (i % 100) as u8 + 1],
+                [203, 0, 113, 77],
+                64,
+            )
             .tcp(80, 50_000 + (i % 5000) as u16, 1, 1024)
             .syn()
             .ack(1)
@@ -132,7 +206,12 @@ fn reflection_attacks_are_seen_from_the_victim() {
         v
     });
     let (_, sink) = replay(&sa, 2);
-    assert_eq!(found(&sink), vec![e("synack_reflection", "203.0.113.77")], "{:?}", sink.lines);
+    assert_eq!(
+        found(&sink),
+        vec![e("synack_reflection", "203.0.113.77")],
+        "{:?}",
+        sink.lines
+    );
     let j: serde_json::Value = serde_json::from_str(&sink.lines[0]).unwrap();
     assert_eq!(j["group_by"], "dst");
     assert_eq!(j["metrics"]["distinct_src_hosts"], 200);
@@ -158,11 +237,25 @@ fn example_pack_host_groups_and_allow_lists_apply() {
                 .unwrap();
             v
         });
-        let cfg = flowsentry::pipeline::PipelineConfig { shards: 1, ..Default::default() };
+        let cfg = flowsentry::pipeline::PipelineConfig {
+            shards: 1,
+            ..Default::default()
+        };
         let (_, sink) = replay_with(&[p], rules.clone(), cfg);
         found(&sink)
     };
-    assert_eq!(scan([192, 0, 2, 9], "outsider.pcap"), vec![e("port_scan_tuned", "192.0.2.9")]);
-    assert_eq!(scan([10, 99, 0, 5], "our-scanner.pcap"), vec![], "the scanners group needs 20,000 ports");
-    assert_eq!(scan([192, 0, 2, 250], "allowed.pcap"), vec![], "allow-listed source");
+    assert_eq!(
+        scan([192, 0, 2, 9], "outsider.pcap"),
+        vec![e("port_scan_tuned", "192.0.2.9")]
+    );
+    assert_eq!(
+        scan([10, 99, 0, 5], "our-scanner.pcap"),
+        vec![],
+        "the scanners group needs 20,000 ports"
+    );
+    assert_eq!(
+        scan([192, 0, 2, 250], "allowed.pcap"),
+        vec![],
+        "allow-listed source"
+    );
 }

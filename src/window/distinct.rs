@@ -142,7 +142,9 @@ impl DistinctSet {
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            DistinctSet::Exact(map, _) => map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1),
+            DistinctSet::Exact(map, _) => {
+                map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1)
+            }
             DistinctSet::Sketch(h) => h.heap_bytes(),
         }
     }

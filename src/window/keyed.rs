@@ -146,7 +146,14 @@ impl KeyedWindows {
         let specs = (0..rules.specs.len() as u16)
             .filter(|&s| rules.specs[s as usize].group_by == group_by)
             .collect();
-        let window_b = rules.rules.iter().zip(&timing).filter(|(r, _)| rules.specs[r.spec].group_by == group_by).map(|(_, t)| t.window_b).max().unwrap_or(1);
+        let window_b = rules
+            .rules
+            .iter()
+            .zip(&timing)
+            .filter(|(r, _)| rules.specs[r.spec].group_by == group_by)
+            .map(|(_, t)| t.window_b)
+            .max()
+            .unwrap_or(1);
         // Keys are kept at least this long after their last packet: victim-side stages see
         // many short-lived keys (clients receiving replies), and re-creating them costs more
         // than holding a few more entries.
@@ -367,7 +374,7 @@ impl KeyedWindows {
                     continue;
                 }
             }
-                        self.evaluate(end, &mut alerts);
+            self.evaluate(end, &mut alerts);
             // Expiring quiet keys needs a scan of all keys: every few batches is enough
             // (a key then lives at most `SWEEP_EVERY` batches past its horizon).
             if end % SWEEP_EVERY == 0 {
