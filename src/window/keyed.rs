@@ -382,6 +382,13 @@ impl KeyedWindows {
             }
             end += 1;
         }
+        // Records of the batch that stays open were queued before any that arrive from now
+        // on (which are applied at once): apply them now, so arrival order is kept.
+        while pi < pending.len() && pending[pi].0 <= closed {
+            let (b, r) = pending[pi];
+            self.apply(b, &r);
+            pi += 1;
+        }
         self.pending = pending[pi..].to_vec();
         self.closed = Some(closed);
         self.stats.alerts += alerts.len() as u64;
