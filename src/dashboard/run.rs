@@ -149,7 +149,7 @@ pub fn run<R: Send + 'static>(
         .name("pipeline".into())
         .spawn(job)
         .map_err(DashboardError::Terminal)?;
-    let shown = event_loop(&mut screen.term, &telemetry, rules, opts, &handle);
+    let shown = event_loop(&mut screen.term, &telemetry, rules, opts, &handle, &stop);
     drop(screen);
     if !handle.is_finished() {
         stop.store(true, Ordering::Relaxed);
@@ -169,6 +169,7 @@ fn event_loop<R>(
     rules: Arc<RuleSet>,
     opts: Options,
     job: &JoinHandle<R>,
+    stop: &AtomicBool,
 ) -> io::Result<()> {
     let started = Instant::now();
     // Sources quiet for longer than the longest window (or 10 batches) leave the table.
@@ -179,6 +180,11 @@ fn event_loop<R>(
     let mut dirty = true;
     loop {
         if PANICKED.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        // Stopped from outside (SIGINT / SIGTERM in live mode, a sink that gave up) and the
+        // job has flushed and ended: leave, so the summary prints and the process exits.
+        if stop.load(Ordering::Relaxed) && job.is_finished() {
             return Ok(());
         }
         if Instant::now() >= next {
