@@ -122,6 +122,9 @@ run_cmd() { set_cmd "$1"; "${CMD[@]}" >/dev/null 2>&1; }
 measure() { # index round
   local t0 t1
   set_cmd "$1"
+  # Re-read the file first (not timed): a VM's balloon driver can take page cache back
+  # between runs (seen here: ~3 MB/s), and the runs would then read part of it from disk.
+  cat "$PCAP" >/dev/null
   t0=$(date +%s%N)
   /usr/bin/time -f '%M %U %S' -o "$WORK/time.$1.$2" "${CMD[@]}" >/dev/null 2>&1
   t1=$(date +%s%N)
@@ -164,6 +167,10 @@ echo "- capture: $PCAP, $(du -m "$PCAP" | cut -f1) MB, $PACKETS packets, $SOURCE
 WAITED=""
 ((waited > 0)) && WAITED=" (waited $waited s for the 1-min load to drop below $MAX_LOAD)"
 echo "- load average (1/5/15 min): before $LOAD_BEFORE, after $LOAD_AFTER$WAITED"
+RES=$(fincore -b -n -o RES "$PCAP" 2>/dev/null | tr -d ' ' || true)
+RESPCT="?"
+[ -n "$RES" ] && RESPCT=$(awk -v r="$RES" -v s="$(stat -c %s "$PCAP")" 'BEGIN { printf "%.0f%%", 100 * r / s }')
+echo "- page cache: $RESPCT of the capture resident after the runs; it is re-read (untimed) before each run"
 echo "- $RUNS measured runs per command after one warm-up run each, interleaved; page cache warm; wall time from \`date +%s%N\` around \`/usr/bin/time -f '%M %U %S'\` (peak RSS: max over the runs)"
 echo
 echo "| command | min wall (s) | median wall (s) | packets/s (at min) | median CPU user+sys (s) | peak RSS (MB) | min / tcpdump min | median / tcpdump median |"
