@@ -1,4 +1,5 @@
-//! Distinct sets over sliding windows: exact up to a bound, then a sliding HyperLogLog.
+//! Distinct sets over sliding windows: exact up to a bound (a few elements inline, then a
+//! hash map), then a sliding HyperLogLog.
 //!
 //! In: `(element, batch)` sightings (elements are 128-bit: an address, a port, or a tuple),
 //! in non-decreasing batch order per set (the shard applies a batch only once the watermark
@@ -43,8 +44,70 @@ pub struct Seen {
     pub count: u32,
 }
 
+/// Elements a set holds inline before it needs a hash map (most keys see a few).
+const SMALL: usize = 4;
+
+/// Up to [`SMALL`] elements in an array: no allocation, a scan of two cache lines.
+#[derive(Debug, Clone, Default)]
+pub struct SmallSet {
+    len: u8,
+    items: [(u128, Seen); SMALL],
+}
+
+impl SmallSet {
+    fn items(&self) -> &[(u128, Seen)] {
+        &self.items[..self.len as usize]
+    }
+
+    /// Record a sighting; false when the element is new and the array is full.
+    #[inline]
+    fn insert(&mut self, elem: u128, batch: u32) -> bool {
+        let n = self.len as usize;
+        if let Some((_, s)) = self.items[..n].iter_mut().find(|(e, _)| *e == elem) {
+            s.last = batch;
+            s.count = s.count.saturating_add(1);
+            return true;
+        }
+        if n == SMALL {
+            return false;
+        }
+        self.items[n] = (elem, Seen::new(batch));
+        self.len += 1;
+        true
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Seen) -> bool) {
+        let mut n = 0;
+        for i in 0..self.len as usize {
+            if keep(&self.items[i].1) {
+                self.items[n] = self.items[i];
+                n += 1;
+            }
+        }
+        self.len = n as u8;
+    }
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen::new(0)
+    }
+}
+
+impl Seen {
+    fn new(batch: u32) -> Self {
+        Seen {
+            last: batch,
+            first: batch,
+            count: 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum DistinctSet {
+    /// A few elements, inline.
+    Small(SmallSet),
     /// The elements, and the batch of the last pruning (pruning on overflow happens at most
     /// once per batch, so a set hovering at the bound costs one scan per batch, not one per
     /// insert).
@@ -54,7 +117,7 @@ pub enum DistinctSet {
 
 impl Default for DistinctSet {
     fn default() -> Self {
-        DistinctSet::Exact(FxHashMap::default(), u32::MAX)
+        DistinctSet::Small(SmallSet::default())
     }
 }
 
@@ -63,7 +126,16 @@ impl DistinctSet {
     /// sketch (after dropping elements older than `horizon` batches).
     #[inline]
     pub fn insert(&mut self, elem: u128, batch: u32, bound: usize, horizon: u32) {
+        if let DistinctSet::Small(s) = self {
+            if s.insert(elem, batch) {
+                return;
+            }
+            let mut map = FxHashMap::with_capacity_and_hasher(SMALL * 2, Default::default());
+            map.extend(s.items().iter().copied());
+            *self = DistinctSet::Exact(map, u32::MAX);
+        }
         match self {
+            DistinctSet::Small(_) => {}
             DistinctSet::Exact(map, pruned_at) => {
                 let e = map.entry(elem).or_insert(Seen {
                     last: batch,
@@ -97,6 +169,11 @@ impl DistinctSet {
     /// Distinct elements seen in `[end - len, end)`.
     pub fn count(&self, end: u32, len: u32) -> u64 {
         match self {
+            DistinctSet::Small(s) => s
+                .items()
+                .iter()
+                .filter(|(_, s)| in_window(end, len, s.last))
+                .count() as u64,
             DistinctSet::Exact(map, _) => {
                 map.values().filter(|s| in_window(end, len, s.last)).count() as u64
             }
@@ -107,14 +184,12 @@ impl DistinctSet {
     /// The `n` elements seen in `[end - len, end)` with the most sightings (ties: smaller
     /// element first), with what is known of them; empty for a sketch.
     pub fn top(&self, end: u32, len: u32, n: usize) -> Vec<(u128, Seen)> {
-        let DistinctSet::Exact(map, _) = self else {
-            return Vec::new();
+        let mut v: Vec<(u128, Seen)> = match self {
+            DistinctSet::Small(s) => s.items().to_vec(),
+            DistinctSet::Exact(map, _) => map.iter().map(|(e, s)| (*e, *s)).collect(),
+            DistinctSet::Sketch(_) => return Vec::new(),
         };
-        let mut v: Vec<(u128, Seen)> = map
-            .iter()
-            .filter(|(_, s)| in_window(end, len, s.last))
-            .map(|(e, s)| (*e, *s))
-            .collect();
+        v.retain(|(_, s)| in_window(end, len, s.last));
         v.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
@@ -123,6 +198,7 @@ impl DistinctSet {
     /// Drop what no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u32, horizon: u32) {
         match self {
+            DistinctSet::Small(s) => s.retain(|s| age(end, s.last) <= horizon),
             DistinctSet::Exact(map, _) => map.retain(|_, s| age(end, s.last) <= horizon),
             DistinctSet::Sketch(h) => h.prune(end, horizon),
         }
@@ -134,6 +210,7 @@ impl DistinctSet {
 
     pub fn is_empty(&self) -> bool {
         match self {
+            DistinctSet::Small(s) => s.len == 0,
             DistinctSet::Exact(map, _) => map.is_empty(),
             DistinctSet::Sketch(h) => h.is_empty(),
         }
@@ -142,6 +219,7 @@ impl DistinctSet {
     /// Approximate heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         match self {
+            DistinctSet::Small(_) => 0,
             DistinctSet::Exact(map, _) => {
                 map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1)
             }

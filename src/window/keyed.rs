@@ -15,12 +15,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::topk::TopK;
-use super::{DistinctSet, PaneRing};
-use crate::alert::{Alert, Evidence};
-use crate::metrics::{DistinctKind, Ewma, Metric, MetricValues};
+use super::state::KeyEntry;
+pub use super::state::Totals;
+use crate::alert::Alert;
+use crate::metrics::DistinctKind;
 use crate::record::{Addr, Record};
 use crate::rules::{GroupBy, RuleSet};
+
+mod evaluate;
 
 #[derive(Clone, Copy, Debug)]
 pub struct KeyedConfig {
@@ -29,28 +31,6 @@ pub struct KeyedConfig {
     pub max_keys: usize,
     /// Live elements a distinct set holds exactly before it becomes a sketch.
     pub distinct_bound: usize,
-}
-
-/// Per-source totals since the key was first seen (while tracked).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Totals {
-    pub packets: u64,
-    pub bytes: u64,
-    pub first_ns: u64,
-    pub last_ns: u64,
-}
-
-impl Totals {
-    fn merge(&mut self, o: &Totals) {
-        self.first_ns = if self.packets == 0 {
-            o.first_ns
-        } else {
-            self.first_ns.min(o.first_ns)
-        };
-        self.last_ns = self.last_ns.max(o.last_ns);
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -66,34 +46,6 @@ pub struct KeyedStats {
     pub sketched_sets: u64,
     pub alerts: u64,
     pub suppressed_by_cooldown: u64,
-}
-
-struct KeyEntry {
-    totals: Totals,
-    last_batch: u64,
-    /// Bit r: rule r must be evaluated at its next slide (new packets arrived for its spec,
-    /// or its necessary condition held last time). Rules from index 64 on are always
-    /// evaluated.
-    dirty: u64,
-    /// Packets, bytes and SYNs in batch `cur_b` (the dashboard's "now" rates).
-    cur_b: u64,
-    cur_pkts: u32,
-    cur_syn: u32,
-    cur_bytes: u64,
-    state: Vec<SpecState>,
-}
-
-struct SpecState {
-    spec: u16,
-    panes: PaneRing,
-    sets: [Option<Box<DistinctSet>>; DistinctKind::COUNT],
-    /// (rule, no alert for windows ending before this capture time)
-    cooldown: Vec<(u16, u64)>,
-    /// (rule, metric, baseline) for `zscore()` conditions.
-    baselines: Vec<(u16, Metric, Ewma)>,
-    /// Evidence: the most frequent destination ports and peers.
-    top_ports: TopK,
-    top_peers: TopK,
 }
 
 #[derive(Clone, Copy)]
@@ -115,16 +67,24 @@ pub struct KeyedWindows {
     rules: Arc<RuleSet>,
     group_by: GroupBy,
     cfg: KeyedConfig,
+    /// The stage's specs (global index), in local order.
     specs: Vec<u16>,
+    /// Per global spec: its local index (`u16::MAX`: another stage's).
+    local_of: Vec<u16>,
+    /// The stage's rules (global index).
+    stage_rules: Vec<usize>,
     timing: Vec<Timing>,
     horizon_b: u64,
-    /// Per spec: the dirty bits of its rules.
-    spec_mask: Vec<u64>,
-    /// Per spec: its longest window in batches (how long its panes and sets are kept).
-    spec_keep: Vec<u64>,
-    /// Rules evaluated at every slide (no necessary condition, or index >= 64).
-    always_mask: u64,
+    /// Per local spec: the dirty bits of its rules.
+    local_mask: Vec<u64>,
+    /// Per local spec: its longest window in batches (how long its panes and sets are kept).
+    local_keep: Vec<u64>,
     keys: FxHashMap<Addr, KeyEntry>,
+    /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
+    /// repeated addresses; see `KeyEntry::evaluated`).
+    active: Vec<Addr>,
+    /// The previous list's buffer, reused.
+    spare: Vec<Addr>,
     pending: Vec<(u64, Record)>,
     closed: Option<u64>,
     max_applied: Option<u64>,
@@ -143,38 +103,38 @@ impl KeyedWindows {
                 slide_b: (r.slide_ns / b).max(1),
             })
             .collect::<Vec<_>>();
-        let specs = (0..rules.specs.len() as u16)
+        let specs: Vec<u16> = (0..rules.specs.len() as u16)
             .filter(|&s| rules.specs[s as usize].group_by == group_by)
             .collect();
-        let window_b = rules
-            .rules
+        let mut local_of = vec![u16::MAX; rules.specs.len()];
+        for (l, &s) in specs.iter().enumerate() {
+            local_of[s as usize] = l as u16;
+        }
+        let stage_rules: Vec<usize> = (0..rules.rules.len())
+            .filter(|&r| local_of[rules.rules[r].spec] != u16::MAX)
+            .collect();
+        let window_b = stage_rules
             .iter()
-            .zip(&timing)
-            .filter(|(r, _)| rules.specs[r.spec].group_by == group_by)
-            .map(|(_, t)| t.window_b)
+            .map(|&r| timing[r].window_b)
             .max()
             .unwrap_or(1);
         // Keys are kept at least this long after their last packet: victim-side stages see
         // many short-lived keys (clients receiving replies), and re-creating them costs more
         // than holding a few more entries.
         let horizon_b = window_b.max(MIN_KEEP_B);
-        let mut spec_mask = vec![0u64; rules.specs.len()];
-        let mut always_mask = 0u64;
-        for (i, r) in rules.rules.iter().enumerate() {
-            if i < 64 {
-                spec_mask[r.spec] |= 1 << i;
-                if !r.skippable() {
-                    always_mask |= 1 << i;
-                }
-            }
+        let mut local_mask = vec![0u64; specs.len()];
+        for &r in stage_rules.iter().filter(|&&r| r < 64) {
+            local_mask[local_of[rules.rules[r].spec] as usize] |= 1 << r;
         }
-        let spec_keep = (0..rules.specs.len())
-            .map(|s| (rules.spec_window_ns(s) / b).max(1))
+        let local_keep = specs
+            .iter()
+            .map(|&s| (rules.spec_window_ns(s as usize) / b).max(1))
             .collect();
         KeyedWindows {
-            spec_keep,
-            spec_mask,
-            always_mask,
+            local_keep,
+            local_mask,
+            local_of,
+            stage_rules,
             rules,
             group_by,
             cfg,
@@ -182,6 +142,8 @@ impl KeyedWindows {
             timing,
             horizon_b,
             keys: FxHashMap::default(),
+            active: Vec::new(),
+            spare: Vec::new(),
             pending: Vec::new(),
             closed: None,
             max_applied: None,
@@ -231,73 +193,41 @@ impl KeyedWindows {
             if n_keys > self.stats.keys_peak {
                 self.stats.keys_peak = n_keys;
             }
-            KeyEntry {
-                totals: Totals {
-                    first_ns: rec.ts_ns,
-                    ..Default::default()
-                },
-                last_batch: batch,
-                dirty: 0,
-                cur_b: batch,
-                cur_pkts: 0,
-                cur_syn: 0,
-                cur_bytes: 0,
-                state: Vec::new(),
-            }
+            KeyEntry::new(rec.ts_ns, batch)
         });
-        entry.totals.packets += 1;
-        entry.totals.bytes += rec.ip_len as u64;
-        entry.totals.last_ns = entry.totals.last_ns.max(rec.ts_ns);
-        entry.last_batch = entry.last_batch.max(batch);
-        if entry.cur_b != batch {
-            entry.cur_b = batch;
-            entry.cur_pkts = 0;
-            entry.cur_syn = 0;
-            entry.cur_bytes = 0;
-        }
-        entry.cur_pkts += 1;
-        entry.cur_syn += rec.is_syn() as u32;
-        entry.cur_bytes += rec.ip_len as u64;
-        for &s in &self.specs {
+        entry.count(rec, batch);
+        let mut dirty = 0u64;
+        for (local, &s) in self.specs.iter().enumerate() {
             let spec = &self.rules.specs[s as usize];
             if !spec.filter.matches(rec) {
                 continue;
             }
-            let st = match entry.state.iter().position(|st| st.spec == s) {
-                Some(i) => &mut entry.state[i],
-                None => {
-                    // Grow by one: a state is large and a key has few.
-                    entry.state.reserve_exact(1);
-                    entry.state.push(SpecState {
-                        spec: s,
-                        panes: PaneRing::default(),
-                        sets: Default::default(),
-                        cooldown: Vec::new(),
-                        baselines: Vec::new(),
-                        top_ports: TopK::default(),
-                        top_peers: TopK::default(),
-                    });
-                    entry.state.last_mut().expect("just pushed")
-                }
-            };
-            st.panes.add(batch, rec, peer, self.spec_keep[s as usize]);
-            st.top_ports.insert(rec.dst_port as u128, batch as u32);
+            let keep = self.local_keep[local];
+            let st = entry.spec_state(local as u16);
+            st.panes.add(batch, rec, peer, keep);
+            st.top_ports.insert(rec.dst_port, batch as u32);
             st.top_peers.insert(peer.to_u128(), batch as u32);
-            entry.dirty |= self.spec_mask[s as usize];
+            dirty |= self.local_mask[local];
             for kind in DistinctKind::ALL {
                 if !spec.needs(kind) {
                     continue;
                 }
-                let Some(elem) = element(kind, rec, peer) else {
+                let Some(elem) = super::state::element(kind, rec, peer) else {
                     continue;
                 };
                 let set = st.sets[kind as usize].get_or_insert_with(Default::default);
                 let was_sketch = set.is_sketch();
-                let keep = self.spec_keep[s as usize] as u32;
-                set.insert(elem, batch as u32, self.cfg.distinct_bound, keep);
+                set.insert(elem, batch as u32, self.cfg.distinct_bound, keep as u32);
                 if !was_sketch && set.is_sketch() {
                     self.stats.sketched_sets += 1;
                 }
+            }
+        }
+        if dirty != 0 {
+            entry.dirty |= dirty;
+            if !entry.listed {
+                entry.listed = true;
+                self.active.push(key);
             }
         }
     }
@@ -406,153 +336,20 @@ impl KeyedWindows {
         Some(last + self.horizon_b + 1)
     }
 
-    fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
-        let due: Vec<usize> = (0..self.rules.rules.len())
-            .filter(|&r| {
-                self.specs.contains(&(self.rules.rules[r].spec as u16))
-                    && end % self.timing[r].slide_b == 0
-            })
-            .collect();
-        if due.is_empty() {
-            return;
-        }
-        let reach = due
-            .iter()
-            .map(|&r| self.timing[r].window_b)
-            .max()
-            .unwrap_or(1);
-        let due_mask = due
-            .iter()
-            .fold(0u64, |m, &r| if r < 64 { m | 1 << r } else { m });
-        let big = due.iter().any(|&r| r >= 64);
-        let bns = self.cfg.batch_ns;
-        for (key, entry) in self.keys.iter_mut() {
-            if entry.last_batch + reach < end {
-                continue;
-            }
-            let want = (entry.dirty | self.always_mask) & due_mask;
-            if want == 0 && !big {
-                continue;
-            }
-            for st in entry.state.iter_mut() {
-                for &ri in &due {
-                    let rule = &self.rules.rules[ri];
-                    if rule.spec != st.spec as usize || (ri < 64 && want & (1 << ri) == 0) {
-                        continue;
-                    }
-                    let t = self.timing[ri];
-                    let var = rule.variant(key);
-                    let c = st.panes.window(end, t.window_b);
-                    if c.packets == 0 || !var.enabled {
-                        if ri < 64 {
-                            entry.dirty &= !(1 << ri);
-                        }
-                        continue;
-                    }
-                    let secs = (t.window_b * bns) as f64 / 1e9;
-                    let mut v = MetricValues::default();
-                    v.set(Metric::Packets, c.packets as f64);
-                    v.set(Metric::Bytes, c.bytes as f64);
-                    v.set(Metric::Pps, c.packets as f64 / secs);
-                    v.set(Metric::Bps, c.bytes as f64 * 8.0 / secs);
-                    v.set(Metric::Syn, c.syn as f64);
-                    v.set(Metric::SynAck, c.synack as f64);
-                    v.set(Metric::Rst, c.rst as f64);
-                    v.set(Metric::Fin, c.fin as f64);
-                    v.set(Metric::IcmpEcho, c.icmp_echo as f64);
-                    v.set(Metric::Udp, c.udp as f64);
-                    // Distinct counts are at most the packet count: if the monotone part
-                    // fails even with that bound, skip counting the sets.
-                    if ri < 64 && rule.zscores.is_empty() {
-                        if let Some(n) = var.necessary {
-                            let mut upper = v;
-                            for m in var.reads {
-                                if m.distinct_kind().is_some() {
-                                    upper.set(*m, c.packets as f64);
-                                }
-                            }
-                            if n.eval(&upper) == 0.0 {
-                                entry.dirty &= !(1 << ri);
-                                continue;
-                            }
-                        }
-                    }
-                    for m in var.reads {
-                        if let Some(k) = m.distinct_kind() {
-                            let n = st.sets[k as usize]
-                                .as_ref()
-                                .map_or(0, |s| s.count(end as u32, t.window_b as u32));
-                            v.set(*m, n as f64);
-                        }
-                    }
-                    // Baselines: score this window against the key's history, then learn it.
-                    for m in &rule.zscores {
-                        let x = v.get(*m);
-                        let slot = match st
-                            .baselines
-                            .iter()
-                            .position(|b| b.0 == ri as u16 && b.1 == *m)
-                        {
-                            Some(i) => i,
-                            None => {
-                                st.baselines.push((ri as u16, *m, Ewma::default()));
-                                st.baselines.len() - 1
-                            }
-                        };
-                        let b = &mut st.baselines[slot].2;
-                        v.set_zscore(*m, b.zscore(x, rule.baseline.warmup));
-                        b.update(x, rule.baseline.alpha);
-                    }
-                    if ri < 64 && var.necessary.is_some_and(|n| n.eval(&v) == 0.0) {
-                        entry.dirty &= !(1 << ri);
-                    }
-                    if var.condition.eval(&v) == 0.0 {
-                        continue;
-                    }
-                    let end_ns = end * bns;
-                    let ri16 = ri as u16;
-                    if let Some(cd) = st.cooldown.iter_mut().find(|(r, _)| *r == ri16) {
-                        if end_ns < cd.1 {
-                            self.stats.suppressed_by_cooldown += 1;
-                            continue;
-                        }
-                        cd.1 = end_ns + var.cooldown_ns;
-                    } else if var.cooldown_ns > 0 {
-                        st.cooldown.push((ri16, end_ns + var.cooldown_ns));
-                    }
-                    out.push(Alert {
-                        rule: ri16,
-                        group_by: self.group_by,
-                        key: *key,
-                        window_start_ns: (end - t.window_b) * bns,
-                        window_end_ns: end_ns,
-                        first_ns: c.first_ns,
-                        last_ns: c.last_ns,
-                        peer: c.dst,
-                        proto: c.proto,
-                        values: var.reads.iter().map(|m| (*m, v.get(*m))).collect(),
-                        zscores: rule.zscores.iter().map(|m| (*m, v.zscore(*m))).collect(),
-                        host_group: var.group.map(str::to_string),
-                        evidence: evidence(st, end, bns),
-                    });
-                }
-            }
-        }
-    }
-
     /// Drop what no future window can see; drop keys quiet for the longest window.
     fn sweep(&mut self, end: u64) {
         let h = self.horizon_b;
         let end_ns = end * self.cfg.batch_ns;
         let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
-        let keep = &self.spec_keep;
+        let keep = &self.local_keep;
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
-                e.state
-                    .retain(|st| st.cooldown.iter().any(|(_, until)| *until > end_ns));
+                // Every window is empty: only running cooldowns are worth keeping.
+                e.dirty = 0;
+                e.retain_states(|st| st.cooling(end_ns));
                 for st in e.state.iter_mut() {
-                    st.panes = PaneRing::default();
+                    st.panes = Default::default();
                     st.sets = Default::default();
                 }
                 if e.state.is_empty() {
@@ -563,7 +360,7 @@ impl KeyedWindows {
             }
             if prune_sets {
                 for st in e.state.iter_mut() {
-                    let k = keep[st.spec as usize];
+                    let k = keep[st.local as usize];
                     st.panes.prune(end, k);
                     for s in st.sets.iter_mut().flatten() {
                         s.prune(end as u32, k as u32);
@@ -617,7 +414,7 @@ impl KeyedWindows {
             let fired: Vec<u16> = e
                 .state
                 .iter()
-                .flat_map(|st| st.cooldown.iter().map(|c| c.0))
+                .flat_map(|st| st.cooldowns().iter().map(|c| c.0))
                 .collect();
             tel.sources.insert(
                 *k,
@@ -639,75 +436,24 @@ impl KeyedWindows {
         let per_key = std::mem::size_of::<(Addr, KeyEntry)>() + 1;
         let mut b = self.keys.capacity() * per_key;
         for e in self.keys.values() {
-            b += e.state.capacity() * std::mem::size_of::<SpecState>();
+            b += e.state.capacity() * std::mem::size_of::<super::state::SpecState>();
             for st in &e.state {
                 b += st.panes.heap_bytes();
+                b += st.extra.as_ref().map_or(0, |x| {
+                    std::mem::size_of::<super::state::Extra>()
+                        + x.cooldown.capacity() * 16
+                        + x.baselines.capacity() * 32
+                });
                 b += st
                     .sets
                     .iter()
                     .flatten()
-                    .map(|s| s.heap_bytes() + std::mem::size_of::<DistinctSet>())
+                    .map(|s| s.heap_bytes() + std::mem::size_of::<super::DistinctSet>())
                     .sum::<usize>();
             }
         }
         b
     }
-}
-
-/// Evidence for an alert: the key's most frequent destination ports and peers.
-fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
-    // `since` is a truncated batch number: rebuild it from its age.
-    let since = |b: u32| (end - (end as u32).wrapping_sub(b) as u64) * batch_ns;
-    Evidence {
-        top_dst_ports: st
-            .top_ports
-            .top()
-            .iter()
-            .map(|e| (e.elem as u16, e.count, since(e.since)))
-            .collect(),
-        top_peers: st
-            .top_peers
-            .top()
-            .iter()
-            .map(|e| (Addr(e.elem.to_be_bytes()), e.count, since(e.since)))
-            .collect(),
-        approx: st.top_ports.approx || st.top_peers.approx,
-        sketched: st.sets.iter().flatten().any(|s| s.is_sketch()),
-    }
-}
-
-/// The element a record adds to a distinct set: ports and addresses exactly; tuples exactly
-/// for IPv4 and as a 64-bit hash for IPv6 (top bit set, so never equal to an IPv4 value).
-#[inline]
-fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u128> {
-    match kind {
-        DistinctKind::Ports => Some(r.dst_port as u128),
-        DistinctKind::Hosts => Some(r.dst.to_u128()),
-        DistinctKind::SrcHosts => Some(r.src.to_u128()),
-        DistinctKind::Pairs => Some(match r.dst.as_v4() {
-            Some(o) => ((u32::from_be_bytes(o) as u128) << 16) | r.dst_port as u128,
-            None => mix(r.dst.fingerprint(), r.dst_port as u64) as u128,
-        }),
-        DistinctKind::Conns => {
-            // The connection's 4-tuple less the key (the other three identify it).
-            if !r.is_syn() {
-                return None;
-            }
-            let ports = ((r.dst_port as u128) << 16) | r.src_port as u128;
-            Some(match peer.as_v4() {
-                Some(o) => ((u32::from_be_bytes(o) as u128) << 32) | ports,
-                None => mix(peer.fingerprint(), ports as u64) as u128,
-            })
-        }
-    }
-}
-
-#[inline]
-fn mix(a: u64, b: u64) -> u64 {
-    let mut buf = [0u8; 16];
-    buf[..8].copy_from_slice(&a.to_le_bytes());
-    buf[8..].copy_from_slice(&b.to_le_bytes());
-    xxhash_rust::xxh3::xxh3_64(&buf) | (1 << 63)
 }
 
 #[cfg(test)]

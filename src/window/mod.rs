@@ -8,6 +8,7 @@
 pub mod distinct;
 pub mod keyed;
 pub mod pane;
+mod state;
 pub mod topk;
 pub mod watermark;
 

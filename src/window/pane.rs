@@ -1,4 +1,4 @@
-//! Panes: per-batch counters of one key, kept in a ring as long as the longest window.
+//! Panes: per-batch counters of one key, kept as long as the longest window.
 //!
 //! In: records (already filtered for the rule spec) with their batch index, in
 //! non-decreasing batch order. Out: the merged [`Counters`] of any window `[end-len, end)`.
@@ -106,10 +106,15 @@ fn merge_one<T: PartialEq + Copy>(
     }
 }
 
-/// Panes of one key, oldest first; batch numbers are absolute (`u64`).
+/// Panes of one key; batch numbers are absolute (`u64`). The newest pane is held inline,
+/// where most records land without touching the ring's heap buffer.
 #[derive(Clone, Debug, Default)]
 pub struct PaneRing {
-    panes: VecDeque<(u64, Counters)>,
+    cur_b: u64,
+    /// The newest pane (`packets == 0`: no pane at all).
+    cur: Counters,
+    /// Older panes, oldest first, all before `cur_b`.
+    older: VecDeque<(u64, Counters)>,
 }
 
 impl PaneRing {
@@ -117,28 +122,31 @@ impl PaneRing {
     /// Count `r` in the pane of `batch`; panes that no window of length `keep` ending after
     /// `batch` can see are dropped on the way.
     pub fn add(&mut self, batch: u64, r: &Record, peer: Addr, keep: u64) {
-        match self.panes.back_mut() {
-            Some((b, c)) if *b == batch => c.add(r, peer),
-            Some((b, _)) if *b > batch => {
-                // Records come in non-decreasing batch order per key; an older pane (never
-                // expected) is merged in place to stay exact.
-                let mut c = Counters::default();
-                c.add(r, peer);
-                match self.panes.iter_mut().find(|(b, _)| *b == batch) {
-                    Some((_, old)) => old.merge(&c),
-                    None => {
-                        self.panes.push_back((batch, c));
-                        self.panes.make_contiguous().sort_by_key(|p| p.0);
-                    }
-                }
+        if self.cur.packets == 0 {
+            self.cur_b = batch;
+        }
+        if batch == self.cur_b {
+            self.cur.add(r, peer);
+            return;
+        }
+        let mut c = Counters::default();
+        c.add(r, peer);
+        if batch > self.cur_b {
+            let old = std::mem::replace(&mut self.cur, c);
+            self.older.push_back((self.cur_b, old));
+            self.cur_b = batch;
+            while matches!(self.older.front(), Some((b, _)) if b + keep <= batch) {
+                self.older.pop_front();
             }
-            _ => {
-                let mut c = Counters::default();
-                c.add(r, peer);
-                self.panes.push_back((batch, c));
-                while matches!(self.panes.front(), Some((b, _)) if b + keep <= batch) {
-                    self.panes.pop_front();
-                }
+            return;
+        }
+        // Records come in non-decreasing batch order per key; an older pane (never
+        // expected) is merged in place to stay exact.
+        match self.older.iter_mut().find(|(b, _)| *b == batch) {
+            Some((_, old)) => old.merge(&c),
+            None => {
+                self.older.push_back((batch, c));
+                self.older.make_contiguous().sort_by_key(|p| p.0);
             }
         }
     }
@@ -147,7 +155,13 @@ impl PaneRing {
     pub fn window(&self, end: u64, len: u64) -> Counters {
         let start = end.saturating_sub(len);
         let mut c = Counters::default();
-        for (b, p) in self.panes.iter().rev() {
+        if self.cur.packets == 0 || self.cur_b < start {
+            return c;
+        }
+        if self.cur_b < end {
+            c = self.cur;
+        }
+        for (b, p) in self.older.iter().rev() {
             if *b >= end {
                 continue;
             }
@@ -161,23 +175,26 @@ impl PaneRing {
 
     /// Newest batch with traffic.
     pub fn last_batch(&self) -> Option<u64> {
-        self.panes.back().map(|p| p.0)
+        (self.cur.packets > 0).then_some(self.cur_b)
     }
 
     /// Drop panes no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u64, horizon: u64) {
         let start = end.saturating_sub(horizon);
-        while matches!(self.panes.front(), Some((b, _)) if *b < start) {
-            self.panes.pop_front();
+        while matches!(self.older.front(), Some((b, _)) if *b < start) {
+            self.older.pop_front();
+        }
+        if self.cur_b < start {
+            self.cur = Counters::default();
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.panes.is_empty()
+        self.cur.packets == 0
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.panes.capacity() * std::mem::size_of::<(u64, Counters)>()
+        self.older.capacity() * std::mem::size_of::<(u64, Counters)>()
     }
 }
 

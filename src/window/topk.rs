@@ -12,8 +12,8 @@
 pub const K: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Entry {
-    pub elem: u128,
+pub struct Entry<T> {
+    pub elem: T,
     /// Space-saving count (may include `err` inherited sightings of other elements).
     pub count: u32,
     /// Sightings inherited from the replaced element.
@@ -22,17 +22,18 @@ pub struct Entry {
     pub since: u32,
 }
 
+/// Generic over the element, so a port list (`TopK<u16>`) fits in one cache line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TopK {
-    entries: [Entry; K],
+pub struct TopK<T> {
+    entries: [Entry<T>; K],
     len: u8,
     /// A replacement happened: counts may include inherited sightings.
     pub approx: bool,
 }
 
-impl TopK {
+impl<T: Copy + Default + Ord> TopK<T> {
     #[inline]
-    pub fn insert(&mut self, elem: u128, batch: u32) {
+    pub fn insert(&mut self, elem: T, batch: u32) {
         let n = self.len as usize;
         for e in &mut self.entries[..n] {
             if e.elem == elem {
@@ -68,7 +69,7 @@ impl TopK {
 
     /// Entries, most frequent first (ties: smaller element first), each `count` replaced by
     /// its guaranteed lower bound (`count - err`).
-    pub fn top(&self) -> Vec<Entry> {
+    pub fn top(&self) -> Vec<Entry<T>> {
         let mut v = self.entries[..self.len as usize].to_vec();
         v.sort_unstable_by(|a, b| b.count.cmp(&a.count).then(a.elem.cmp(&b.elem)));
         for e in &mut v {
@@ -85,15 +86,15 @@ mod tests {
 
     #[test]
     fn exact_when_few_and_finds_the_heavy_hitter() {
-        let mut t = TopK::default();
-        for (i, e) in [22u128, 22, 80, 22, 443].iter().enumerate() {
+        let mut t = TopK::<u16>::default();
+        for (i, e) in [22u16, 22, 80, 22, 443].iter().enumerate() {
             t.insert(*e, i as u32);
         }
         let top = t.top();
         assert_eq!((top[0].elem, top[0].count, top[0].since), (22, 3, 0));
         assert!(!t.approx);
         // a flood of distinct elements with one heavy hitter
-        let mut t = TopK::default();
+        let mut t = TopK::<u128>::default();
         for i in 0..10_000u128 {
             t.insert(i + 1000, 0);
             if i % 3 == 0 {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::Metric;
 use crate::record::{proto, tcp_flag};
 use crate::rules::parse_rules;
 use proptest::prelude::*;

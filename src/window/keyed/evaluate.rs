@@ -1,0 +1,219 @@
+//! Evaluation: the rules due at a slide boundary, over the keys that may fire.
+//!
+//! In: the window end (a batch index) at which some of the stage's rules slide. Out: the
+//! alerts of those rules' windows ending there, in no particular order (the merge sorts).
+//! Guarantees: only listed keys are visited (keys with a dirty bit: new packets since their
+//! last evaluation, a necessary condition that held last time, or a rule without one whose
+//! window still holds packets), and every key that could fire is listed, so skipping the
+//! others changes no alert; a key is evaluated at most once per window end.
+
+use super::super::state::{evidence, KeyEntry};
+use super::{KeyedStats, KeyedWindows, Timing};
+use crate::alert::Alert;
+use crate::metrics::{Metric, MetricValues};
+use crate::record::Addr;
+use crate::rules::{GroupBy, RuleSet};
+
+/// What evaluating one key needs from the stage, borrowed apart from its keys.
+struct Due<'a> {
+    rules: &'a RuleSet,
+    timing: &'a [Timing],
+    local_of: &'a [u16],
+    group_by: GroupBy,
+    batch_ns: u64,
+    end: u64,
+    /// The rules due, and their bits (rules from index 64 on have none: `big`).
+    due: Vec<usize>,
+    mask: u64,
+    big: bool,
+    /// The longest window of the rules due.
+    reach: u64,
+}
+
+impl KeyedWindows {
+    pub(super) fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
+        let due: Vec<usize> = self
+            .stage_rules
+            .iter()
+            .copied()
+            .filter(|&r| end % self.timing[r].slide_b == 0)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let d = Due {
+            reach: due
+                .iter()
+                .map(|&r| self.timing[r].window_b)
+                .max()
+                .unwrap_or(1),
+            mask: due
+                .iter()
+                .fold(0u64, |m, &r| if r < 64 { m | 1 << r } else { m }),
+            big: due.iter().any(|&r| r >= 64),
+            due,
+            rules: &self.rules,
+            timing: &self.timing,
+            local_of: &self.local_of,
+            group_by: self.group_by,
+            batch_ns: self.cfg.batch_ns,
+            end,
+        };
+        let stats = &mut self.stats;
+        if d.big {
+            // Rules without a dirty bit: every key, then list the dirty ones anew.
+            self.active.clear();
+            for (key, entry) in self.keys.iter_mut() {
+                d.key(key, entry, stats, out);
+                entry.evaluated = end;
+                entry.listed = entry.dirty != 0;
+                if entry.listed {
+                    self.active.push(*key);
+                }
+            }
+            return;
+        }
+        let mut list = std::mem::take(&mut self.active);
+        let mut keep = std::mem::take(&mut self.spare);
+        keep.clear();
+        for key in list.drain(..) {
+            let Some(entry) = self.keys.get_mut(&key) else {
+                continue; // dropped since it was listed
+            };
+            if entry.evaluated == end {
+                continue; // listed twice (dropped and re-created)
+            }
+            entry.evaluated = end;
+            d.key(&key, entry, stats, out);
+            if entry.dirty != 0 {
+                keep.push(key);
+            } else {
+                entry.listed = false;
+            }
+        }
+        self.active = keep;
+        self.spare = list;
+    }
+}
+
+impl Due<'_> {
+    /// Evaluate the due rules of one key whose dirty bits say they may fire.
+    fn key(&self, key: &Addr, entry: &mut KeyEntry, stats: &mut KeyedStats, out: &mut Vec<Alert>) {
+        let want = entry.dirty & self.mask;
+        if want == 0 && !self.big {
+            return;
+        }
+        if entry.last_batch + self.reach < self.end {
+            // Every due window is empty.
+            entry.dirty &= !self.mask;
+            if !self.big {
+                return;
+            }
+        }
+        let (end, bns) = (self.end, self.batch_ns);
+        let mut dirty = entry.dirty;
+        for &ri in &self.due {
+            let bit = if ri < 64 { 1u64 << ri } else { 0 };
+            if ri < 64 && want & bit == 0 {
+                continue;
+            }
+            let rule = &self.rules.rules[ri];
+            let Some(st) = entry.get(self.local_of[rule.spec]) else {
+                dirty &= !bit;
+                continue;
+            };
+            let t = self.timing[ri];
+            let var = rule.variant(key);
+            let c = st.panes.window(end, t.window_b);
+            if c.packets == 0 || !var.enabled {
+                dirty &= !bit;
+                continue;
+            }
+            let secs = (t.window_b * bns) as f64 / 1e9;
+            let mut v = MetricValues::default();
+            v.set(Metric::Packets, c.packets as f64);
+            v.set(Metric::Bytes, c.bytes as f64);
+            v.set(Metric::Pps, c.packets as f64 / secs);
+            v.set(Metric::Bps, c.bytes as f64 * 8.0 / secs);
+            v.set(Metric::Syn, c.syn as f64);
+            v.set(Metric::SynAck, c.synack as f64);
+            v.set(Metric::Rst, c.rst as f64);
+            v.set(Metric::Fin, c.fin as f64);
+            v.set(Metric::IcmpEcho, c.icmp_echo as f64);
+            v.set(Metric::Udp, c.udp as f64);
+            // Distinct counts are at most the packet count: if the monotone part fails even
+            // with that bound, skip counting the sets.
+            if ri < 64 && rule.zscores.is_empty() {
+                if let Some(n) = var.necessary {
+                    let mut upper = v;
+                    for m in var.reads {
+                        if m.distinct_kind().is_some() {
+                            upper.set(*m, c.packets as f64);
+                        }
+                    }
+                    if n.eval(&upper) == 0.0 {
+                        dirty &= !bit;
+                        continue;
+                    }
+                }
+            }
+            for m in var.reads {
+                if let Some(k) = m.distinct_kind() {
+                    let n = st.sets[k as usize]
+                        .as_ref()
+                        .map_or(0, |s| s.count(end as u32, t.window_b as u32));
+                    v.set(*m, n as f64);
+                }
+            }
+            // Baselines: score this window against the key's history, then learn it.
+            for m in &rule.zscores {
+                let x = v.get(*m);
+                let baselines = &mut st.extra().baselines;
+                let slot = match baselines.iter().position(|b| b.0 == ri as u16 && b.1 == *m) {
+                    Some(i) => i,
+                    None => {
+                        baselines.push((ri as u16, *m, Default::default()));
+                        baselines.len() - 1
+                    }
+                };
+                let b = &mut baselines[slot].2;
+                v.set_zscore(*m, b.zscore(x, rule.baseline.warmup));
+                b.update(x, rule.baseline.alpha);
+            }
+            if var.necessary.is_some_and(|n| n.eval(&v) == 0.0) {
+                dirty &= !bit;
+            }
+            if var.condition.eval(&v) == 0.0 {
+                continue;
+            }
+            let end_ns = end * bns;
+            let ri16 = ri as u16;
+            let cooldown = &mut st.extra().cooldown;
+            if let Some(cd) = cooldown.iter_mut().find(|(r, _)| *r == ri16) {
+                if end_ns < cd.1 {
+                    stats.suppressed_by_cooldown += 1;
+                    continue;
+                }
+                cd.1 = end_ns + var.cooldown_ns;
+            } else if var.cooldown_ns > 0 {
+                cooldown.push((ri16, end_ns + var.cooldown_ns));
+            }
+            out.push(Alert {
+                rule: ri16,
+                group_by: self.group_by,
+                key: *key,
+                window_start_ns: (end - t.window_b) * bns,
+                window_end_ns: end_ns,
+                first_ns: c.first_ns,
+                last_ns: c.last_ns,
+                peer: c.dst,
+                proto: c.proto,
+                values: var.reads.iter().map(|m| (*m, v.get(*m))).collect(),
+                zscores: rule.zscores.iter().map(|m| (*m, v.zscore(*m))).collect(),
+                host_group: var.group.map(str::to_string),
+                evidence: evidence(st, end, bns),
+            });
+        }
+        entry.dirty = dirty;
+    }
+}
