@@ -18,8 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The Kafka broker of tests/kafka.rs on 127.0.0.1:9092 (nisshi, built on first use: about 8
-# minutes). If it cannot start, the Kafka tests skip, or fail in CI.
+# The Kafka broker on 127.0.0.1:9092 (nisshi, built on first use: about 8 minutes), started
+# before any test runs: tests/kafka.rs and the sensor test of tests/live.rs (`publish -i`) use
+# it. If it cannot start, those tests skip, or fail in CI.
 bash scripts/broker.sh start || echo "test.sh: the Kafka broker did not start" >&2
 
 cargo build --release --locked --all-targets

@@ -12,9 +12,17 @@ use flowsentry::metrics::Metric;
 use flowsentry::pipeline::{self, PipelineConfig};
 use flowsentry::rules::{self, fmt_duration, RuleSet};
 use flowsentry::sink::JsonlSink;
-use flowsentry::source::live::{self as live_source, LiveCapture, LiveOptions};
+use flowsentry::source::live::{self as live_source, LiveCapture};
 use flowsentry::source::PcapFiles;
 use flowsentry::synth::{self, Scenario, SynthConfig};
+
+/// Command-line code of the commands that have grown their own files.
+mod cli {
+    pub mod capture;
+    pub mod publish;
+}
+
+use cli::capture::{banner, stop_on_signals, CaptureArgs};
 
 /// The demo capture (made by `flowsentry synth --scenario demo`), embedded so that
 /// `flowsentry replay` with no file runs anywhere.
@@ -49,8 +57,9 @@ enum Command {
     Live(LiveArgs),
     /// List the interfaces libpcap can capture on (name, flags, addresses, description).
     Interfaces(InterfacesArgs),
-    /// Sensor mode: decode capture files and publish the packet records to a Kafka topic.
-    Publish(PublishArgs),
+    /// Sensor mode: decode capture files or a live interface and publish the packet records
+    /// to a Kafka topic.
+    Publish(cli::publish::PublishArgs),
     /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
     Consume(ConsumeArgs),
 }
@@ -69,21 +78,8 @@ struct LiveArgs {
     interface: String,
     #[command(flatten)]
     engine: EngineArgs,
-    /// Bytes kept of each frame. Every metric reads headers only; a small snapshot lets
-    /// the kernel buffer hold more frames.
-    #[arg(long, value_name = "N", default_value_t = LiveOptions::DEFAULT_SNAPLEN,
-          value_parser = clap::value_parser!(u32).range(64..=262_144))]
-    snaplen: u32,
-    /// Promiscuous mode: also capture frames addressed to other hosts.
-    #[arg(long)]
-    promisc: bool,
-    /// Kernel capture buffer, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = LiveOptions::DEFAULT_BUFFER_BYTES >> 20,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    buffer_mib: u32,
-    /// Log packet and drop counters (kernel, interface, queue) this often.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
-    report_every: u64,
+    #[command(flatten)]
+    capture: CaptureArgs,
     /// More log output (-v debug for flowsentry, -vv debug for everything). The periodic
     /// counters are logged at info, which live mode shows by default (FLOWSENTRY_LOG overrides).
     #[arg(long, short, action = clap::ArgAction::Count)]
@@ -206,6 +202,7 @@ fn main() -> ExitCode {
         Command::Live(a) if a.verbose >= 2 => "debug",
         Command::Live(a) if a.verbose == 1 => "warn,flowsentry=debug",
         Command::Live(_) => "warn,flowsentry=info",
+        Command::Publish(a) => a.default_log(),
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -225,7 +222,7 @@ fn main() -> ExitCode {
         Command::Synth(a) => synth_cmd(a),
         Command::Live(a) => live(a),
         Command::Interfaces(a) => interfaces_cmd(a),
-        Command::Publish(a) => publish_cmd(a),
+        Command::Publish(a) => cli::publish::publish_cmd(a),
         Command::Consume(a) => consume_cmd(a),
     };
     match r {
@@ -432,25 +429,12 @@ fn synth_cmd(a: SynthArgs) -> Result<ExitCode> {
 
 fn live(a: LiveArgs) -> Result<ExitCode> {
     use flowsentry::source::PacketSource;
-    use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
 
     let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
-    let opts = LiveOptions {
-        filter: a.engine.filter.clone(),
-        snaplen: a.snaplen,
-        promisc: a.promisc,
-        buffer_bytes: a.buffer_mib << 20,
-        ..LiveOptions::new(&a.interface)
-    };
+    let opts = a.capture.options(&a.interface, a.engine.filter.clone());
     let source = LiveCapture::open(&opts)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal asks for a clean stop; a second one (flag already set) exits.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .context("installing the signal handlers")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handlers")?;
-    }
+    // The first signal asks for a clean stop; a second one exits.
+    let stop = stop_on_signals()?;
     let mut cfg = PipelineConfig {
         batch_ns: a.engine.batch,
         lateness_ns: a.engine.lateness,
@@ -464,7 +448,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
         queue_depth: 256,
         clock: Some(Arc::new(flowsentry::clock::SystemClock)),
         stop: Some(stop.clone()),
-        report_every: Some(Duration::from_nanos(a.report_every)),
+        report_every: Some(a.capture.report_every()),
         ..Default::default()
     };
     if let Some(n) = a.engine.shards {
@@ -475,11 +459,8 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
     }
     if !a.engine.quiet {
         eprintln!(
-            "flowsentry: capturing on {} (snaplen {}, buffer {} MiB{}); Ctrl-C to stop",
-            source.describe(),
-            opts.snaplen,
-            opts.buffer_bytes >> 20,
-            if opts.promisc { ", promiscuous" } else { "" }
+            "flowsentry: {}; Ctrl-C to stop",
+            banner(&source.describe(), &opts)
         );
     }
     // The dashboard (as in replay): `q` or Ctrl-C in it stops the capture the same way.
@@ -540,90 +521,6 @@ fn alert_sinks(
         sinks.push(Box::new(k));
     }
     Ok(sinks)
-}
-
-#[derive(Args)]
-#[command(
-    after_help = "Each record goes to partition shard_of(source address, partitions), so \
-all of a source's records land in one partition, in capture order. The record format is \
-documented in src/kafka/wire.rs.\n\nExample:\n  flowsentry publish scan.pcap --brokers \
-127.0.0.1:9092 --topic packets"
-)]
-struct PublishArgs {
-    /// Capture files (pcap or pcapng), read in the order given.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Topic to publish to (created with --partitions partitions if missing).
-    #[arg(long, value_name = "TOPIC")]
-    topic: String,
-    /// Partitions of the topic when it is created.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    partitions: i32,
-    /// Records per Kafka message (at most).
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    batch_records: usize,
-    /// BPF filter applied by libpcap before decoding.
-    #[arg(long, value_name = "EXPR")]
-    filter: Option<String>,
-    /// Also write the summary as JSON to PATH.
-    #[arg(long, value_name = "PATH")]
-    summary: Option<PathBuf>,
-    /// No summary on stderr.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    kafka: flowsentry::kafka::cli::KafkaArgs,
-}
-
-fn publish_cmd(a: PublishArgs) -> Result<ExitCode> {
-    use flowsentry::kafka::publish::{publish, PublishConfig};
-    if a.kafka.alerts_kafka.is_some() {
-        bail!("publish raises no alerts: --alerts-kafka belongs to replay, live and consume");
-    }
-    let kcfg = a.kafka.require("publish")?;
-    let mut source = PcapFiles::open(&a.files, a.filter.as_deref())?;
-    let cfg = PublishConfig {
-        partitions: a.partitions,
-        batch_records: a.batch_records,
-        ..PublishConfig::new(kcfg, &a.topic)
-    };
-    let s = publish(&mut source, &cfg)?;
-    if let Some(p) = &a.summary {
-        std::fs::write(p, serde_json::to_string_pretty(&s)? + "\n")
-            .with_context(|| format!("writing summary {}", p.display()))?;
-    }
-    if !a.quiet {
-        eprintln!(
-            "flowsentry: published {} records in {} messages ({} bytes before compression) to {} \
-({} partitions) in {:.2} s, {:.0} records/s; {} frames read, {} not decoded{}",
-            s.records,
-            s.messages,
-            s.bytes,
-            s.topic,
-            s.partitions,
-            s.wall_seconds,
-            s.records_per_second,
-            s.packets,
-            s.packets - s.decode.records,
-            if s.undeliverable_messages > 0 {
-                format!("; {} MESSAGES UNDELIVERABLE", s.undeliverable_messages)
-            } else {
-                String::new()
-            }
-        );
-    }
-    if s.undeliverable_messages > 0 {
-        bail!(
-            "{} message(s) could not be delivered to {}",
-            s.undeliverable_messages,
-            s.topic
-        );
-    }
-    Ok(if s.input_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
 
 #[derive(Args)]

@@ -2,13 +2,20 @@
 //! real `flowsentry live` binary on the root-side end, and real attack tools (nmap, hping3)
 //! run inside the namespace against the root-side address. Nothing leaves the veth pair.
 //!
-//! Needs root and nmap, hping3, iproute2 (scripts/setup.sh installs them). Without them a
-//! test prints why and returns; with `FLOWSENTRY_REQUIRE_ALL=1` (CI) it fails instead.
+//! `flowsentry publish -i` (sensor mode) is driven the same way, into the Kafka broker of
+//! tests/kafka.rs (127.0.0.1:9092, started by scripts/broker.sh), and read back with
+//! `flowsentry consume`.
+//!
+//! Needs root and nmap, hping3, iproute2 (scripts/setup.sh installs them), and the broker for
+//! the publish test. Without them a test prints why and returns; with
+//! `FLOWSENTRY_REQUIRE_ALL=1` (CI) it fails instead.
 //! Every namespace and interface is removed by a guard, also when a test fails, and names
 //! and subnets are unique per test so that parallel runs do not collide.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -66,6 +73,32 @@ fn ready(test: &str, tools: &[&str]) -> bool {
             false
         }
     }
+}
+
+/// The Kafka broker of tests/kafka.rs (scripts/broker.sh start).
+const BROKERS: &str = "127.0.0.1:9092";
+
+/// Returns true when the broker accepts connections; otherwise skips (prints) or fails.
+fn broker_ready(test: &str) -> bool {
+    let a: SocketAddr = BROKERS.parse().expect("address");
+    if TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok() {
+        return true;
+    }
+    let why = format!("no Kafka broker on {BROKERS} (start one with scripts/broker.sh start)");
+    if require_all() {
+        panic!("{test}: FLOWSENTRY_REQUIRE_ALL=1 but this test cannot run: {why}");
+    }
+    eprintln!("{test}: skipped: {why} (set FLOWSENTRY_REQUIRE_ALL=1 to make this fail)");
+    false
+}
+
+/// A topic or group name no other run uses.
+fn unique(what: &str) -> String {
+    let n = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("fs-{what}-{}-{}", std::process::id(), n % 1_000_000_000_000)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -232,22 +265,56 @@ struct Flowsentry {
 }
 
 impl Flowsentry {
+    /// `flowsentry live` on `iface`, alerts and summary into its directory.
     fn start(iface: &str, extra: &[&str]) -> Flowsentry {
+        Flowsentry::spawn(|dir| {
+            let mut args: Vec<OsString> = ["live", "-i", iface, "--no-tui", "--report-every", "1s"]
+                .map(OsString::from)
+                .to_vec();
+            args.push("--alerts".into());
+            args.push(dir.join("alerts.jsonl").into());
+            args.push("--summary".into());
+            args.push(dir.join("summary.json").into());
+            args.extend(extra.iter().map(OsString::from));
+            args
+        })
+    }
+
+    /// `flowsentry publish -i iface` (sensor mode) to `topic`, summary into its directory.
+    fn publish(iface: &str, topic: &str) -> Flowsentry {
+        Flowsentry::spawn(|dir| {
+            let mut args: Vec<OsString> = [
+                "publish",
+                "-i",
+                iface,
+                "--brokers",
+                BROKERS,
+                "--topic",
+                topic,
+                "--report-every",
+                "200ms",
+            ]
+            .map(OsString::from)
+            .to_vec();
+            args.push("--summary".into());
+            args.push(dir.join("summary.json").into());
+            args
+        })
+    }
+
+    /// Start flowsentry with the arguments `args(dir)` gives (`dir`: a fresh temporary
+    /// directory) and wait until the capture is open.
+    fn spawn(args: impl FnOnce(&Path) -> Vec<OsString>) -> Flowsentry {
         let dir = tempfile::tempdir().expect("temp dir");
         let err = fs::File::create(dir.path().join("stderr")).unwrap();
         let child = Command::new(BIN)
-            .args(["live", "-i", iface, "--no-tui", "--report-every", "1s"])
-            .arg("--alerts")
-            .arg(dir.path().join("alerts.jsonl"))
-            .arg("--summary")
-            .arg(dir.path().join("summary.json"))
-            .args(extra)
+            .args(args(dir.path()))
             .env_remove("FLOWSENTRY_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()
-            .expect("spawn flowsentry live");
+            .expect("spawn flowsentry");
         let mut f = Flowsentry { child, dir };
         // The banner is printed once the capture is open: from then on nothing is missed.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -621,4 +688,151 @@ fn live_without_privileges_says_how_to_grant_them() {
         "no privilege hint: {err}"
     );
     assert!(err.contains("run as root"), "{err}");
+}
+
+/// The last value of `name=N` in the periodic "publish counters" lines of `log`.
+fn last_counter(log: &str, name: &str) -> Option<u64> {
+    let key = format!(" {name}=");
+    log.lines()
+        .rev()
+        .filter(|l| l.contains("publish counters"))
+        .find_map(|l| {
+            let rest = &l[l.find(&key)? + key.len()..];
+            rest.split_whitespace().next()?.parse().ok()
+        })
+}
+
+/// Run `cmd` to its end, killing it after `limit`.
+fn run_limited(cmd: &mut Command, limit: Duration) -> Output {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {desc}: {e}"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "{desc} did not finish within {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// Sensor mode on a live interface: `flowsentry publish -i` sees an nmap scan across the
+/// veth pair and delivers its records to Kafka while it runs (the scan is smaller than one
+/// record batch, so only the linger sends it); SIGTERM then flushes, waits for every
+/// acknowledgement, writes the summary and exits 0; `flowsentry consume` of the topic
+/// raises the port_scan alert for the scanner.
+#[test]
+fn publish_from_interface_reaches_kafka_and_consume_raises_the_scan_alert() {
+    const T: &str = "publish_from_interface";
+    if !ready(T, &["ip", "nmap"]) || !broker_ready(T) {
+        return;
+    }
+    let net = VethNet::create();
+    let topic = unique("live-publish");
+    let mut sensor = Flowsentry::publish(&net.host_if, &topic);
+
+    // 300 ports: port_scan needs 100 distinct ports; 300 SYNs stay below one batch (1024).
+    let scan = run(net.exec("nmap").args([
+        "-n",
+        "-sS",
+        "-p",
+        "1-300",
+        "--max-retries",
+        "0",
+        &net.host_ip,
+    ]));
+    assert!(
+        scan.status.success(),
+        "nmap failed: {}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+    // Delivered while the sensor runs: the counters (logged every 200 ms) show it.
+    let scanned = Instant::now();
+    let delivered = loop {
+        let d = last_counter(&sensor.stderr(), "delivered_records").unwrap_or(0);
+        if d >= 300 || scanned.elapsed() > Duration::from_secs(5) {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        delivered >= 300,
+        "{delivered} records delivered within 5 s of the scan's end (linger):\n{}",
+        sensor.stderr()
+    );
+    eprintln!(
+        "{T}: {delivered} records delivered (seen in the counters {:.2} s after the scan ended)",
+        scanned.elapsed().as_secs_f64()
+    );
+
+    let st = sensor.stop(libc::SIGTERM, Duration::from_secs(30));
+    assert_eq!(
+        st.code(),
+        Some(0),
+        "exit after SIGTERM: {st}\n{}",
+        sensor.stderr()
+    );
+    let s = sensor.summary();
+    let records = s["records"].as_u64().unwrap_or(0);
+    assert!(records >= 300, "records: {s}");
+    assert_eq!(s["delivered_records"].as_u64(), Some(records), "{s}");
+    assert_eq!(s["undeliverable_records"], 0, "{s}");
+    assert_eq!(s["undeliverable_messages"], 0, "{s}");
+    assert_eq!(s["stopped"], true, "{s}");
+    assert!(s.get("kernel_drops").is_some_and(Value::is_u64), "{s}");
+    assert!(s.get("interface_drops").is_some_and(Value::is_u64), "{s}");
+    assert!(
+        s["input"].as_str().unwrap_or("").contains(&net.host_if),
+        "input: {s}"
+    );
+    assert!(
+        s["input_errors"].as_array().is_some_and(|v| v.is_empty()),
+        "input errors: {s}"
+    );
+    let log = sensor.stderr();
+    assert!(
+        log.contains("kernel_drops="),
+        "no periodic counters:\n{log}"
+    );
+    assert!(
+        log.contains("flowsentry: published"),
+        "no summary line:\n{log}"
+    );
+
+    let alerts = sensor.path("consumed.jsonl");
+    let out = run_limited(
+        Command::new(BIN)
+            .args(["consume", "--brokers", BROKERS, "--topic", &topic])
+            .args(["--group", &unique("live-publish-g"), "--stop-at-end"])
+            .args(["--no-tui", "-q", "--alerts"])
+            .arg(&alerts),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "consume failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = read_alerts(&alerts);
+    assert!(
+        got.iter()
+            .any(|a| a["alert"]["rule"] == "port_scan" && a["src_ip"] == net.ns_ip.as_str()),
+        "no port_scan alert for {} from the consumed records; alerts: {got:?}",
+        net.ns_ip
+    );
+    eprintln!(
+        "{T}: {records} records in {} messages, kernel drops {}",
+        s["messages"], s["kernel_drops"]
+    );
 }

@@ -3,8 +3,8 @@
 //! In: broker addresses and librdkafka properties ([`KafkaConfig`]). Out: the pieces that
 //! plug into the rest of flowsentry: [`source::KafkaSource`] (a [`crate::source::PacketSource`]
 //! reading flowsentry packet records or pmacct JSON flows), [`sink::KafkaAlertSink`] (an
-//! [`crate::sink::AlertSink`]), [`publish::publish`] (capture files to packet records) and the
-//! record format itself ([`wire`]).
+//! [`crate::sink::AlertSink`]), [`publish::publish`] (capture files or a live interface to
+//! packet records) and the record format itself ([`wire`]).
 //! Guarantees: every property given with `-X` reaches librdkafka as given, but the values of
 //! keys that look secret (containing `password`, `secret`, `token` or `key`) never appear in
 //! a log line or an error message ([`redact`]). Network traffic goes only to the brokers
