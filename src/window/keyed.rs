@@ -75,10 +75,14 @@ pub struct KeyedWindows {
     stage_rules: Vec<usize>,
     timing: Vec<Timing>,
     horizon_b: u64,
-    /// Per local spec: the dirty bits of its rules.
-    local_mask: Vec<u64>,
-    /// Per local spec: its longest window in batches (how long its panes and sets are kept).
+    /// Per local spec: (fewest packets its panes must hold, dirty bit) of each of its rules:
+    /// a record only marks the rules it can bring near firing.
+    local_gates: Vec<Vec<(u64, u64)>>,
+    /// Per local spec: its longest window in batches (how long its distinct sets are kept).
     local_keep: Vec<u64>,
+    /// Per local spec: how long its panes are kept: one slide longer, so a window's sums can
+    /// be slid (see `PaneRing::sums`).
+    local_pane_keep: Vec<u64>,
     keys: FxHashMap<Addr, KeyEntry>,
     /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
     /// repeated addresses; see `KeyEntry::evaluated`).
@@ -88,7 +92,9 @@ pub struct KeyedWindows {
     pending: Vec<(u64, Record)>,
     closed: Option<u64>,
     max_applied: Option<u64>,
-    dropped_top: Vec<(Addr, Totals)>,
+    /// Top sources among dropped keys (at most `TOP_KEEP`), and the lightest of them.
+    dropped_top: FxHashMap<Addr, Totals>,
+    dropped_min: Option<(u64, std::cmp::Reverse<Addr>)>,
     stats: KeyedStats,
 }
 
@@ -122,17 +128,33 @@ impl KeyedWindows {
         // many short-lived keys (clients receiving replies), and re-creating them costs more
         // than holding a few more entries.
         let horizon_b = window_b.max(MIN_KEEP_B);
-        let mut local_mask = vec![0u64; specs.len()];
+        let mut local_gates = vec![Vec::new(); specs.len()];
         for &r in stage_rules.iter().filter(|&&r| r < 64) {
-            local_mask[local_of[rules.rules[r].spec] as usize] |= 1 << r;
+            let secs = (timing[r].window_b * b) as f64 / 1e9;
+            let gate = evaluate::gate_packets(&rules.rules[r], secs);
+            local_gates[local_of[rules.rules[r].spec] as usize].push((gate, 1u64 << r));
         }
-        let local_keep = specs
+        let local_keep: Vec<u64> = specs
             .iter()
             .map(|&s| (rules.spec_window_ns(s as usize) / b).max(1))
             .collect();
+        let local_pane_keep = specs
+            .iter()
+            .zip(&local_keep)
+            .map(|(&s, keep)| {
+                let slide = rules.specs[s as usize]
+                    .rules
+                    .iter()
+                    .map(|&r| timing[r].slide_b)
+                    .max()
+                    .unwrap_or(1);
+                keep + slide
+            })
+            .collect();
         KeyedWindows {
+            local_pane_keep,
             local_keep,
-            local_mask,
+            local_gates,
             local_of,
             stage_rules,
             rules,
@@ -147,7 +169,8 @@ impl KeyedWindows {
             pending: Vec::new(),
             closed: None,
             max_applied: None,
-            dropped_top: Vec::new(),
+            dropped_top: FxHashMap::default(),
+            dropped_min: None,
             stats: KeyedStats::default(),
         }
     }
@@ -204,10 +227,16 @@ impl KeyedWindows {
             }
             let keep = self.local_keep[local];
             let st = entry.spec_state(local as u16);
-            st.panes.add(batch, rec, peer, keep);
+            st.panes.add(batch, rec, peer, self.local_pane_keep[local]);
             st.top_ports.insert(rec.dst_port, batch as u32);
             st.top_peers.insert(peer.to_u128(), batch as u32);
-            dirty |= self.local_mask[local];
+            let (held, bytes) = st.panes.held();
+            let big = bytes > held.saturating_mul(evaluate::MAX_IP_LEN);
+            for &(gate, bit) in &self.local_gates[local] {
+                if big || held >= gate {
+                    dirty |= bit;
+                }
+            }
             for kind in DistinctKind::ALL {
                 if !spec.needs(kind) {
                     continue;
@@ -257,20 +286,33 @@ impl KeyedWindows {
         if self.group_by != GroupBy::Src {
             return;
         }
-        if let Some((_, have)) = self.dropped_top.iter_mut().find(|(a, _)| *a == k) {
+        if let Some(have) = self.dropped_top.get_mut(&k) {
             have.merge(&t);
+            self.dropped_min = None;
             return;
         }
-        self.dropped_top.push((k, t));
-        if self.dropped_top.len() > TOP_KEEP {
-            let (i, _) = self
-                .dropped_top
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (a, t))| (t.packets, std::cmp::Reverse(*a)))
-                .expect("non-empty");
-            self.dropped_top.swap_remove(i);
+        if self.dropped_top.len() >= TOP_KEEP {
+            // Full: the new key replaces the lightest (ties: the higher address goes).
+            let min = match self.dropped_min {
+                Some(m) => m,
+                None => {
+                    let m = self
+                        .dropped_top
+                        .iter()
+                        .map(|(a, t)| (t.packets, std::cmp::Reverse(*a)))
+                        .min()
+                        .expect("full");
+                    self.dropped_min = Some(m);
+                    m
+                }
+            };
+            if (t.packets, std::cmp::Reverse(k)) < min {
+                return;
+            }
+            self.dropped_top.remove(&min.1 .0);
         }
+        self.dropped_top.insert(k, t);
+        self.dropped_min = None;
     }
 
     /// Close batches up to `closed` (exclusive): evaluate every window ending at a slide
@@ -343,6 +385,7 @@ impl KeyedWindows {
         let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
         let keep = &self.local_keep;
+        let pane_keep = &self.local_pane_keep;
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
                 // Every window is empty: only running cooldowns are worth keeping.
@@ -361,7 +404,7 @@ impl KeyedWindows {
             if prune_sets {
                 for st in e.state.iter_mut() {
                     let k = keep[st.local as usize];
-                    st.panes.prune(end, k);
+                    st.panes.prune(end, pane_keep[st.local as usize]);
                     for s in st.sets.iter_mut().flatten() {
                         s.prune(end as u32, k as u32);
                     }

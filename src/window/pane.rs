@@ -80,6 +80,51 @@ impl Counters {
     }
 }
 
+/// The additive part of [`Counters`]: what rule conditions read. Unlike the rest (first and
+/// last time, the single peer and protocol), it can be subtracted, so a sliding window's sums
+/// can be moved by a slide instead of re-added pane by pane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sums {
+    pub packets: u64,
+    pub bytes: u64,
+    pub syn: u32,
+    pub synack: u32,
+    pub rst: u32,
+    pub fin: u32,
+    pub icmp_echo: u32,
+    pub udp: u32,
+}
+
+impl Sums {
+    #[inline]
+    fn add(&mut self, c: &Counters) {
+        self.packets += c.packets;
+        self.bytes += c.bytes;
+        self.syn += c.syn;
+        self.synack += c.synack;
+        self.rst += c.rst;
+        self.fin += c.fin;
+        self.icmp_echo += c.icmp_echo;
+        self.udp += c.udp;
+    }
+
+    /// Take out a pane that was added before (so nothing wraps).
+    #[inline]
+    fn sub(&mut self, c: &Counters) {
+        self.packets -= c.packets;
+        self.bytes -= c.bytes;
+        self.syn -= c.syn;
+        self.synack -= c.synack;
+        self.rst -= c.rst;
+        self.fin -= c.fin;
+        self.icmp_echo -= c.icmp_echo;
+        self.udp -= c.udp;
+    }
+}
+
+/// Windows at least this long (in batches) keep their last sums to slide them.
+pub const SLIDE_MEMO_MIN: u64 = 8;
+
 #[inline]
 fn merge_one<T: PartialEq + Copy>(
     mine: &mut Option<T>,
@@ -108,20 +153,61 @@ fn merge_one<T: PartialEq + Copy>(
 
 /// Panes of one key; batch numbers are absolute (`u64`). The newest pane is held inline,
 /// where most records land without touching the ring's heap buffer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PaneRing {
     cur_b: u64,
+    /// Batch of the oldest pane in `older` (`u64::MAX` when empty): a copy, so that
+    /// starting a new pane reads nothing from the ring's heap buffer.
+    oldest: u64,
     /// The newest pane (`packets == 0`: no pane at all).
     cur: Counters,
     /// Older panes, oldest first, all before `cur_b`.
     older: VecDeque<(u64, Counters)>,
+    /// Packets and bytes of all panes held (a bound on any window's).
+    held_packets: u64,
+    held_bytes: u64,
+    /// Every pane dropped so far was before this batch.
+    dropped_below: u64,
+    /// The sums of the last long window asked for: `[memo_end - memo_len, memo_end)`
+    /// (`memo_len == 0`: none).
+    memo_end: u64,
+    memo_len: u64,
+    memo: Sums,
+}
+
+impl Default for PaneRing {
+    fn default() -> Self {
+        PaneRing {
+            cur_b: 0,
+            oldest: u64::MAX,
+            cur: Counters::default(),
+            older: VecDeque::new(),
+            held_packets: 0,
+            held_bytes: 0,
+            dropped_below: 0,
+            memo_end: 0,
+            memo_len: 0,
+            memo: Sums::default(),
+        }
+    }
 }
 
 impl PaneRing {
+    fn pop_older(&mut self) {
+        if let Some((b, c)) = self.older.pop_front() {
+            self.dropped_below = self.dropped_below.max(b + 1);
+            self.held_packets -= c.packets;
+            self.held_bytes -= c.bytes;
+        }
+        self.oldest = self.older.front().map_or(u64::MAX, |p| p.0);
+    }
+
     #[inline]
     /// Count `r` in the pane of `batch`; panes that no window of length `keep` ending after
     /// `batch` can see are dropped on the way.
     pub fn add(&mut self, batch: u64, r: &Record, peer: Addr, keep: u64) {
+        self.held_packets += 1;
+        self.held_bytes += r.ip_len as u64;
         if self.cur.packets == 0 {
             self.cur_b = batch;
         }
@@ -134,19 +220,22 @@ impl PaneRing {
         if batch > self.cur_b {
             let old = std::mem::replace(&mut self.cur, c);
             self.older.push_back((self.cur_b, old));
+            self.oldest = self.oldest.min(self.cur_b);
             self.cur_b = batch;
-            while matches!(self.older.front(), Some((b, _)) if b + keep <= batch) {
-                self.older.pop_front();
+            while self.oldest.saturating_add(keep) <= batch {
+                self.pop_older();
             }
             return;
         }
         // Records come in non-decreasing batch order per key; an older pane (never
         // expected) is merged in place to stay exact.
+        self.memo_len = 0;
         match self.older.iter_mut().find(|(b, _)| *b == batch) {
             Some((_, old)) => old.merge(&c),
             None => {
                 self.older.push_back((batch, c));
                 self.older.make_contiguous().sort_by_key(|p| p.0);
+                self.oldest = self.oldest.min(batch);
             }
         }
     }
@@ -173,6 +262,13 @@ impl PaneRing {
         c
     }
 
+    /// Packets and bytes of every pane held: at least those of any window the ring can
+    /// still answer for.
+    #[inline]
+    pub fn held(&self) -> (u64, u64) {
+        (self.held_packets, self.held_bytes)
+    }
+
     /// Newest batch with traffic.
     pub fn last_batch(&self) -> Option<u64> {
         (self.cur.packets > 0).then_some(self.cur_b)
@@ -181,11 +277,71 @@ impl PaneRing {
     /// Drop panes no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u64, horizon: u64) {
         let start = end.saturating_sub(horizon);
-        while matches!(self.older.front(), Some((b, _)) if *b < start) {
-            self.older.pop_front();
+        while self.oldest < start {
+            self.pop_older();
         }
-        if self.cur_b < start {
+        if self.cur_b < start && self.cur.packets > 0 {
+            self.held_packets -= self.cur.packets;
+            self.held_bytes -= self.cur.bytes;
             self.cur = Counters::default();
+            self.dropped_below = self.dropped_below.max(self.cur_b + 1);
+        }
+    }
+
+    /// The sums of the window `[end - len, end)`, as [`PaneRing::window`] would count them.
+    /// A long window (at least [`SLIDE_MEMO_MIN`] batches) is slid from the sums of the
+    /// previous call when it had the same length and none of its panes was dropped since
+    /// (the caller keeps panes one slide longer than the window, see `KeyedWindows::new`):
+    /// it then costs the panes that entered and left, not the whole window.
+    pub fn sums(&mut self, end: u64, len: u64) -> Sums {
+        let start = end.saturating_sub(len);
+        if len < SLIDE_MEMO_MIN {
+            let mut s = Sums::default();
+            self.each_from_back(start, end, |c| s.add(c));
+            return s;
+        }
+        let m_start = self.memo_end.saturating_sub(self.memo_len);
+        let mut s = self.memo;
+        if self.memo_len == len && self.memo_end <= end && m_start >= self.dropped_below {
+            self.each_from_back(self.memo_end.max(start), end, |c| s.add(c));
+            let leave_end = start.min(self.memo_end);
+            for (b, c) in self.older.iter() {
+                if *b >= leave_end {
+                    break;
+                }
+                if *b >= m_start {
+                    s.sub(c);
+                }
+            }
+            if self.cur.packets > 0 && (m_start..leave_end).contains(&self.cur_b) {
+                s.sub(&self.cur);
+            }
+        } else {
+            s = Sums::default();
+            self.each_from_back(start, end, |c| s.add(c));
+        }
+        self.memo_end = end;
+        self.memo_len = len;
+        self.memo = s;
+        s
+    }
+
+    /// Visit the panes in `[start, end)`, newest first.
+    #[inline]
+    fn each_from_back(&self, start: u64, end: u64, mut f: impl FnMut(&Counters)) {
+        if self.cur.packets == 0 || self.cur_b < start {
+            return;
+        }
+        if self.cur_b < end {
+            f(&self.cur);
+        }
+        for (b, p) in self.older.iter().rev() {
+            if *b < start {
+                break;
+            }
+            if *b < end {
+                f(p);
+            }
         }
     }
 
@@ -234,6 +390,43 @@ mod tests {
                 want.add(r, r.dst);
             }
             prop_assert_eq!(got, want);
+        }
+    }
+
+    fn sums_of(c: &Counters) -> Sums {
+        let mut s = Sums::default();
+        s.add(c);
+        s
+    }
+
+    proptest! {
+        /// Sliding the sums of a long window gives what merging its panes gives, whatever
+        /// the gaps between evaluations and however the ring was pruned, as the keyed stage
+        /// uses it: panes kept `len + slide` batches, evaluations at slide boundaries after
+        /// the batches before them are complete.
+        #[test]
+        fn slid_sums_equal_merged_windows(
+            pkts in prop::collection::vec((0u64..200, 0u8..3, 40u32..1500), 0..300),
+            len in 1u64..30, slide in 1u64..8, skip in prop::collection::vec(any::<bool>(), 64),
+            prune_every in 1u64..10)
+        {
+            let mut pkts: Vec<Record> = pkts.into_iter().map(|(t, d, l)| rec(t, d, tcp_flag::SYN, l)).collect();
+            pkts.sort_by_key(|r| r.ts_ns);
+            let keep = len + slide;
+            let mut ring = PaneRing::default();
+            let mut it = pkts.iter().peekable();
+            for end in 1..=210u64 {
+                while let Some(r) = it.next_if(|r| r.ts_ns / 1_000_000_000 < end) {
+                    ring.add(r.ts_ns / 1_000_000_000, r, r.dst, keep);
+                }
+                if end % slide == 0 && !skip[(end / slide % 64) as usize] {
+                    let want = sums_of(&ring.window(end, len));
+                    prop_assert_eq!(ring.sums(end, len), want, "end {}", end);
+                }
+                if end % prune_every == 0 {
+                    ring.prune(end, keep);
+                }
+            }
         }
     }
 

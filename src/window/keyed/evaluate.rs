@@ -12,7 +12,55 @@ use super::{KeyedStats, KeyedWindows, Timing};
 use crate::alert::Alert;
 use crate::metrics::{Metric, MetricValues};
 use crate::record::Addr;
-use crate::rules::{GroupBy, RuleSet};
+use crate::rules::{Expr, GroupBy, Rule, RuleSet};
+
+/// Largest IP packet without a jumbogram (IPv6 payload length 65535 + 40): the byte bound
+/// per packet that [`gate_packets`] assumes. Panes holding bigger records are never gated.
+pub(super) const MAX_IP_LEN: u64 = 65_575;
+
+/// The fewest packets a window of `secs` seconds must hold for `rule`'s necessary condition
+/// to be able to hold, for any of its variants: every count metric is at most the packet
+/// count, every distinct count too, bytes at most [`MAX_IP_LEN`] per packet, and the
+/// necessary part grows with each metric. 0 when the rule cannot be skipped (a variant
+/// without a necessary part, or a baseline that must learn every window); `u64::MAX` when it
+/// can never fire. Keys whose spec holds fewer packets are not even listed for evaluation.
+pub(super) fn gate_packets(rule: &Rule, secs: f64) -> u64 {
+    if !rule.zscores.is_empty() || !rule.skippable() {
+        return 0;
+    }
+    let mut necessary: Vec<&Expr> = rule.necessary.iter().collect();
+    for o in rule.overrides.iter().filter(|o| o.enabled) {
+        match &o.necessary {
+            Some(n) => necessary.push(n),
+            None => return 0,
+        }
+    }
+    let holds = |p: u64| {
+        let p = p as f64;
+        let mut v = MetricValues::default();
+        for m in Metric::ALL {
+            v.set(m, p);
+        }
+        let bytes = p * MAX_IP_LEN as f64;
+        v.set(Metric::Bytes, bytes);
+        v.set(Metric::Pps, p / secs);
+        v.set(Metric::Bps, bytes * 8.0 / secs);
+        necessary.iter().any(|n| n.eval(&v) != 0.0)
+    };
+    let (mut lo, mut hi) = (0u64, 1u64 << 40);
+    if !holds(hi) {
+        return u64::MAX;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if holds(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
 
 /// What evaluating one key needs from the stage, borrowed apart from its keys.
 struct Due<'a> {
@@ -124,7 +172,7 @@ impl Due<'_> {
             };
             let t = self.timing[ri];
             let var = rule.variant(key);
-            let c = st.panes.window(end, t.window_b);
+            let c = st.panes.sums(end, t.window_b);
             if c.packets == 0 || !var.enabled {
                 dirty &= !bit;
                 continue;
@@ -198,6 +246,8 @@ impl Due<'_> {
             } else if var.cooldown_ns > 0 {
                 cooldown.push((ri16, end_ns + var.cooldown_ns));
             }
+            // What only an alert shows (first and last time, the single peer and protocol).
+            let c = st.panes.window(end, t.window_b);
             out.push(Alert {
                 rule: ri16,
                 group_by: self.group_by,

@@ -159,3 +159,26 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn gates_follow_the_necessary_conditions() {
+    let rs = crate::rules::default_rules();
+    let gate = |id: &str| {
+        let r = rs.rule(id).unwrap();
+        evaluate::gate_packets(r, r.window_ns as f64 / 1e9)
+    };
+    assert_eq!(gate("port_scan"), 100); // distinct_dst_ports >= 100
+    assert_eq!(gate("host_sweep"), 64);
+    assert_eq!(gate("syn_flood"), 100);
+    assert_eq!(gate("icmp_flood"), 200);
+    // pps >= 2000 or bps >= 50M over 1 s: 96 packets of 65,575 bytes reach 50 Mbit/s
+    assert_eq!(gate("udp_flood"), 96);
+    assert_eq!(gate("brute_force"), 10);
+    assert_eq!(gate("syn_flood_dst"), 2500); // pps >= 500 over 5 s
+    assert_eq!(gate("synack_reflection"), 2500);
+    assert_eq!(gate("traffic_spike"), 0); // a baseline learns every window
+    let never = rules("[[rule]]\nid='n'\nwindow='1s'\ncondition='packets >= 1e15'\n");
+    assert_eq!(evaluate::gate_packets(&never.rules[0], 1.0), u64::MAX);
+    let grp = rules("[groups.lab]\ncidrs = ['10.0.0.0/8']\n[[rule]]\nid='g'\nwindow='1s'\ncondition='syn >= 100'\n[rule.overrides.lab]\ncondition='syn >= 5'\n");
+    assert_eq!(evaluate::gate_packets(&grp.rules[0], 1.0), 5);
+}
