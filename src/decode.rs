@@ -10,7 +10,11 @@
 //! IP fragments: the first fragment carries the ports; later fragments are counted and
 //! yield a record with ports 0 (they still count as packets and bytes of their source).
 
-use etherparse::{EtherType, Ipv6ExtensionSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{
+    ip_number, EtherType, Ethernet2Slice, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv6ExtensionSlice,
+    LaxIpPayloadSlice, LaxIpSlice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket,
+    TcpSlice, TransportSlice, UdpSlice,
+};
 use serde::Serialize;
 
 use crate::record::{frag, proto, Addr, Record};
@@ -88,6 +92,72 @@ impl DecodeStats {
 /// Decode one frame. `ts_ns` is the capture time in nanoseconds since the epoch.
 #[inline]
 pub fn decode(linktype: i32, ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -> Option<Record> {
+    if linktype == linktype::ETHERNET {
+        if let Some(r) = decode_ethernet_ip(ts_ns, data, stats) {
+            return r;
+        }
+    }
+    decode_sliced(linktype, ts_ns, data, stats)
+}
+
+/// The common case, sliced layer by layer (etherparse's Ethernet, IP and transport slices)
+/// rather than into a whole `LaxSlicedPacket`, which is several hundred bytes to build and
+/// move per frame: an untagged Ethernet frame whose IP header slices. `None` for anything
+/// else (VLAN tags, other EtherTypes, errors up to the IP header), which
+/// [`decode_sliced`] then handles; where both apply they give the same record and counts
+/// (a test compares them on every capture and on random bytes).
+#[inline]
+fn decode_ethernet_ip(ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -> Option<Option<Record>> {
+    let eth = Ethernet2Slice::from_slice_without_fcs(data).ok()?;
+    let et = eth.ether_type();
+    if et != EtherType::IPV4 && et != EtherType::IPV6 {
+        return None;
+    }
+    let (ip, ext_err) = LaxIpSlice::from_slice(eth.payload_slice()).ok()?;
+    let mut rec = Record {
+        ts_ns,
+        ..Default::default()
+    };
+    let payload = match &ip {
+        LaxIpSlice::Ipv4(v4) => ipv4_fields(&mut rec, v4),
+        LaxIpSlice::Ipv6(v6) => ipv6_fields(&mut rec, v6),
+    };
+    // etherparse slices no transport after an extension-header error or in a fragment.
+    let transport = if ext_err.is_some() || payload.fragmented {
+        None
+    } else {
+        slice_transport(payload)
+    };
+    Some(finish(rec, payload, transport, stats))
+}
+
+/// What etherparse's `LaxSlicedPacket` would slice as the transport layer.
+#[inline]
+fn slice_transport<'a>(p: &LaxIpPayloadSlice<'a>) -> Option<TransportSlice<'a>> {
+    match p.ip_number {
+        ip_number::TCP => TcpSlice::from_slice(p.payload)
+            .ok()
+            .map(TransportSlice::Tcp),
+        ip_number::UDP => UdpSlice::from_slice_lax(p.payload)
+            .ok()
+            .map(TransportSlice::Udp),
+        ip_number::ICMP => Icmpv4Slice::from_slice(p.payload)
+            .ok()
+            .map(TransportSlice::Icmpv4),
+        ip_number::IPV6_ICMP => Icmpv6Slice::from_slice(p.payload)
+            .ok()
+            .map(TransportSlice::Icmpv6),
+        _ => None,
+    }
+}
+
+/// Decode one frame through etherparse's whole-packet slicing (every link type).
+pub fn decode_sliced(
+    linktype: i32,
+    ts_ns: u64,
+    data: &[u8],
+    stats: &mut DecodeStats,
+) -> Option<Record> {
     let sliced = match linktype {
         linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
             Ok(p) => p,
@@ -165,37 +235,8 @@ fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> 
         ..Default::default()
     };
     let payload = match &p.net {
-        Some(LaxNetSlice::Ipv4(v4)) => {
-            let h = v4.header();
-            rec.src = Addr::v4(h.source());
-            rec.dst = Addr::v4(h.destination());
-            rec.ip_len = h.total_len() as u32;
-            if h.is_fragmenting_payload() {
-                rec.frag = if h.fragments_offset().value() == 0 {
-                    frag::FIRST
-                } else {
-                    frag::LATER
-                };
-            }
-            v4.payload()
-        }
-        Some(LaxNetSlice::Ipv6(v6)) => {
-            let h = v6.header();
-            rec.src = Addr::v6(h.source());
-            rec.dst = Addr::v6(h.destination());
-            rec.ip_len = h.payload_length() as u32 + 40;
-            if v6.is_payload_fragmented() {
-                rec.frag = frag::LATER;
-                for ext in v6.extensions().clone() {
-                    if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                        if f.fragment_offset().value() == 0 {
-                            rec.frag = frag::FIRST;
-                        }
-                    }
-                }
-            }
-            v6.payload()
-        }
+        Some(LaxNetSlice::Ipv4(v4)) => ipv4_fields(&mut rec, v4),
+        Some(LaxNetSlice::Ipv6(v6)) => ipv6_fields(&mut rec, v6),
         Some(LaxNetSlice::Arp(_)) => {
             stats.non_ip += 1;
             return None;
@@ -209,7 +250,57 @@ fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> 
             return None;
         }
     };
-    rec.proto = payload.ip_number.0;
+    finish(rec, payload, p.transport.clone(), stats)
+}
+
+/// Addresses, length and fragment state of an IPv4 packet; its payload.
+#[inline]
+fn ipv4_fields<'a, 'b>(rec: &mut Record, v4: &'b LaxIpv4Slice<'a>) -> &'b LaxIpPayloadSlice<'a> {
+    let h = v4.header();
+    rec.src = Addr::v4(h.source());
+    rec.dst = Addr::v4(h.destination());
+    rec.ip_len = h.total_len() as u32;
+    if h.is_fragmenting_payload() {
+        rec.frag = if h.fragments_offset().value() == 0 {
+            frag::FIRST
+        } else {
+            frag::LATER
+        };
+    }
+    v4.payload()
+}
+
+/// Addresses, length and fragment state of an IPv6 packet; its payload.
+#[inline]
+fn ipv6_fields<'a, 'b>(rec: &mut Record, v6: &'b LaxIpv6Slice<'a>) -> &'b LaxIpPayloadSlice<'a> {
+    let h = v6.header();
+    rec.src = Addr::v6(h.source());
+    rec.dst = Addr::v6(h.destination());
+    rec.ip_len = h.payload_length() as u32 + 40;
+    if v6.is_payload_fragmented() {
+        rec.frag = frag::LATER;
+        for ext in v6.extensions().clone() {
+            if let Ipv6ExtensionSlice::Fragment(f) = ext {
+                if f.fragment_offset().value() == 0 {
+                    rec.frag = frag::FIRST;
+                }
+            }
+        }
+    }
+    v6.payload()
+}
+
+/// Protocol, ports, flags and ICMP type from the sliced transport (or the raw bytes when
+/// etherparse sliced none); counts the record.
+#[inline]
+fn finish(
+    mut rec: Record,
+    payload: &LaxIpPayloadSlice<'_>,
+    transport: Option<TransportSlice<'_>>,
+    stats: &mut DecodeStats,
+) -> Option<Record> {
+    let IpNumber(p) = payload.ip_number;
+    rec.proto = p;
     match rec.frag {
         frag::LATER => stats.later_fragments += 1,
         frag::FIRST => stats.first_fragments += 1,
@@ -219,7 +310,7 @@ fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> 
         stats.records += 1;
         return Some(rec);
     }
-    let ok = match &p.transport {
+    let ok = match &transport {
         Some(TransportSlice::Tcp(t)) => {
             rec.src_port = t.source_port();
             rec.dst_port = t.destination_port();

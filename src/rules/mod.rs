@@ -311,6 +311,14 @@ pub struct Filter {
 impl Filter {
     #[inline]
     pub fn matches(&self, r: &Record) -> bool {
+        self.matches_class(r) && self.matches_rest(r)
+    }
+
+    /// The part of [`Filter::matches`] that reads only the protocol, the TCP flags and the
+    /// ICMP type (a record's class: few enough values to tabulate, see
+    /// [`Filter::class_of`]).
+    #[inline]
+    pub fn matches_class(&self, r: &Record) -> bool {
         if let Some(p) = &self.protos {
             if !p.contains(&r.proto) {
                 return false;
@@ -329,6 +337,43 @@ impl Filter {
                 }
             }
         }
+        true
+    }
+
+    /// Classes: `Filter::CLASSES` values, one per (protocol, TCP flags or ICMP type) that
+    /// [`Filter::matches_class`] can tell apart.
+    pub const CLASSES: usize = 1024;
+
+    /// A record's class, and a record of that class (for building tables).
+    #[inline]
+    pub fn class_of(r: &Record) -> usize {
+        match r.proto {
+            crate::record::proto::TCP => 256 + r.tcp_flags as usize,
+            crate::record::proto::ICMP => 512 + r.icmp_type as usize,
+            crate::record::proto::ICMPV6 => 768 + r.icmp_type as usize,
+            p => p as usize,
+        }
+    }
+
+    pub fn class_example(class: usize) -> Record {
+        use crate::record::proto;
+        let (p, v) = match class {
+            0..=255 => (class as u8, 0),
+            256..=511 => (proto::TCP, (class - 256) as u8),
+            512..=767 => (proto::ICMP, (class - 512) as u8),
+            _ => (proto::ICMPV6, (class - 768) as u8),
+        };
+        Record {
+            proto: p,
+            tcp_flags: if p == proto::TCP { v } else { 0 },
+            icmp_type: if p == proto::TCP { 0 } else { v },
+            ..Default::default()
+        }
+    }
+
+    /// The rest of [`Filter::matches`]: ports and addresses.
+    #[inline]
+    pub fn matches_rest(&self, r: &Record) -> bool {
         if let Some(ps) = &self.dst_ports {
             if !ps.contains(r.dst_port) {
                 return false;
@@ -400,6 +445,26 @@ pub fn fmt_duration(ns: u64) -> String {
 mod tests {
     use super::*;
     use crate::record::{proto, tcp_flag};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A record's class decides `matches_class` as the record itself does (what the
+        /// keyed stages' class tables rely on), for every filter of the shipped packs.
+        #[test]
+        fn class_decides_like_the_record(
+            p in prop::sample::select(vec![1u8, 6, 17, 58, 47, 132]),
+            flags in any::<u8>(), icmp in any::<u8>(), sport in any::<u16>(), dport in any::<u16>())
+        {
+            let r = Record { proto: p, tcp_flags: flags, icmp_type: icmp, src_port: sport, dst_port: dport, ..Default::default() };
+            let example = Filter::class_example(Filter::class_of(&r));
+            let examples = parse_rules(include_str!("../../rules/examples.toml"), "examples").unwrap();
+            for rs in [default_rules(), examples] {
+                for spec in &rs.specs {
+                    prop_assert_eq!(spec.filter.matches_class(&r), spec.filter.matches_class(&example));
+                }
+            }
+        }
+    }
 
     #[test]
     fn cidrs() {

@@ -20,7 +20,7 @@ pub use super::state::Totals;
 use crate::alert::Alert;
 use crate::metrics::DistinctKind;
 use crate::record::{Addr, Record};
-use crate::rules::{GroupBy, RuleSet};
+use crate::rules::{Filter, GroupBy, RuleSet};
 
 mod evaluate;
 
@@ -73,6 +73,9 @@ pub struct KeyedWindows {
     local_of: Vec<u16>,
     /// The stage's rules (global index).
     stage_rules: Vec<usize>,
+    /// Per record class (`Filter::class_of`): the local specs whose filter the class passes
+    /// (bit s; stages with more than 64 specs check every filter whole).
+    class_specs: Vec<u64>,
     timing: Vec<Timing>,
     horizon_b: u64,
     /// Per local spec: (fewest packets its panes must hold, dirty bit) of each of its rules:
@@ -151,7 +154,24 @@ impl KeyedWindows {
                 keep + slide
             })
             .collect();
+        let class_specs = if specs.len() <= 64 {
+            (0..Filter::CLASSES)
+                .map(|c| {
+                    let r = Filter::class_example(c);
+                    specs.iter().enumerate().fold(0u64, |m, (l, &s)| {
+                        if rules.specs[s as usize].filter.matches_class(&r) {
+                            m | 1 << l
+                        } else {
+                            m
+                        }
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         KeyedWindows {
+            class_specs,
             local_pane_keep,
             local_keep,
             local_gates,
@@ -220,9 +240,23 @@ impl KeyedWindows {
         });
         entry.count(rec, batch);
         let mut dirty = 0u64;
+        let tabulated = !self.class_specs.is_empty();
+        let cand = if tabulated {
+            self.class_specs[Filter::class_of(rec)]
+        } else {
+            u64::MAX
+        };
         for (local, &s) in self.specs.iter().enumerate() {
+            if local < 64 && cand & (1 << local) == 0 {
+                continue;
+            }
             let spec = &self.rules.specs[s as usize];
-            if !spec.filter.matches(rec) {
+            let passes = if tabulated {
+                spec.filter.matches_rest(rec)
+            } else {
+                spec.filter.matches(rec)
+            };
+            if !passes {
                 continue;
             }
             let keep = self.local_keep[local];
