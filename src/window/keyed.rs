@@ -55,7 +55,7 @@ struct Timing {
 }
 
 /// Batches between scans for quiet keys.
-const SWEEP_EVERY: u64 = 4;
+const SWEEP_EVERY: u64 = 8;
 
 /// Batches a quiet key is kept at least (see `KeyedWindows::new`).
 const MIN_KEEP_B: u64 = 30;

@@ -122,6 +122,9 @@ impl Sums {
     }
 }
 
+/// Panes a ring may hold past its keep before the expired ones are dropped together.
+const POP_SLACK: u64 = 4;
+
 /// Windows at least this long (in batches) keep their last sums to slide them.
 pub const SLIDE_MEMO_MIN: u64 = 8;
 
@@ -222,8 +225,12 @@ impl PaneRing {
             self.older.push_back((self.cur_b, old));
             self.oldest = self.oldest.min(self.cur_b);
             self.cur_b = batch;
-            while self.oldest.saturating_add(keep) <= batch {
-                self.pop_older();
+            // Drop panes a few at a time: the ring's front is rarely in cache, and panes
+            // that sit next to each other come in together.
+            if self.oldest.saturating_add(keep + POP_SLACK) <= batch {
+                while self.oldest.saturating_add(keep) <= batch {
+                    self.pop_older();
+                }
             }
             return;
         }
