@@ -83,9 +83,6 @@ pub struct KeyedWindows {
     local_gates: Vec<Vec<(u64, u64)>>,
     /// Per local spec: its longest window in batches (how long its distinct sets are kept).
     local_keep: Vec<u64>,
-    /// Per local spec: how long its panes are kept: one slide longer, so a window's sums can
-    /// be slid (see `PaneRing::sums`).
-    local_pane_keep: Vec<u64>,
     keys: FxHashMap<Addr, KeyEntry>,
     /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
     /// repeated addresses; see `KeyEntry::evaluated`).
@@ -137,22 +134,9 @@ impl KeyedWindows {
             let gate = evaluate::gate_packets(&rules.rules[r], secs);
             local_gates[local_of[rules.rules[r].spec] as usize].push((gate, 1u64 << r));
         }
-        let local_keep: Vec<u64> = specs
+        let local_keep = specs
             .iter()
             .map(|&s| (rules.spec_window_ns(s as usize) / b).max(1))
-            .collect();
-        let local_pane_keep = specs
-            .iter()
-            .zip(&local_keep)
-            .map(|(&s, keep)| {
-                let slide = rules.specs[s as usize]
-                    .rules
-                    .iter()
-                    .map(|&r| timing[r].slide_b)
-                    .max()
-                    .unwrap_or(1);
-                keep + slide
-            })
             .collect();
         let class_specs = if specs.len() <= 64 {
             (0..Filter::CLASSES)
@@ -172,7 +156,6 @@ impl KeyedWindows {
         };
         KeyedWindows {
             class_specs,
-            local_pane_keep,
             local_keep,
             local_gates,
             local_of,
@@ -261,9 +244,9 @@ impl KeyedWindows {
             }
             let keep = self.local_keep[local];
             let st = entry.spec_state(local as u16);
-            st.panes.add(batch, rec, peer, self.local_pane_keep[local]);
+            st.panes.add(batch, rec, peer, keep);
             st.top_ports.insert(rec.dst_port, batch as u32);
-            st.top_peers.insert(peer.to_u128(), batch as u32);
+            st.top_peers.insert(peer, batch as u32);
             let (held, bytes) = st.panes.held();
             let big = bytes > held.saturating_mul(evaluate::MAX_IP_LEN);
             for &(gate, bit) in &self.local_gates[local] {
@@ -419,7 +402,6 @@ impl KeyedWindows {
         let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
         let mut gone: Vec<(Addr, Totals)> = Vec::new();
         let keep = &self.local_keep;
-        let pane_keep = &self.local_pane_keep;
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
                 // Every window is empty: only running cooldowns are worth keeping.
@@ -438,7 +420,7 @@ impl KeyedWindows {
             if prune_sets {
                 for st in e.state.iter_mut() {
                     let k = keep[st.local as usize];
-                    st.panes.prune(end, pane_keep[st.local as usize]);
+                    st.panes.prune(end, k);
                     for s in st.sets.iter_mut().flatten() {
                         s.prune(end as u32, k as u32);
                     }

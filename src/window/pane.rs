@@ -80,9 +80,8 @@ impl Counters {
     }
 }
 
-/// The additive part of [`Counters`]: what rule conditions read. Unlike the rest (first and
-/// last time, the single peer and protocol), it can be subtracted, so a sliding window's sums
-/// can be moved by a slide instead of re-added pane by pane.
+/// The additive part of [`Counters`]: what rule conditions read (the rest, first and last
+/// time, the single peer and protocol, only alerts show).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sums {
     pub packets: u64,
@@ -107,26 +106,7 @@ impl Sums {
         self.icmp_echo += c.icmp_echo;
         self.udp += c.udp;
     }
-
-    /// Take out a pane that was added before (so nothing wraps).
-    #[inline]
-    fn sub(&mut self, c: &Counters) {
-        self.packets -= c.packets;
-        self.bytes -= c.bytes;
-        self.syn -= c.syn;
-        self.synack -= c.synack;
-        self.rst -= c.rst;
-        self.fin -= c.fin;
-        self.icmp_echo -= c.icmp_echo;
-        self.udp -= c.udp;
-    }
 }
-
-/// Panes a ring may hold past its keep before the expired ones are dropped together.
-const POP_SLACK: u64 = 4;
-
-/// Windows at least this long (in batches) keep their last sums to slide them.
-pub const SLIDE_MEMO_MIN: u64 = 8;
 
 #[inline]
 fn merge_one<T: PartialEq + Copy>(
@@ -169,13 +149,6 @@ pub struct PaneRing {
     /// Packets and bytes of all panes held (a bound on any window's).
     held_packets: u64,
     held_bytes: u64,
-    /// Every pane dropped so far was before this batch.
-    dropped_below: u64,
-    /// The sums of the last long window asked for: `[memo_end - memo_len, memo_end)`
-    /// (`memo_len == 0`: none).
-    memo_end: u64,
-    memo_len: u64,
-    memo: Sums,
 }
 
 impl Default for PaneRing {
@@ -187,18 +160,13 @@ impl Default for PaneRing {
             older: VecDeque::new(),
             held_packets: 0,
             held_bytes: 0,
-            dropped_below: 0,
-            memo_end: 0,
-            memo_len: 0,
-            memo: Sums::default(),
         }
     }
 }
 
 impl PaneRing {
     fn pop_older(&mut self) {
-        if let Some((b, c)) = self.older.pop_front() {
-            self.dropped_below = self.dropped_below.max(b + 1);
+        if let Some((_, c)) = self.older.pop_front() {
             self.held_packets -= c.packets;
             self.held_bytes -= c.bytes;
         }
@@ -225,18 +193,13 @@ impl PaneRing {
             self.older.push_back((self.cur_b, old));
             self.oldest = self.oldest.min(self.cur_b);
             self.cur_b = batch;
-            // Drop panes a few at a time: the ring's front is rarely in cache, and panes
-            // that sit next to each other come in together.
-            if self.oldest.saturating_add(keep + POP_SLACK) <= batch {
-                while self.oldest.saturating_add(keep) <= batch {
-                    self.pop_older();
-                }
+            while self.oldest.saturating_add(keep) <= batch {
+                self.pop_older();
             }
             return;
         }
         // Records come in non-decreasing batch order per key; an older pane (never
         // expected) is merged in place to stay exact.
-        self.memo_len = 0;
         match self.older.iter_mut().find(|(b, _)| *b == batch) {
             Some((_, old)) => old.merge(&c),
             None => {
@@ -291,45 +254,14 @@ impl PaneRing {
             self.held_packets -= self.cur.packets;
             self.held_bytes -= self.cur.bytes;
             self.cur = Counters::default();
-            self.dropped_below = self.dropped_below.max(self.cur_b + 1);
         }
     }
 
-    /// The sums of the window `[end - len, end)`, as [`PaneRing::window`] would count them.
-    /// A long window (at least [`SLIDE_MEMO_MIN`] batches) is slid from the sums of the
-    /// previous call when it had the same length and none of its panes was dropped since
-    /// (the caller keeps panes one slide longer than the window, see `KeyedWindows::new`):
-    /// it then costs the panes that entered and left, not the whole window.
-    pub fn sums(&mut self, end: u64, len: u64) -> Sums {
-        let start = end.saturating_sub(len);
-        if len < SLIDE_MEMO_MIN {
-            let mut s = Sums::default();
-            self.each_from_back(start, end, |c| s.add(c));
-            return s;
-        }
-        let m_start = self.memo_end.saturating_sub(self.memo_len);
-        let mut s = self.memo;
-        if self.memo_len == len && self.memo_end <= end && m_start >= self.dropped_below {
-            self.each_from_back(self.memo_end.max(start), end, |c| s.add(c));
-            let leave_end = start.min(self.memo_end);
-            for (b, c) in self.older.iter() {
-                if *b >= leave_end {
-                    break;
-                }
-                if *b >= m_start {
-                    s.sub(c);
-                }
-            }
-            if self.cur.packets > 0 && (m_start..leave_end).contains(&self.cur_b) {
-                s.sub(&self.cur);
-            }
-        } else {
-            s = Sums::default();
-            self.each_from_back(start, end, |c| s.add(c));
-        }
-        self.memo_end = end;
-        self.memo_len = len;
-        self.memo = s;
+    /// The sums of the window `[end - len, end)`, as [`PaneRing::window`] would count them
+    /// (what conditions read, without the merging of times, peer and protocol).
+    pub fn sums(&self, end: u64, len: u64) -> Sums {
+        let mut s = Sums::default();
+        self.each_from_back(end.saturating_sub(len), end, |c| s.add(c));
         s
     }
 
@@ -407,10 +339,8 @@ mod tests {
     }
 
     proptest! {
-        /// Sliding the sums of a long window gives what merging its panes gives, whatever
-        /// the gaps between evaluations and however the ring was pruned, as the keyed stage
-        /// uses it: panes kept `len + slide` batches, evaluations at slide boundaries after
-        /// the batches before them are complete.
+        /// A window's sums are the additive part of its merged counters, whatever the gaps
+        /// between evaluations and however the ring was pruned.
         #[test]
         fn slid_sums_equal_merged_windows(
             pkts in prop::collection::vec((0u64..200, 0u8..3, 40u32..1500), 0..300),

@@ -157,7 +157,7 @@ pub(super) struct SpecState {
     pub extra: Option<Box<Extra>>,
     /// Evidence: the most frequent destination ports and peers.
     pub top_ports: TopK<u16>,
-    pub top_peers: TopK<u128>,
+    pub top_peers: TopK<Addr>,
 }
 
 #[derive(Default)]
@@ -209,7 +209,7 @@ pub(super) fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
             .top_peers
             .top()
             .iter()
-            .map(|e| (Addr(e.elem.to_be_bytes()), e.count, since(e.since)))
+            .map(|e| (e.elem, e.count, since(e.since)))
             .collect(),
         approx: st.top_ports.approx || st.top_peers.approx,
         sketched: st.sets.iter().flatten().any(|s| s.is_sketch()),

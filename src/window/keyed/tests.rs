@@ -182,3 +182,14 @@ fn gates_follow_the_necessary_conditions() {
     let grp = rules("[groups.lab]\ncidrs = ['10.0.0.0/8']\n[[rule]]\nid='g'\nwindow='1s'\ncondition='syn >= 100'\n[rule.overrides.lab]\ncondition='syn >= 5'\n");
     assert_eq!(evaluate::gate_packets(&grp.rules[0], 1.0), 5);
 }
+
+/// Bytes per tracked key are what the memory bound is made of: keep an eye on them.
+#[test]
+fn state_sizes() {
+    let spec = std::mem::size_of::<crate::window::state::SpecState>();
+    let entry = std::mem::size_of::<(Addr, crate::window::state::KeyEntry)>();
+    let pane = std::mem::size_of::<(u64, crate::window::Counters)>();
+    eprintln!("SpecState {spec} B, map entry {entry} B, pane {pane} B");
+    assert!(spec <= 400, "SpecState {spec} B");
+    assert!(entry <= 144, "map entry {entry} B");
+}
