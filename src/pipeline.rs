@@ -149,6 +149,9 @@ pub fn run<S: AlertSink + 'static>(
     };
     let horizon_b = (rules.max_window_ns() / cfg.batch_ns).max(1);
 
+    // Record buffers go back from the shards to the reader for reuse (fresh ones cost an
+    // allocation and page faults per message); bounded, extra ones are simply freed.
+    let (recycle_tx, recycle_rx) = bounded::<Vec<Record>>(2 * STAGES * n);
     let mut to_shards: Vec<Sender<ToShard>> = Vec::with_capacity(n);
     let mut replies: Vec<Receiver<FromShard>> = Vec::with_capacity(n);
     let mut shard_threads = Vec::with_capacity(n);
@@ -157,6 +160,7 @@ pub fn run<S: AlertSink + 'static>(
         let (rtx, rrx) = bounded::<FromShard>(cfg.queue_depth.max(1));
         let rules = rules.clone();
         let tel = cfg.telemetry.clone();
+        let recycle = recycle_tx.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{i}"))
             .spawn(move || {
@@ -170,6 +174,7 @@ pub fn run<S: AlertSink + 'static>(
                         .collect(),
                     rx,
                     rtx,
+                    recycle,
                     tel.map(|t| (t, i)),
                 )
             })
@@ -199,6 +204,7 @@ pub fn run<S: AlertSink + 'static>(
             .map(|_| Vec::with_capacity(cfg.batch_records))
             .collect(),
         batch_records: cfg.batch_records.max(1),
+        recycled: recycle_rx,
         queue_waits: 0,
         queue_drops: 0,
         drop_when_full: cfg.drop_when_full,
@@ -443,6 +449,8 @@ struct Reader {
     to_shards: Vec<Sender<ToShard>>,
     bufs: Vec<Vec<Record>>,
     batch_records: usize,
+    /// Emptied buffers the shards sent back.
+    recycled: Receiver<Vec<Record>>,
     queue_waits: u64,
     queue_drops: u64,
     drop_when_full: bool,
@@ -465,7 +473,11 @@ impl Reader {
         if self.bufs[b].is_empty() {
             return true;
         }
-        let full = std::mem::replace(&mut self.bufs[b], Vec::with_capacity(self.batch_records));
+        let fresh = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(self.batch_records));
+        let full = std::mem::replace(&mut self.bufs[b], fresh);
         if self.drop_when_full {
             return match self.to_shards[s].try_send(ToShard::Records(stage, full)) {
                 Ok(()) => true,
@@ -512,6 +524,7 @@ fn shard_loop(
     stages: Vec<Option<KeyedWindows>>,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
+    recycle: Sender<Vec<Record>>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
     let mut stages: Vec<KeyedWindows> = stages.into_iter().flatten().collect();
@@ -526,7 +539,7 @@ fn shard_loop(
         .collect();
     for msg in &rx {
         match msg {
-            ToShard::Records(stage, v) => {
+            ToShard::Records(stage, mut v) => {
                 if let Some(kw) = stage_of
                     .get(stage as usize)
                     .and_then(|i| stages.get_mut(*i))
@@ -535,6 +548,8 @@ fn shard_loop(
                         kw.ingest(r);
                     }
                 }
+                v.clear();
+                let _ = recycle.try_send(v);
             }
             ToShard::Watermark(c) => {
                 let mut alerts = Vec::new();
