@@ -281,6 +281,41 @@ fn eval_batch_records(keys: usize) -> Vec<Record> {
     v
 }
 
+/// Sources for the busy-key evaluation.
+const BUSY_KEYS: usize = 2_000;
+
+/// One batch of `keys` busy sources: each sends 100 SYNs spread over 50 hosts and 50 ports,
+/// enough packets for every SYN rule's necessary condition to pass its gate (so each is
+/// evaluated in full: window sums, distinct counts, conditions) but no rule fires.
+fn busy_batch_records(keys: usize) -> Vec<Record> {
+    let t0 = EVAL_BATCH * SEC;
+    let mut v = Vec::with_capacity(keys * 100);
+    for i in 0..keys as u32 {
+        let n = i / 250;
+        let src = Addr::v4([
+            10,
+            64 + (n / 256) as u8,
+            (n % 256) as u8,
+            2 + (i % 250) as u8,
+        ]);
+        for j in 0..100u32 {
+            v.push(Record {
+                ts_ns: t0 + (i as u64 * 997 + j as u64 * 9_973_000) % SEC,
+                src,
+                dst: Addr::v4([203, 0, 113, (j % 50) as u8]),
+                src_port: 40_000 + j as u16,
+                dst_port: 1_000 + (j % 50) as u16,
+                proto: proto::TCP,
+                tcp_flags: tcp_flag::SYN,
+                ip_len: 60,
+                ..Default::default()
+            });
+        }
+    }
+    v.sort_by_key(|r| r.ts_ns);
+    v
+}
+
 /// Windows holding `recs` (all in batch `EVAL_BATCH`), not yet evaluated.
 fn eval_setup(rules: &Arc<RuleSet>, recs: &[Record]) -> KeyedWindows {
     let mut kw = KeyedWindows::new(rules.clone(), GroupBy::Src, keyed_config());
@@ -346,9 +381,9 @@ fn bench_rule_eval(c: &mut Criterion, fx: &Fixture) {
     g.sampling_mode(SamplingMode::Flat);
     // Per key held by the shard (20,000), not per record.
     g.throughput(Throughput::Elements(EVAL_KEYS as u64));
-    // Every key has new packets and every source-keyed default rule is due: evaluate each
-    // rule of every key (window metrics, distinct counts, conditions).
-    g.bench_function("flush_all_rules_due_20k_fresh_keys", |b| {
+    // Every key has new packets and every source-keyed default rule is due, but no key holds
+    // enough packets for any rule's necessary condition: none is even listed for evaluation.
+    g.bench_function("flush_all_rules_due_20k_light_keys", |b| {
         b.iter_batched(
             || eval_setup(&fx.rules, &recs),
             |mut kw| {
@@ -358,6 +393,21 @@ fn bench_rule_eval(c: &mut Criterion, fx: &Fixture) {
             BatchSize::PerIteration,
         )
     });
+    // 2,000 busy keys (100 SYNs each): every SYN rule passes its gate and is evaluated in
+    // full. Per key.
+    let busy = busy_batch_records(BUSY_KEYS);
+    g.throughput(Throughput::Elements(BUSY_KEYS as u64));
+    g.bench_function("flush_all_rules_due_2k_busy_keys", |b| {
+        b.iter_batched(
+            || eval_setup(&fx.rules, &busy),
+            |mut kw| {
+                let a = kw.flush(black_box(EVAL_BATCH + 1));
+                (kw, a)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.throughput(Throughput::Elements(EVAL_KEYS as u64));
     // The next second with no new packets: the 1 s rules are due, every key is still held
     // (its horizon is not over) but none can fire; the floor cost per held key per batch.
     g.bench_function("flush_1s_rules_due_20k_quiet_keys", |b| {
@@ -417,6 +467,11 @@ fn smoke(fx: &Fixture) {
     assert!(
         kw.flush(EVAL_BATCH + 1).is_empty(),
         "benign keys fire nothing"
+    );
+    let mut kw = eval_setup(&fx.rules, &busy_batch_records(200));
+    assert!(
+        kw.flush(EVAL_BATCH + 1).is_empty(),
+        "busy keys fire nothing"
     );
     assert!(kw.flush(EVAL_BATCH + 2).is_empty());
     for shards in [1, 2] {
