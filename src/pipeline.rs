@@ -581,14 +581,7 @@ fn shard_loop(
                 for (i, kw) in stages.iter().enumerate() {
                     state_bytes += kw.state_bytes();
                     if i > 0 {
-                        let d = kw.stats();
-                        stats.records += d.records;
-                        stats.late += d.late;
-                        stats.keys_peak += d.keys_peak;
-                        stats.keys_expired += d.keys_expired;
-                        stats.keys_evicted += d.keys_evicted;
-                        stats.sketched_sets += d.sketched_sets;
-                        stats.suppressed_by_cooldown += d.suppressed_by_cooldown;
+                        stats.add(&kw.stats());
                     }
                 }
                 let report = ShardReport {

@@ -433,6 +433,32 @@ fn align_to(period: Duration, offset: Duration) {
 
 /// nmap and hping3 from the namespace: port_scan and syn_flood alerts within 5 s of the
 /// attack's start; SIGINT then flushes, writes the summary and exits 0.
+/// The summary `s` names the interface as its input and reports no input error.
+fn assert_input(s: &Value, iface: &str) {
+    assert!(
+        s["input"].as_str().unwrap_or("").contains(iface),
+        "input: {s}"
+    );
+    assert!(
+        s["input_errors"].as_array().is_some_and(|v| v.is_empty()),
+        "input errors: {s}"
+    );
+}
+
+/// A SYN scan of `ports` from the namespace to the host end (no DNS: nothing but the scan
+/// leaves the namespace); panics when nmap fails.
+fn nmap_syn_scan(net: &VethNet, ports: &str) {
+    let scan =
+        run(net
+            .exec("nmap")
+            .args(["-n", "-sS", "-p", ports, "--max-retries", "0", &net.host_ip]));
+    assert!(
+        scan.status.success(),
+        "nmap failed: {}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+}
+
 #[test]
 fn live_scan_and_flood_raise_alerts_and_sigint_exits_cleanly() {
     const T: &str = "live_scan_and_flood";
@@ -449,20 +475,7 @@ fn live_scan_and_flood_raise_alerts_and_sigint_exits_cleanly() {
     // the alert is due after ~3.7 s and the 5 s deadline has margin for a loaded machine.
     align_to(Duration::from_secs(5), Duration::from_millis(1500));
     let scan_start = Instant::now();
-    let scan = run(net.exec("nmap").args([
-        "-n", // no DNS: nothing but the scan leaves the namespace
-        "-sS",
-        "-p",
-        "1-2000",
-        "--max-retries",
-        "0",
-        &net.host_ip,
-    ]));
-    assert!(
-        scan.status.success(),
-        "nmap failed: {}",
-        String::from_utf8_lossy(&scan.stderr)
-    );
+    nmap_syn_scan(&net, "1-2000");
     let took = fs.wait_alert("port_scan", &net.ns_ip, scan_start, Duration::from_secs(5));
     let took = took.unwrap_or_else(|| {
         panic!(
@@ -547,14 +560,7 @@ fn live_scan_and_flood_raise_alerts_and_sigint_exits_cleanly() {
         s.get("queue_drops").is_some_and(Value::is_u64),
         "queue_drops: {s}"
     );
-    assert!(
-        s["input"].as_str().unwrap_or("").contains(&net.host_if),
-        "input: {s}"
-    );
-    assert!(
-        s["input_errors"].as_array().is_some_and(|v| v.is_empty()),
-        "input errors: {s}"
-    );
+    assert_input(&s, &net.host_if);
     let by_rule = &s["alerts_by_rule"];
     assert!(by_rule["port_scan"].as_u64().unwrap_or(0) >= 1, "{s}");
     assert!(by_rule["syn_flood"].as_u64().unwrap_or(0) >= 1, "{s}");
@@ -742,20 +748,7 @@ fn publish_from_interface_reaches_kafka_and_consume_raises_the_scan_alert() {
     let mut sensor = Flowsentry::publish(&net.host_if, &topic);
 
     // 300 ports: port_scan needs 100 distinct ports; 300 SYNs stay below one batch (1024).
-    let scan = run(net.exec("nmap").args([
-        "-n",
-        "-sS",
-        "-p",
-        "1-300",
-        "--max-retries",
-        "0",
-        &net.host_ip,
-    ]));
-    assert!(
-        scan.status.success(),
-        "nmap failed: {}",
-        String::from_utf8_lossy(&scan.stderr)
-    );
+    nmap_syn_scan(&net, "1-300");
     // Delivered while the sensor runs: the counters (logged every 200 ms) show it.
     let scanned = Instant::now();
     let delivered = loop {
@@ -791,14 +784,7 @@ fn publish_from_interface_reaches_kafka_and_consume_raises_the_scan_alert() {
     assert_eq!(s["stopped"], true, "{s}");
     assert!(s.get("kernel_drops").is_some_and(Value::is_u64), "{s}");
     assert!(s.get("interface_drops").is_some_and(Value::is_u64), "{s}");
-    assert!(
-        s["input"].as_str().unwrap_or("").contains(&net.host_if),
-        "input: {s}"
-    );
-    assert!(
-        s["input_errors"].as_array().is_some_and(|v| v.is_empty()),
-        "input errors: {s}"
-    );
+    assert_input(&s, &net.host_if);
     let log = sensor.stderr();
     assert!(
         log.contains("kernel_drops="),

@@ -48,6 +48,22 @@ pub struct KeyedStats {
     pub suppressed_by_cooldown: u64,
 }
 
+impl KeyedStats {
+    /// Add another stage's counters (`keys` and `alerts` too: a shard's report sums its
+    /// stages).
+    pub fn add(&mut self, o: &KeyedStats) {
+        self.records += o.records;
+        self.late += o.late;
+        self.keys += o.keys;
+        self.keys_peak += o.keys_peak;
+        self.keys_expired += o.keys_expired;
+        self.keys_evicted += o.keys_evicted;
+        self.sketched_sets += o.sketched_sets;
+        self.alerts += o.alerts;
+        self.suppressed_by_cooldown += o.suppressed_by_cooldown;
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Timing {
     window_b: u64,

@@ -12,14 +12,8 @@ use crate::record::{Addr, Record};
 /// Counters of one pane (or, merged, of one window).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    pub packets: u64,
-    pub bytes: u64,
-    pub syn: u32,
-    pub synack: u32,
-    pub rst: u32,
-    pub fin: u32,
-    pub icmp_echo: u32,
-    pub udp: u32,
+    /// What rule conditions read.
+    pub sums: Sums,
     /// First and last capture time seen (ns); 0 when empty.
     pub first_ns: u64,
     pub last_ns: u64,
@@ -35,39 +29,25 @@ pub struct Counters {
 impl Counters {
     #[inline]
     pub fn add(&mut self, r: &Record, peer: Addr) {
-        if self.packets == 0 {
+        if self.sums.packets == 0 {
             self.first_ns = r.ts_ns;
         }
         self.first_ns = self.first_ns.min(r.ts_ns);
         self.last_ns = self.last_ns.max(r.ts_ns);
-        self.packets += 1;
-        self.bytes += r.ip_len as u64;
-        self.syn += r.is_syn() as u32;
-        self.synack += r.is_synack() as u32;
-        self.rst += r.is_rst() as u32;
-        self.fin += r.is_fin() as u32;
-        self.icmp_echo += r.is_echo_request() as u32;
-        self.udp += r.is_udp() as u32;
+        self.sums.count(r);
         merge_one(&mut self.dst, &mut self.dst_mixed, Some(peer), false);
         merge_one(&mut self.proto, &mut self.proto_mixed, Some(r.proto), false);
     }
 
     pub fn merge(&mut self, o: &Counters) {
-        if o.packets == 0 {
+        if o.sums.packets == 0 {
             return;
         }
-        if self.packets == 0 {
+        if self.sums.packets == 0 {
             *self = *o;
             return;
         }
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.syn += o.syn;
-        self.synack += o.synack;
-        self.rst += o.rst;
-        self.fin += o.fin;
-        self.icmp_echo += o.icmp_echo;
-        self.udp += o.udp;
+        self.sums.add(&o.sums);
         self.first_ns = self.first_ns.min(o.first_ns);
         self.last_ns = self.last_ns.max(o.last_ns);
         merge_one(&mut self.dst, &mut self.dst_mixed, o.dst, o.dst_mixed);
@@ -96,15 +76,27 @@ pub struct Sums {
 
 impl Sums {
     #[inline]
-    fn add(&mut self, c: &Counters) {
-        self.packets += c.packets;
-        self.bytes += c.bytes;
-        self.syn += c.syn;
-        self.synack += c.synack;
-        self.rst += c.rst;
-        self.fin += c.fin;
-        self.icmp_echo += c.icmp_echo;
-        self.udp += c.udp;
+    fn count(&mut self, r: &Record) {
+        self.packets += 1;
+        self.bytes += r.ip_len as u64;
+        self.syn += r.is_syn() as u32;
+        self.synack += r.is_synack() as u32;
+        self.rst += r.is_rst() as u32;
+        self.fin += r.is_fin() as u32;
+        self.icmp_echo += r.is_echo_request() as u32;
+        self.udp += r.is_udp() as u32;
+    }
+
+    #[inline]
+    fn add(&mut self, o: &Sums) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.syn += o.syn;
+        self.synack += o.synack;
+        self.rst += o.rst;
+        self.fin += o.fin;
+        self.icmp_echo += o.icmp_echo;
+        self.udp += o.udp;
     }
 }
 
@@ -167,8 +159,8 @@ impl Default for PaneRing {
 impl PaneRing {
     fn pop_older(&mut self) {
         if let Some((_, c)) = self.older.pop_front() {
-            self.held_packets -= c.packets;
-            self.held_bytes -= c.bytes;
+            self.held_packets -= c.sums.packets;
+            self.held_bytes -= c.sums.bytes;
         }
         self.oldest = self.older.front().map_or(u64::MAX, |p| p.0);
     }
@@ -179,7 +171,7 @@ impl PaneRing {
     pub fn add(&mut self, batch: u64, r: &Record, peer: Addr, keep: u64) {
         self.held_packets += 1;
         self.held_bytes += r.ip_len as u64;
-        if self.cur.packets == 0 {
+        if self.cur.sums.packets == 0 {
             self.cur_b = batch;
         }
         if batch == self.cur_b {
@@ -214,7 +206,7 @@ impl PaneRing {
     pub fn window(&self, end: u64, len: u64) -> Counters {
         let start = end.saturating_sub(len);
         let mut c = Counters::default();
-        if self.cur.packets == 0 || self.cur_b < start {
+        if self.cur.sums.packets == 0 || self.cur_b < start {
             return c;
         }
         if self.cur_b < end {
@@ -241,7 +233,7 @@ impl PaneRing {
 
     /// Newest batch with traffic.
     pub fn last_batch(&self) -> Option<u64> {
-        (self.cur.packets > 0).then_some(self.cur_b)
+        (self.cur.sums.packets > 0).then_some(self.cur_b)
     }
 
     /// Drop panes no window ending at or after `end` with length <= `horizon` can see.
@@ -250,9 +242,9 @@ impl PaneRing {
         while self.oldest < start {
             self.pop_older();
         }
-        if self.cur_b < start && self.cur.packets > 0 {
-            self.held_packets -= self.cur.packets;
-            self.held_bytes -= self.cur.bytes;
+        if self.cur_b < start && self.cur.sums.packets > 0 {
+            self.held_packets -= self.cur.sums.packets;
+            self.held_bytes -= self.cur.sums.bytes;
             self.cur = Counters::default();
         }
     }
@@ -261,14 +253,14 @@ impl PaneRing {
     /// (what conditions read, without the merging of times, peer and protocol).
     pub fn sums(&self, end: u64, len: u64) -> Sums {
         let mut s = Sums::default();
-        self.each_from_back(end.saturating_sub(len), end, |c| s.add(c));
+        self.each_from_back(end.saturating_sub(len), end, |c| s.add(&c.sums));
         s
     }
 
     /// Visit the panes in `[start, end)`, newest first.
     #[inline]
     fn each_from_back(&self, start: u64, end: u64, mut f: impl FnMut(&Counters)) {
-        if self.cur.packets == 0 || self.cur_b < start {
+        if self.cur.sums.packets == 0 || self.cur_b < start {
             return;
         }
         if self.cur_b < end {
@@ -285,7 +277,7 @@ impl PaneRing {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.cur.packets == 0
+        self.cur.sums.packets == 0
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -333,9 +325,7 @@ mod tests {
     }
 
     fn sums_of(c: &Counters) -> Sums {
-        let mut s = Sums::default();
-        s.add(c);
-        s
+        c.sums
     }
 
     proptest! {
@@ -376,6 +366,6 @@ mod tests {
         c.add(&rec(0, 2, tcp_flag::SYN, 40), Addr::v4([10, 0, 0, 2]));
         assert_eq!(c.dst, None);
         assert!(c.dst_mixed);
-        assert_eq!(c.syn, 3);
+        assert_eq!(c.sums.syn, 3);
     }
 }
