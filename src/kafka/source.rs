@@ -248,6 +248,9 @@ impl Part {
 /// holds the merge (its records can still not turn late: it still holds the watermark).
 pub const MERGE_CAP: usize = 1 << 20;
 
+/// A partition's emptied record buffer above this capacity is shrunk.
+const SHRINK_ABOVE: usize = 1 << 16;
+
 /// A Kafka topic as a packet source. See the module documentation.
 pub struct KafkaSource {
     cfg: KafkaSourceConfig,
@@ -488,6 +491,11 @@ impl KafkaSource {
         let part = self.parts.get_mut(&p).expect("picked partition");
         let rec = part.buf.pop_front().expect("picked partition has a record");
         self.buffered -= 1;
+        if part.buf.is_empty() && part.buf.capacity() > SHRINK_ABOVE {
+            // A partition that ran ahead of the others may have buffered up to MERGE_CAP
+            // records: give that memory back once they are out, not keep it per partition.
+            part.buf.shrink_to(SHRINK_ABOVE / 16);
+        }
         let front = part
             .msgs
             .front_mut()
