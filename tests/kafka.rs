@@ -332,6 +332,19 @@ fn replay_alerts_to_kafka_arrive_exactly_once() {
 #[test]
 fn group_members_split_the_partitions() {
     let _b = broker_or_skip!();
+    members_split_the_partitions(&[]);
+}
+
+/// The same with the `range` assignor, i.e. librdkafka's eager rebalance protocol (whole
+/// assignments instead of cooperative increments). Both members join one generation here, so
+/// this checks eager assignment, not a revocation while reading.
+#[test]
+fn group_members_split_the_partitions_with_range_assignment() {
+    let _b = broker_or_skip!();
+    members_split_the_partitions(&["-X", "partition.assignment.strategy=range"]);
+}
+
+fn members_split_the_partitions(extra: &[&str]) {
     let capture = root().join("captures/demo.pcap");
     let dir = tempfile::tempdir().unwrap();
     let (want, rsum) = replay(&capture, dir.path(), &[]);
@@ -344,6 +357,7 @@ fn group_members_split_the_partitions() {
             let s = dir.path().join(format!("s{i}.json"));
             let c = consume_cmd(&topic, &group, &a, &s)
                 .arg("--stop-at-end")
+                .args(extra)
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
