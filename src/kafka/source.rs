@@ -36,21 +36,26 @@
 //! `auto.offset.reset=earliest`, `partition.assignment.strategy=cooperative-sticky` (so a
 //! rebalance moves only the partitions that change owner), `session.timeout.ms=6000`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::ClientContext;
 
 use super::{ensure_topic, partition_count, pmacct, wire, KafkaConfig, KafkaError, LogContext};
 use crate::record::Record;
 use crate::source::{Input, Next, PacketSource, SourceError, SourceStats};
+
+mod context;
+mod merge;
+mod part;
+
+use context::{DlqContext, GroupEvent, SourceContext};
+use part::Part;
 
 /// What the topic's messages hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,119 +134,6 @@ pub struct KafkaSourceStats {
     /// Seconds from the first message to the end (`stop_at_end`), for throughput figures
     /// that leave out joining the group.
     pub read_seconds: f64,
-}
-
-enum GroupEvent {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-}
-
-struct SourceContext {
-    log: LogContext,
-    events: Mutex<Vec<GroupEvent>>,
-}
-
-impl ClientContext for SourceContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        self.log.log(level, fac, msg)
-    }
-    fn error(&self, error: RdError, reason: &str) {
-        self.log.error(error, reason)
-    }
-}
-
-fn partitions_of(tpl: &TopicPartitionList) -> Vec<i32> {
-    tpl.elements().iter().map(|e| e.partition()).collect()
-}
-
-impl ConsumerContext for SourceContext {
-    fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
-        let ev = match r {
-            Rebalance::Assign(tpl) => GroupEvent::Assigned(partitions_of(tpl)),
-            Rebalance::Revoke(tpl) => GroupEvent::Revoked(partitions_of(tpl)),
-            Rebalance::Error(e) => {
-                self.log.warn_limited(&format!("rebalance: {e}"));
-                return;
-            }
-        };
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ev);
-    }
-}
-
-struct DlqContext {
-    log: LogContext,
-    failed: std::sync::atomic::AtomicU64,
-}
-
-impl ClientContext for DlqContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        self.log.log(level, fac, msg)
-    }
-    fn error(&self, error: RdError, reason: &str) {
-        self.log.error(error, reason)
-    }
-}
-
-impl ProducerContext for DlqContext {
-    type DeliveryOpaque = ();
-    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = r {
-            self.failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!("kafka dead-letter: a malformed record could not be copied: {e}");
-        }
-    }
-}
-
-/// The bookkeeping of one assigned partition.
-#[derive(Debug, Default)]
-struct Part {
-    /// Newest capture time handed out.
-    frontier: Option<u64>,
-    /// Records taken from messages and not handed out yet, in the partition's order.
-    buf: VecDeque<(Record, u32)>,
-    /// The messages those records came from: (offset, records not handed out yet); a
-    /// message without records waits here behind the ones before it.
-    msgs: VecDeque<(i64, usize)>,
-    /// Reached the end of the partition and nothing came since.
-    eof_at: Option<Instant>,
-    /// `stop_at_end`: the stop offset is reached.
-    done: bool,
-    /// Offset after the last message fully handed out; -1 before the first.
-    next_offset: i64,
-    /// (batch, offset of the first message with a record of that batch), batches rising.
-    marks: VecDeque<(u64, i64)>,
-    committed: i64,
-}
-
-impl Part {
-    fn new() -> Part {
-        Part {
-            next_offset: -1,
-            committed: -1,
-            ..Default::default()
-        }
-    }
-
-    /// Messages all of whose records are handed out are done.
-    fn settle(&mut self) {
-        while let Some(&(off, 0)) = self.msgs.front() {
-            self.msgs.pop_front();
-            self.next_offset = self.next_offset.max(off + 1);
-        }
-    }
-
-    /// Whether the partition holds nothing back: done, or at its end for `idle`.
-    fn idle(&self, now: &mut Option<Instant>, idle: Duration) -> bool {
-        self.buf.is_empty()
-            && (self.done
-                || self.eof_at.is_some_and(|t| {
-                    now.get_or_insert_with(Instant::now).duration_since(t) >= idle
-                }))
-    }
 }
 
 /// Records buffered for the merge beyond which a partition with nothing buffered no longer
@@ -396,7 +288,7 @@ impl KafkaSource {
                     self.assigned_once = true;
                     tracing::info!("kafka {}: assigned partitions {ps:?}", self.cfg.topic);
                     for p in ps {
-                        self.parts.entry(p).or_insert_with(Part::new);
+                        self.parts.entry(p).or_default();
                     }
                 }
                 GroupEvent::Revoked(ps) => {
@@ -410,105 +302,6 @@ impl KafkaSource {
                 }
             }
         }
-    }
-
-    /// Recompute the watermark from the partitions' frontiers (see the module docs), and
-    /// choose the partition whose next record is the oldest: `None` when a partition that
-    /// holds the merge has nothing buffered (more must be read first).
-    fn pick(&mut self) -> Option<i32> {
-        // The common case first: go on with the partition of the last record while its next
-        // record is not newer than any other partition's (nothing else changed meanwhile:
-        // records only arrive when no record can be picked).
-        if let Some((p, limit)) = self.run {
-            if let Some(h) = self.parts.get(&p).and_then(|x| x.buf.front()) {
-                let h = h.0.ts_ns;
-                if h <= limit {
-                    // Every active partition has a record buffered, none older than `h`.
-                    self.watermark = Some(self.watermark.map_or(h, |w| w.max(h)));
-                    return Some(p);
-                }
-            }
-            self.run = None;
-        }
-        let mut now = None; // read only when a partition is at its end
-        let idle_after = self.cfg.idle_timeout;
-        let mut second = u64::MAX;
-        let mut oldest_active: Option<u64> = None;
-        let mut any_active = false;
-        let mut unknown = false;
-        let mut newest: Option<u64> = None;
-        let mut best: Option<(u64, i32)> = None;
-        let mut blocked = false;
-        for (p, part) in &self.parts {
-            let head = part.buf.front().map(|r| r.0.ts_ns);
-            if let Some(h) = head {
-                if best.is_none_or(|b| h < b.0) {
-                    if let Some(b) = best {
-                        second = second.min(b.0);
-                    }
-                    best = Some((h, *p));
-                } else {
-                    second = second.min(h);
-                }
-            }
-            let frontier = head.or(part.frontier);
-            newest = newest.max(frontier);
-            if part.idle(&mut now, idle_after) {
-                continue;
-            }
-            any_active = true;
-            if head.is_none() && !part.done {
-                blocked = true;
-            }
-            match frontier {
-                None => unknown = true,
-                Some(f) => oldest_active = Some(oldest_active.map_or(f, |o| o.min(f))),
-            }
-        }
-        let cand = if unknown {
-            None
-        } else if any_active {
-            oldest_active
-        } else {
-            newest
-        };
-        if let Some(c) = cand {
-            self.watermark = Some(self.watermark.map_or(c, |w| w.max(c)));
-        }
-        if blocked {
-            if self.buffered < MERGE_CAP {
-                return None;
-            }
-        } else if !unknown {
-            self.run = best.map(|b| (b.1, second));
-        }
-        best.map(|b| b.1)
-    }
-
-    /// Hand out the next record of partition `p` (which has one).
-    fn take_record(&mut self, p: i32) -> (Record, u32) {
-        let batch_ns = self.cfg.batch_ns;
-        let part = self.parts.get_mut(&p).expect("picked partition");
-        let rec = part.buf.pop_front().expect("picked partition has a record");
-        self.buffered -= 1;
-        if part.buf.is_empty() && part.buf.capacity() > SHRINK_ABOVE {
-            // A partition that ran ahead of the others may have buffered up to MERGE_CAP
-            // records: give that memory back once they are out, not keep it per partition.
-            part.buf.shrink_to(SHRINK_ABOVE / 16);
-        }
-        let front = part
-            .msgs
-            .front_mut()
-            .expect("a buffered record has its message");
-        let off = front.0;
-        front.1 -= 1;
-        part.settle();
-        let b = rec.0.ts_ns / batch_ns;
-        if part.marks.back().is_none_or(|m| b > m.0) {
-            part.marks.push_back((b, off));
-        }
-        part.frontier = part.frontier.max(Some(rec.0.ts_ns));
-        rec
     }
 
     fn all_done(&self) -> bool {
@@ -645,7 +438,7 @@ impl KafkaSource {
         }
         self.stats.records += scratch.len() as u64;
         self.buffered += scratch.len();
-        let part = self.parts.entry(p).or_insert_with(Part::new);
+        let part = self.parts.entry(p).or_default();
         part.eof_at = None;
         part.msgs.push_back((off, scratch.len()));
         part.buf.extend(scratch.drain(..));
@@ -766,13 +559,12 @@ impl PacketSource for KafkaSource {
                 Some(m) => m.1,
                 None => part.next_offset,
             };
-            if off > part.committed {
-                if tpl
+            if off > part.committed
+                && tpl
                     .add_partition_offset(&self.cfg.topic, *p, Offset::Offset(off))
                     .is_ok()
-                {
-                    part.committed = off;
-                }
+            {
+                part.committed = off;
             }
         }
         if tpl.count() == 0 {

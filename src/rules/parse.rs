@@ -540,7 +540,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
         _ => return None,
     };
     let v = n * mult;
-    (v.is_finite() && v >= 0.0 && v < 1e19).then_some(v.round() as u64)
+    (0.0..1e19).contains(&v).then_some(v.round() as u64)
 }
 
 fn list(v: &Value) -> Vec<&Value> {
