@@ -19,7 +19,7 @@ use super::state::{DashState, Panel, SortColumn};
 use crate::alert::Alert;
 use crate::metrics::Metric;
 use crate::record::{proto_name, Addr};
-use crate::rules::{fmt_duration, GroupBy};
+use crate::rules::{fmt_duration, GroupBy, Rule};
 use crate::telemetry::SourceView;
 
 /// Draw the whole dashboard.
@@ -206,6 +206,14 @@ fn panel_block(title: String, focused: bool) -> Block<'static> {
     }
 }
 
+/// Draw an empty panel (border and title) over `area`; returns the area inside it.
+fn draw_panel(f: &mut Frame, area: Rect, title: String, focused: bool) -> Rect {
+    let block = panel_block(title, focused);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    inner
+}
+
 /// The first row to draw so that row `sel` of `len` is visible in `rows` rows.
 fn scroll(sel: usize, rows: usize) -> usize {
     if rows == 0 {
@@ -231,6 +239,55 @@ fn fit_columns(cols: &[(u16, u8)], width: u16) -> Vec<usize> {
     }
     keep.sort_unstable();
     keep
+}
+
+/// Widths of the columns `keep` (from [`fit_columns`]) of a table whose columns are
+/// `widths` wide; the table's last column takes the width left over.
+fn kept_widths(widths: &[u16], keep: &[usize]) -> Vec<Constraint> {
+    keep.iter()
+        .map(|&i| {
+            if i + 1 == widths.len() {
+                Constraint::Min(widths[i])
+            } else {
+                Constraint::Length(widths[i])
+            }
+        })
+        .collect()
+}
+
+/// The rows of a selectable list that fit in `rows` lines, scrolled so that row `sel`
+/// shows: `row` makes an entry's row and style from its index and value; the selected
+/// row is reversed when its panel has the focus.
+fn visible_rows<'a, T>(
+    list: &[T],
+    sel: usize,
+    focused: bool,
+    rows: usize,
+    row: impl Fn(usize, &T) -> (Row<'a>, Style),
+) -> Vec<Row<'a>> {
+    list.iter()
+        .enumerate()
+        .skip(scroll(sel, rows))
+        .take(rows)
+        .map(|(i, x)| {
+            let (r, mut style) = row(i, x);
+            if focused && i == sel {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            r.style(style)
+        })
+        .collect()
+}
+
+/// Width of a rule-id column: the longest (escaped) id, 4 to 20 columns.
+fn rule_id_width(s: &DashState) -> u16 {
+    s.rules
+        .rules
+        .iter()
+        .map(|r| escape(&r.id).chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 20) as u16
 }
 
 // ---------------------------------------------------------------------------------------
@@ -331,12 +388,12 @@ fn draw_protocols(f: &mut Frame, area: Rect, s: &DashState) {
     let total: u64 = mix.iter().sum();
     let names = ["TCP", "UDP", "ICMP", "other"];
     let colors = [Color::Blue, Color::Magenta, Color::Yellow, Color::Gray];
-    let block = panel_block(
+    let inner = draw_panel(
+        f,
+        area,
         format!("protocols, last {} batches", s.snap.batches.len()),
         false,
     );
-    let inner = block.inner(area);
-    f.render_widget(block, area);
     let pct = |n: u64| {
         if total == 0 {
             0.0
@@ -393,9 +450,7 @@ fn draw_sources(f: &mut Frame, area: Rect, s: &DashState) {
     if let Some((t, _)) = &s.filter {
         title.push_str(&format!(", filter {}", escape(t)));
     }
-    let block = panel_block(title, focused);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = draw_panel(f, area, title, focused);
 
     let mut cols = source_columns(s, &list);
     cols[0].1 = cols[0].1.min(inner.width.saturating_sub(8));
@@ -423,13 +478,12 @@ fn draw_sources(f: &mut Frame, area: Rect, s: &DashState) {
     .style(Style::new().fg(Color::Gray).bold());
     let newest = s.snap.batches.last().map_or(0, |b| b.end_ns);
     let rows_avail = inner.height.saturating_sub(1) as usize;
-    let off = scroll(s.sources_sel.idx, rows_avail);
-    let rows = list
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(rows_avail)
-        .map(|(i, (addr, v))| {
+    let rows = visible_rows(
+        &list,
+        s.sources_sel.idx,
+        focused,
+        rows_avail,
+        |_, (addr, v)| {
             let cells = keep.iter().map(|&c| source_cell(s, c, addr, v));
             let mut style = Style::new();
             if v.batch_end_ns < newest {
@@ -437,21 +491,10 @@ fn draw_sources(f: &mut Frame, area: Rect, s: &DashState) {
             } else if let Some(sev) = v.rules_fired.iter().map(|r| rule_severity(s, *r)).min() {
                 style = severity_style(sev);
             }
-            if focused && i == s.sources_sel.idx {
-                style = style.add_modifier(Modifier::REVERSED);
-            }
-            Row::new(cells).style(style)
-        });
-    let widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&i| {
-            if i == 6 {
-                Constraint::Min(cols[i].1)
-            } else {
-                Constraint::Length(cols[i].1)
-            }
-        })
-        .collect();
+            (Row::new(cells), style)
+        },
+    );
+    let widths = kept_widths(&cols.map(|c| c.1), &keep);
     f.render_widget(Table::new(rows, widths).header(header), inner);
     if list.is_empty() {
         let msg = if s.filter.is_some() {
@@ -545,23 +588,14 @@ fn draw_alerts(f: &mut Frame, area: Rect, s: &DashState) {
     if s.filter.is_some() {
         title.push_str(&format!(", {} match", list.len()));
     }
-    let block = panel_block(title, focused);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = draw_panel(f, area, title, focused);
     let key_w = list
         .iter()
         .map(|a| a.key.to_string().len() + usize::from(a.group_by == GroupBy::Dst))
         .max()
         .unwrap_or(10)
         .clamp(10, 39) as u16;
-    let rule_w = s
-        .rules
-        .rules
-        .iter()
-        .map(|r| escape(&r.id).chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 20) as u16;
+    let rule_w = rule_id_width(s);
     // time, rule, key, metric
     let cols = [(8u16, 2u8), (rule_w, 0), (key_w, 1), (14, 3)];
     let keep = fit_columns(&cols, inner.width);
@@ -575,36 +609,17 @@ fn draw_alerts(f: &mut Frame, area: Rect, s: &DashState) {
     let header =
         Row::new(keep.iter().map(|&i| titles[i])).style(Style::new().fg(Color::Gray).bold());
     let rows_avail = inner.height.saturating_sub(1) as usize;
-    let off = scroll(s.alerts_sel.idx, rows_avail);
-    let rows = list
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(rows_avail)
-        .map(|(i, a)| {
-            let cells = keep.iter().map(|&c| match c {
-                0 => hms(a.window_end_ns),
-                1 => rule_id(s, a.rule),
-                2 if a.group_by == GroupBy::Dst => format!("→{}", a.key),
-                2 => a.key.to_string(),
-                _ => first_metric(a, metric_w),
-            });
-            let mut style = severity_style(rule_severity(s, a.rule));
-            if focused && i == s.alerts_sel.idx {
-                style = style.add_modifier(Modifier::REVERSED);
-            }
-            Row::new(cells).style(style)
+    let rows = visible_rows(&list, s.alerts_sel.idx, focused, rows_avail, |_, a| {
+        let cells = keep.iter().map(|&c| match c {
+            0 => hms(a.window_end_ns),
+            1 => rule_id(s, a.rule),
+            2 if a.group_by == GroupBy::Dst => format!("→{}", a.key),
+            2 => a.key.to_string(),
+            _ => first_metric(a, metric_w),
         });
-    let widths: Vec<Constraint> = keep
-        .iter()
-        .map(|&i| {
-            if i == 3 {
-                Constraint::Min(cols[i].0)
-            } else {
-                Constraint::Length(cols[i].0)
-            }
-        })
-        .collect();
+        (Row::new(cells), severity_style(rule_severity(s, a.rule)))
+    });
+    let widths = kept_widths(&cols.map(|c| c.0), &keep);
     f.render_widget(Table::new(rows, widths).header(header), inner);
     if list.is_empty() {
         let msg = if s.filter.is_some() && s.snap.alerts_total > 0 {
@@ -617,9 +632,7 @@ fn draw_alerts(f: &mut Frame, area: Rect, s: &DashState) {
 }
 
 fn draw_shards(f: &mut Frame, area: Rect, s: &DashState) {
-    let block = panel_block("shards".into(), false);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = draw_panel(f, area, "shards".into(), false);
     let shards = &s.snap.shards;
     if shards.is_empty() || inner.height == 0 {
         return;
@@ -660,44 +673,30 @@ fn draw_shards(f: &mut Frame, area: Rect, s: &DashState) {
 
 fn draw_rules(f: &mut Frame, area: Rect, s: &DashState) {
     let focused = s.focus == Panel::Rules;
-    let block = panel_block("rule hits".into(), focused);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+    let inner = draw_panel(f, area, "rule hits".into(), focused);
+    let id_w = rule_id_width(s);
     let rows_avail = inner.height as usize;
-    let off = scroll(s.rules_sel.idx, rows_avail);
-    let id_w = s
-        .rules
-        .rules
-        .iter()
-        .map(|r| escape(&r.id).chars().count())
-        .max()
-        .unwrap_or(4)
-        .clamp(4, 20) as u16;
-    let rows = s
-        .rules
-        .rules
-        .iter()
-        .enumerate()
-        .skip(off)
-        .take(rows_avail)
-        .map(|(i, r)| {
+    let rows = visible_rows(
+        &s.rules.rules,
+        s.rules_sel.idx,
+        focused,
+        rows_avail,
+        |i, r| {
             let hits = s.hits(i);
-            let mut style = if hits > 0 {
+            let style = if hits > 0 {
                 severity_style(r.severity)
             } else {
                 Style::new().fg(Color::Gray)
             };
-            if focused && i == s.rules_sel.idx {
-                style = style.add_modifier(Modifier::REVERSED);
-            }
-            Row::new(vec![
+            let cells = vec![
                 Line::from(hits.to_string()).alignment(ratatui::layout::Alignment::Right),
                 Line::from(format!("sev {}", r.severity)),
                 Line::from(escape(&r.id).into_owned()),
                 Line::from(escape(&r.description).into_owned()),
-            ])
-            .style(style)
-        });
+            ];
+            (Row::new(cells), style)
+        },
+    );
     let widths = [
         Constraint::Length(6),
         Constraint::Length(5),
@@ -919,14 +918,12 @@ fn source_details(s: &DashState, addr: &Addr, v: &SourceView) -> Text<'static> {
     Text::from(lines)
 }
 
-fn alert_details(s: &DashState, a: &Alert) -> Text<'static> {
-    let Some(r) = s.rules.rules.get(a.rule as usize) else {
-        return Text::raw(format!("rule #{} is not in the rule set", a.rule));
-    };
-    let sev = severity_style(r.severity);
-    let mut lines = vec![
+/// The head of a rule's or an alert's details: the rule's id (in its severity's colour),
+/// sid, severity and category; its description; a blank line.
+fn rule_heading(r: &Rule) -> Vec<Line<'static>> {
+    vec![
         Line::from(vec![
-            Span::styled(escape(&r.id).into_owned(), sev),
+            Span::styled(escape(&r.id).into_owned(), severity_style(r.severity)),
             Span::raw(format!(
                 "  sid {}  severity {}  {}",
                 r.signature_id,
@@ -936,6 +933,15 @@ fn alert_details(s: &DashState, a: &Alert) -> Text<'static> {
         ]),
         Line::raw(escape(&r.description).into_owned()),
         Line::raw(""),
+    ]
+}
+
+fn alert_details(s: &DashState, a: &Alert) -> Text<'static> {
+    let Some(r) = s.rules.rules.get(a.rule as usize) else {
+        return Text::raw(format!("rule #{} is not in the rule set", a.rule));
+    };
+    let mut lines = rule_heading(r);
+    lines.extend([
         kv(&format!("key ({})", a.group_by.name()), a.key.to_string()),
         kv(
             "peer",
@@ -962,7 +968,7 @@ fn alert_details(s: &DashState, a: &Alert) -> Text<'static> {
         ),
         kv("condition", escape(&r.condition_text).into_owned()),
         kv("crossed", metrics_text(a)),
-    ];
+    ]);
     if let Ok(eve) = serde_json::from_str::<serde_json::Value>(&a.to_json(&s.rules)) {
         lines.extend(evidence_lines(&eve));
     }
@@ -1021,18 +1027,8 @@ fn evidence_lines(eve: &serde_json::Value) -> Vec<Line<'static>> {
 
 fn rule_details(s: &DashState, i: usize) -> Text<'static> {
     let r = &s.rules.rules[i];
-    Text::from(vec![
-        Line::from(vec![
-            Span::styled(escape(&r.id).into_owned(), severity_style(r.severity)),
-            Span::raw(format!(
-                "  sid {}  severity {}  {}",
-                r.signature_id,
-                r.severity,
-                escape(&r.category)
-            )),
-        ]),
-        Line::raw(escape(&r.description).into_owned()),
-        Line::raw(""),
+    let mut lines = rule_heading(r);
+    lines.extend([
         kv("group by", r.group_by.name().into()),
         kv(
             "window",
@@ -1049,7 +1045,8 @@ fn rule_details(s: &DashState, i: usize) -> Text<'static> {
             "defined at",
             format!("{}:{}", escape(&s.rules.source), r.line),
         ),
-    ])
+    ]);
+    Text::from(lines)
 }
 
 #[cfg(test)]
