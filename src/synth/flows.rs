@@ -314,54 +314,27 @@ fn tcp_session(
     let mut cs = r.next_u32(); // client sequence
     let mut ss = r.next_u32(); // server sequence
     let mut t = t0;
-    let data = |ts: u64,
-                src: IpAddr,
-                dst: IpAddr,
-                sp: u16,
-                dp: u16,
-                seq: u32,
-                ack: u32,
-                f: u8,
-                w: u16,
-                n: u64| {
-        let mut p = tcp(ts, src, dst, sp, dp, seq, ack, f, w);
-        p.payload = Payload::Pattern(n as u16);
-        p
+    // A segment from the client (`up`) or from the server (`down`), without payload;
+    // `with_data` gives it `n` bytes.
+    let up = |at: u64, seq: u32, ack: u32, f: u8| tcp(at, c, s, sport, dport, seq, ack, f, CWIN);
+    let down = |at: u64, seq: u32, ack: u32, f: u8| tcp(at, s, c, dport, sport, seq, ack, f, SWIN);
+    let with_data = |p: Pkt, n: u64| Pkt {
+        payload: Payload::Pattern(n as u16),
+        ..p
     };
 
-    emit(tcp(t, c, s, sport, dport, cs, 0, flags::SYN, CWIN));
+    emit(up(t, cs, 0, flags::SYN));
     cs = cs.wrapping_add(1);
     t += half;
-    emit(tcp(
-        t,
-        s,
-        c,
-        dport,
-        sport,
-        ss,
-        cs,
-        flags::SYN | flags::ACK,
-        SWIN,
-    ));
+    emit(down(t, ss, cs, flags::SYN | flags::ACK));
     ss = ss.wrapping_add(1);
     t += half;
-    emit(tcp(t, c, s, sport, dport, cs, ss, flags::ACK, CWIN));
+    emit(up(t, cs, ss, flags::ACK));
 
     for _ in 0..exchanges {
         t += r.range(MS, 120 * MS); // client think time
         let q = r.range(100, 600);
-        emit(data(
-            t,
-            c,
-            s,
-            sport,
-            dport,
-            cs,
-            ss,
-            flags::PSH | flags::ACK,
-            CWIN,
-            q,
-        ));
+        emit(with_data(up(t, cs, ss, flags::PSH | flags::ACK), q));
         cs = cs.wrapping_add(q as u32);
         t += half + r.range(200 * US, 15 * MS); // transit + server work
         for i in 0..segs {
@@ -372,42 +345,22 @@ fn tcp_session(
             } else {
                 flags::ACK
             };
-            emit(data(t, s, c, dport, sport, ss, cs, f, SWIN, n));
+            emit(with_data(down(t, ss, cs, f), n));
             ss = ss.wrapping_add(n as u32);
             if !last {
                 t += r.range(30 * US, 200 * US);
             }
         }
         t += half;
-        emit(tcp(t, c, s, sport, dport, cs, ss, flags::ACK, CWIN));
+        emit(up(t, cs, ss, flags::ACK));
     }
 
     t += r.range(MS, 60 * MS);
-    emit(tcp(
-        t,
-        c,
-        s,
-        sport,
-        dport,
-        cs,
-        ss,
-        flags::FIN | flags::ACK,
-        CWIN,
-    ));
+    emit(up(t, cs, ss, flags::FIN | flags::ACK));
     cs = cs.wrapping_add(1);
     t += half;
-    emit(tcp(
-        t,
-        s,
-        c,
-        dport,
-        sport,
-        ss,
-        cs,
-        flags::FIN | flags::ACK,
-        SWIN,
-    ));
+    emit(down(t, ss, cs, flags::FIN | flags::ACK));
     ss = ss.wrapping_add(1);
     t += half;
-    emit(tcp(t, c, s, sport, dport, cs, ss, flags::ACK, CWIN));
+    emit(up(t, cs, ss, flags::ACK));
 }

@@ -229,17 +229,7 @@ pub fn client_session(
     let mut added = 0;
     if p.rng.chance(1, 2) {
         if let Some(resolver) = site.pick_resolver(&mut p.rng, v6) {
-            let sport = p.rng.ephemeral_port();
-            let name = p.rng.below(8) as u8;
-            added += p.add(
-                start,
-                Kind::Dns {
-                    client,
-                    resolver,
-                    sport,
-                    name,
-                },
-            );
+            added += dns_lookup(p, client, resolver, start);
             start += p.rng.range(30 * MS, 80 * MS);
         }
     }
@@ -273,6 +263,11 @@ pub fn client_lookup(p: &mut Planner, site: &Site, client: IpAddr, t0: u64, t1: 
     let Some(resolver) = site.pick_resolver(&mut p.rng, v6) else {
         return 0;
     };
+    dns_lookup(p, client, resolver, start)
+}
+
+/// A DNS query from `client` to `resolver` at `start` (random source port and name).
+fn dns_lookup(p: &mut Planner, client: IpAddr, resolver: IpAddr, start: u64) -> u64 {
     let sport = p.rng.ephemeral_port();
     let name = p.rng.below(8) as u8;
     p.add(
