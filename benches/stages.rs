@@ -116,12 +116,12 @@ impl Fixture {
 }
 
 fn keyed_config() -> KeyedConfig {
-    // What `pipeline::run` gives one shard with the CLI defaults (1 s batches, 2 shards).
-    KeyedConfig {
-        batch_ns: SEC,
-        max_keys: 1_000_000 / 2,
-        distinct_bound: 4096,
+    // What `pipeline::run` gives one shard with the CLI defaults (1 s batches) and 2 shards.
+    PipelineConfig {
+        shards: 2,
+        ..Default::default()
     }
+    .keyed_config()
 }
 
 // ---- stage bodies (shared by the benchmarks and the smoke test) ----
@@ -153,18 +153,9 @@ type Stage = (Option<Vec<Filter>>, KeyedWindows);
 fn new_stages(rules: &Arc<RuleSet>, only: &[GroupBy]) -> Vec<Stage> {
     GroupBy::ALL
         .iter()
-        .filter(|&&g| {
-            only.contains(&g) && (g == GroupBy::Src || rules.specs.iter().any(|s| s.group_by == g))
-        })
+        .filter(|&&g| only.contains(&g) && rules.has_stage(g))
         .map(|&g| {
-            let gate = (g != GroupBy::Src).then(|| {
-                rules
-                    .specs
-                    .iter()
-                    .filter(|s| s.group_by == g)
-                    .map(|s| s.filter.clone())
-                    .collect()
-            });
+            let gate = (g != GroupBy::Src).then(|| rules.stage_filters(g));
             (gate, KeyedWindows::new(rules.clone(), g, keyed_config()))
         })
         .collect()

@@ -148,6 +148,33 @@ struct EngineArgs {
     kafka: flowsentry::kafka::cli::KafkaArgs,
 }
 
+impl EngineArgs {
+    /// The pipeline settings these options make (`--shards`, `--batch`, `--lateness`,
+    /// `--max-keys`, `--distinct-bound`); each command adds its own.
+    fn pipeline_config(&self) -> Result<PipelineConfig> {
+        let mut cfg = PipelineConfig {
+            batch_ns: self.batch,
+            lateness_ns: self.lateness,
+            max_keys: self.max_keys,
+            distinct_bound: self.distinct_bound,
+            progress: false,
+            ..Default::default()
+        };
+        if let Some(n) = self.shards {
+            if n == 0 {
+                bail!("--shards must be at least 1");
+            }
+            cfg.shards = n;
+        }
+        Ok(cfg)
+    }
+
+    /// Whether the dashboard shows: with `--tui`, or on a terminal stdout without `--no-tui`.
+    fn tui(&self) -> bool {
+        self.tui || (!self.no_tui && std::io::stdout().is_terminal())
+    }
+}
+
 #[derive(Subcommand)]
 enum RulesCmd {
     /// Check rule files; prints every error as FILE:LINE:COLUMN and exits 2 if any.
@@ -273,23 +300,13 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     if _demo_guard.is_some() {
         source.rename(&["captures/demo.pcap (embedded)".to_string()]);
     }
-    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
+    let tui = a.engine.tui();
     let progress = !a.engine.quiet && std::io::stderr().is_terminal();
-    let mut cfg = PipelineConfig {
-        batch_ns: a.engine.batch,
-        lateness_ns: a.engine.lateness,
-        max_keys: a.engine.max_keys,
-        distinct_bound: a.engine.distinct_bound,
+    let cfg = PipelineConfig {
         speed: a.speed,
         progress,
-        ..Default::default()
+        ..a.engine.pipeline_config()?
     };
-    if let Some(n) = a.engine.shards {
-        if n == 0 {
-            bail!("--shards must be at least 1");
-        }
-        cfg.shards = n;
-    }
     if let Some(x) = a.speed {
         if !(x > 0.0 && x.is_finite()) {
             bail!("--speed must be a positive number");
@@ -435,12 +452,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
     let source = LiveCapture::open(&opts)?;
     // The first signal asks for a clean stop; a second one exits.
     let stop = stop_on_signals()?;
-    let mut cfg = PipelineConfig {
-        batch_ns: a.engine.batch,
-        lateness_ns: a.engine.lateness,
-        max_keys: a.engine.max_keys,
-        distinct_bound: a.engine.distinct_bound,
-        progress: false,
+    let cfg = PipelineConfig {
         // A live source cannot wait: a full shard queue drops (and counts) a record batch.
         // Deeper queues than replay's (256 x 1024 records, ~15 MB a shard) ride out the
         // moments other processes hold the CPUs, before the kernel ring would overflow.
@@ -449,14 +461,8 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
         clock: Some(Arc::new(flowsentry::clock::SystemClock)),
         stop: Some(stop.clone()),
         report_every: Some(a.capture.report_every()),
-        ..Default::default()
+        ..a.engine.pipeline_config()?
     };
-    if let Some(n) = a.engine.shards {
-        if n == 0 {
-            bail!("--shards must be at least 1");
-        }
-        cfg.shards = n;
-    }
     if !a.engine.quiet {
         eprintln!(
             "flowsentry: {}; Ctrl-C to stop",
@@ -464,7 +470,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
         );
     }
     // The dashboard (as in replay): `q` or Ctrl-C in it stops the capture the same way.
-    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
+    let tui = a.engine.tui();
     let summary = if tui {
         run_dashboard(source, rules, cfg, &a.engine, "live")?
     } else {
@@ -581,22 +587,11 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
     let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
     let kcfg = a.engine.kafka.require("consume")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut cfg = PipelineConfig {
-        batch_ns: a.engine.batch,
-        lateness_ns: a.engine.lateness,
-        max_keys: a.engine.max_keys,
-        distinct_bound: a.engine.distinct_bound,
-        progress: false,
+    let cfg = PipelineConfig {
         stop: Some(stop.clone()),
         source_watermark: true,
-        ..Default::default()
+        ..a.engine.pipeline_config()?
     };
-    if let Some(n) = a.engine.shards {
-        if n == 0 {
-            bail!("--shards must be at least 1");
-        }
-        cfg.shards = n;
-    }
     let source = KafkaSource::new(KafkaSourceConfig {
         format: a.format,
         stop_at_end: a.stop_at_end,
@@ -613,7 +608,7 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
             .context("installing the signal handlers")?;
         signal_hook::flag::register(sig, stop.clone()).context("installing the signal handlers")?;
     }
-    let tui = a.engine.tui || (!a.engine.no_tui && std::io::stdout().is_terminal());
+    let tui = a.engine.tui();
     let summary = if tui {
         run_dashboard(source, rules, cfg, &a.engine, "consume")?
     } else {

@@ -91,6 +91,18 @@ impl Default for PipelineConfig {
     }
 }
 
+impl PipelineConfig {
+    /// What each shard's keyed windows get: the batch interval, an equal part of the key
+    /// limit, the distinct bound (at least 16).
+    pub fn keyed_config(&self) -> KeyedConfig {
+        KeyedConfig {
+            batch_ns: self.batch_ns,
+            max_keys: self.max_keys.div_ceil(self.shards.max(1)).max(1),
+            distinct_bound: self.distinct_bound.max(16),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("configuration: {0}")]
@@ -142,11 +154,7 @@ pub fn run<S: AlertSink + 'static>(
         .check_batch(cfg.batch_ns)
         .map_err(PipelineError::Config)?;
     let started = Instant::now();
-    let kcfg = KeyedConfig {
-        batch_ns: cfg.batch_ns,
-        max_keys: cfg.max_keys.div_ceil(n).max(1),
-        distinct_bound: cfg.distinct_bound.max(16),
-    };
+    let kcfg = cfg.keyed_config();
     let horizon_b = (rules.max_window_ns() / cfg.batch_ns).max(1);
 
     // Record buffers go back from the shards to the reader for reuse (fresh ones cost an
@@ -167,9 +175,10 @@ pub fn run<S: AlertSink + 'static>(
                 shard_loop(
                     GroupBy::ALL
                         .iter()
-                        .map(|g| {
-                            (*g == GroupBy::Src || rules.specs.iter().any(|s| s.group_by == *g))
-                                .then(|| KeyedWindows::new(rules.clone(), *g, kcfg))
+                        .map(|&g| {
+                            rules
+                                .has_stage(g)
+                                .then(|| KeyedWindows::new(rules.clone(), g, kcfg))
                         })
                         .collect(),
                     rx,
@@ -211,16 +220,8 @@ pub fn run<S: AlertSink + 'static>(
     };
     let tel = cfg.telemetry.clone();
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
-    let filters_of = |g: GroupBy| -> Vec<crate::rules::Filter> {
-        rules
-            .specs
-            .iter()
-            .filter(|s| s.group_by == g)
-            .map(|s| s.filter.clone())
-            .collect()
-    };
-    let dst_filters = filters_of(GroupBy::Dst);
-    let all_filters = filters_of(GroupBy::All);
+    let dst_filters = rules.stage_filters(GroupBy::Dst);
+    let all_filters = rules.stage_filters(GroupBy::All);
     let all_shard = shard_of(&Addr::UNSPECIFIED, n);
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;

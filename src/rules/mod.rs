@@ -205,6 +205,22 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Whether the pipeline keeps a keyed stage for grouping `g`: by source always, by
+    /// destination and all traffic only when some spec groups that way.
+    pub fn has_stage(&self, g: GroupBy) -> bool {
+        g == GroupBy::Src || self.specs.iter().any(|s| s.group_by == g)
+    }
+
+    /// The filters of the specs grouped by `g`: a record goes to that grouping's stage when
+    /// one of them matches it (none: the stage gets no record).
+    pub fn stage_filters(&self, g: GroupBy) -> Vec<Filter> {
+        self.specs
+            .iter()
+            .filter(|s| s.group_by == g)
+            .map(|s| s.filter.clone())
+            .collect()
+    }
+
     /// The longest window of any rule, in ns.
     pub fn max_window_ns(&self) -> u64 {
         self.rules.iter().map(|r| r.window_ns).max().unwrap_or(0)
