@@ -85,7 +85,7 @@ fn spoofed_flood_replays_with_bounded_memory() {
         max_keys: 4000,
         ..Default::default()
     };
-    let (summary, sink) = replay_with(&[p.clone()], default_rules(), cfg);
+    let (summary, sink) = replay_with(std::slice::from_ref(&p), default_rules(), cfg);
     assert_eq!(summary.packets, 37_841);
     // the source stage is capped; the destination and global stages hold one key each
     assert!(
@@ -131,7 +131,7 @@ fn icmp_echo_counting_matches_suricata_semantics() {
         );
         let rules = flowsentry::rules::parse_rules(&text, "test").unwrap();
         let (_, sink) = replay_with(
-            &[p.clone()],
+            std::slice::from_ref(&p),
             rules,
             PipelineConfig {
                 batch_ns: 1_000_000_000,

@@ -11,6 +11,9 @@ fn rules(text: &str) -> Arc<RuleSet> {
     Arc::new(parse_rules(text, "test").unwrap())
 }
 
+/// (key, window end, condition values) of an alert.
+type Fired = (Addr, u64, Vec<(Metric, f64)>);
+
 fn cfg() -> KeyedConfig {
     KeyedConfig {
         batch_ns: S,
@@ -153,9 +156,9 @@ proptest! {
                     (Metric::ConnAttempts, conns.len() as f64), (Metric::DistinctDstPairs, pairs.len() as f64)]));
             }
         }
-        let mut got: Vec<(Addr, u64, Vec<(Metric, f64)>)> = alerts.into_iter().map(|a| (a.key, a.window_end_ns, a.values)).collect();
-        got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        expected.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut got: Vec<Fired> = alerts.into_iter().map(|a| (a.key, a.window_end_ns, a.values)).collect();
+        got.sort_by_key(|a| (a.0, a.1));
+        expected.sort_by_key(|a| (a.0, a.1));
         prop_assert_eq!(got, expected);
     }
 }
