@@ -163,6 +163,61 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Skipping keys (gates, dirty bits) never loses or invents an alert: with thresholds
+    /// that keys cross, fall below and cross again, the alerts are exactly the windows whose
+    /// brute-force metrics meet each condition.
+    #[test]
+    fn skipping_keys_never_changes_alerts(
+        raw in prop::collection::vec((0u64..30_000, 0u8..3, 0u8..6, 0u16..8, 0u16..4, any::<bool>()), 1..300),
+        lateness_ms in prop::sample::select(vec![0u64, 1500]),
+    ) {
+        let rs = rules(concat!(
+            "[[rule]]\nid='a'\nwindow='5s'\nslide='2s'\ncooldown=0\ncondition='syn >= 4 and distinct_dst_ports >= 3'\n",
+            "[[rule]]\nid='b'\nwindow='3s'\nslide='1s'\ncooldown=0\ncondition='packets >= 6 or distinct_dst_hosts >= 4'\n",
+            "[[rule]]\nid='c'\nwindow='7s'\nslide='1s'\ncooldown=0\ncondition='conn_attempts >= 3 and conn_attempts / max(distinct_dst_pairs, 1) >= 1.5'\n",
+        ));
+        let mut recs: Vec<Record> = raw.iter().map(|&(ms, s, d, p, sp, is_syn)| {
+            let mut r = syn(100 * S + ms * 1_000_000, s, d, p, sp);
+            if !is_syn { r.tcp_flags = tcp_flag::ACK; }
+            r
+        }).collect();
+        recs.sort_by_key(|r| r.ts_ns);
+        let lat = lateness_ms * 1_000_000;
+        for i in (1..recs.len()).step_by(2) {
+            if recs[i].ts_ns - recs[i - 1].ts_ns < lat { recs.swap(i, i - 1); }
+        }
+        let mut kw = KeyedWindows::new(rs.clone(), GroupBy::Src, cfg());
+        let mut got: Vec<(u16, Addr, u64)> = run(&mut kw, &recs, lat).into_iter().map(|a| (a.rule, a.key, a.window_end_ns / S)).collect();
+        let mut wm = crate::window::WatermarkTracker::new(S, lat);
+        let admitted: Vec<Record> = recs.iter().filter(|r| wm.observe(r.ts_ns).batch.is_some()).copied().collect();
+        let max_b = admitted.iter().map(|r| r.ts_ns / S).max().unwrap();
+        let mut want = Vec::new();
+        for (ri, (window, slide)) in [(5u64, 2u64), (3, 1), (7, 1)].into_iter().enumerate() {
+            for src in 0u8..3 {
+                for end in (0..=max_b + window + 1).filter(|e| e % slide == 0) {
+                    let win: Vec<&Record> = admitted.iter().filter(|r| r.src == Addr::v4([10, 0, 0, src]) && r.ts_ns / S < end && r.ts_ns / S + window >= end).collect();
+                    let syns = win.iter().filter(|r| r.is_syn()).count();
+                    let ports = win.iter().map(|r| r.dst_port).collect::<HashSet<_>>().len();
+                    let hosts = win.iter().map(|r| r.dst).collect::<HashSet<_>>().len();
+                    let pairs = win.iter().map(|r| (r.dst, r.dst_port)).collect::<HashSet<_>>().len();
+                    let conns = win.iter().filter(|r| r.is_syn()).map(|r| (r.dst, r.dst_port, r.src_port)).collect::<HashSet<_>>().len();
+                    let fires = match ri {
+                        0 => syns >= 4 && ports >= 3,
+                        1 => win.len() >= 6 || hosts >= 4,
+                        _ => conns >= 3 && conns as f64 / pairs.max(1) as f64 >= 1.5,
+                    };
+                    if fires { want.push((ri as u16, Addr::v4([10, 0, 0, src]), end)); }
+                }
+            }
+        }
+        got.sort();
+        want.sort();
+        prop_assert_eq!(got, want);
+    }
+}
+
 #[test]
 fn gates_follow_the_necessary_conditions() {
     let rs = crate::rules::default_rules();
