@@ -563,6 +563,12 @@ struct ConsumeArgs {
     /// A partition at its end for this long no longer holds the watermark back.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
     idle_timeout: u64,
+    /// Records a partition may have buffered before its fetching is paused (until half of
+    /// them are handed out): bounds memory while another partition holds the watermark.
+    #[arg(long, value_name = "N",
+          default_value_t = flowsentry::kafka::source::DEFAULT_PARTITION_BUFFER as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    partition_buffer: u64,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -599,6 +605,7 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
         batch_ns: a.engine.batch,
         horizon_ns: rules.max_window_ns(),
         idle_timeout: Duration::from_nanos(a.idle_timeout),
+        partition_buffer: a.partition_buffer as usize,
         ..KafkaSourceConfig::new(kcfg, &a.topic, &a.group)
     })?;
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -308,6 +308,38 @@ fn published_captures_consumed_give_the_replay_alerts() {
     }
 }
 
+/// With a tiny per-partition buffer, partitions that run ahead of the merge are paused and
+/// resumed over and over: the alerts are still exactly the replay's, none late.
+#[test]
+fn partitions_that_run_ahead_are_paused_and_nothing_changes() {
+    let _b = broker_or_skip!();
+    let capture = root().join("captures/demo.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let (want, rsum) = replay(&capture, dir.path(), &[]);
+    let topic = unique("pause");
+    publish(&capture, &topic, 4);
+    let (got, summary) = (dir.path().join("kafka.jsonl"), dir.path().join("s.json"));
+    let out = run_ok(
+        consume_cmd(&topic, &unique("g"), &got, &summary)
+            .args(["--stop-at-end", "--partition-buffer", "64"])
+            .env("FLOWSENTRY_LOG", "flowsentry=info"),
+    );
+    let s = json(&std::fs::read_to_string(&summary).unwrap());
+    assert_eq!(s["packets"], rsum["decode"]["records"]);
+    assert_eq!(s["late_packets"], 0);
+    assert_eq!(sorted(lines(&got)), sorted(want));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let pauses: u64 = log
+        .lines()
+        .find_map(|l| {
+            l.split("; ")
+                .find_map(|p| p.strip_suffix(" pauses of partitions that ran ahead"))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pause count in the log:\n{log}"));
+    assert!(pauses > 0, "no partition was paused:\n{log}");
+}
+
 #[test]
 fn replay_alerts_to_kafka_arrive_exactly_once() {
     let _b = broker_or_skip!();

@@ -11,10 +11,14 @@
 //!   nothing is buffered); the source's watermark is the oldest frontier among the
 //!   partitions that are still active, so a partition that is behind holds the watermark
 //!   and none of its records turns late. A partition with no record yet holds it too, and
-//!   holds the merge (up to [`MERGE_CAP`] buffered records). A partition that has reached
+//!   holds the merge: nothing is handed out until it delivers. A partition that has reached
 //!   its end and stayed there for `idle_timeout` (or, with `stop_at_end`, has reached its
 //!   stop offset) is idle and holds nothing back; when every partition is idle the
 //!   watermark is the newest frontier. The pipeline subtracts `--lateness` from it.
+//! - **Bounded memory.** A partition with more than `partition_buffer` records buffered is
+//!   paused (librdkafka stops fetching it) until half of them are handed out, so partitions
+//!   that run ahead of one that holds the merge wait in librdkafka's bounded queues, not in
+//!   ours; a partition that delivers nothing for long is named in a warning every 10 s.
 //! - **At-least-once.** Offsets are never committed automatically. [`PacketSource::delivered`]
 //!   (called when every window up to a batch is evaluated and its alerts confirmed by all
 //!   sinks) commits, per partition, the offset of the first message that still has a record
@@ -103,6 +107,9 @@ pub struct KafkaSourceConfig {
     pub idle_timeout: Duration,
     /// How long one poll waits for a message before the source reports `Idle`.
     pub poll_timeout: Duration,
+    /// Records a partition may have buffered before it is paused (its fetching stops until
+    /// half of them are handed out): what bounds the memory of a partition that runs ahead.
+    pub partition_buffer: usize,
 }
 
 impl KafkaSourceConfig {
@@ -118,6 +125,7 @@ impl KafkaSourceConfig {
             horizon_ns: 0,
             idle_timeout: Duration::from_secs(2),
             poll_timeout: Duration::from_millis(100),
+            partition_buffer: DEFAULT_PARTITION_BUFFER,
         }
     }
 }
@@ -131,14 +139,19 @@ pub struct KafkaSourceStats {
     pub dead_lettered: u64,
     pub dead_letter_failed: u64,
     pub commits: u64,
+    /// Times a partition that ran ahead was paused.
+    pub pauses: u64,
     /// Seconds from the first message to the end (`stop_at_end`), for throughput figures
     /// that leave out joining the group.
     pub read_seconds: f64,
 }
 
-/// Records buffered for the merge beyond which a partition with nothing buffered no longer
-/// holds the merge (its records can still not turn late: it still holds the watermark).
-pub const MERGE_CAP: usize = 1 << 20;
+/// Records a partition may buffer before it is paused (~64 MiB of records; lower values
+/// pause more often, and each resume waits for a fetch: 2^18 halved the consume rate here).
+pub const DEFAULT_PARTITION_BUFFER: usize = 1 << 20;
+
+/// How often the source says that the merge still waits for a partition.
+const WAIT_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// A partition's emptied record buffer above this capacity is shrunk.
 const SHRINK_ABOVE: usize = 1 << 16;
@@ -167,6 +180,10 @@ pub struct KafkaSource {
     ended: bool,
     last_dlq_warn: Option<Instant>,
     first_message_at: Option<Instant>,
+    /// Since when the merge has waited for a partition with nothing buffered, and when that
+    /// was last said.
+    waiting_since: Option<Instant>,
+    waited_warned: Option<Instant>,
     subscribed_at: Instant,
 }
 
@@ -249,6 +266,8 @@ impl KafkaSource {
             ended: false,
             last_dlq_warn: None,
             first_message_at: None,
+            waiting_since: None,
+            waited_warned: None,
             subscribed_at: Instant::now(),
         })
     }
@@ -287,8 +306,17 @@ impl KafkaSource {
                 GroupEvent::Assigned(ps) => {
                     self.assigned_once = true;
                     tracing::info!("kafka {}: assigned partitions {ps:?}", self.cfg.topic);
+                    let mut tpl = TopicPartitionList::new();
                     for p in ps {
                         self.parts.entry(p).or_default();
+                        tpl.add_partition(&self.cfg.topic, p);
+                    }
+                    // Not paused, whatever an earlier owner of this process did to it.
+                    if let Err(e) = self.consumer.resume(&tpl) {
+                        self.consumer
+                            .context()
+                            .log
+                            .warn_limited(&format!("resume assigned partitions: {e}"));
                     }
                 }
                 GroupEvent::Revoked(ps) => {
@@ -443,7 +471,39 @@ impl KafkaSource {
         part.msgs.push_back((off, scratch.len()));
         part.buf.extend(scratch.drain(..));
         part.settle();
+        let pause = !part.paused && part.buf.len() > self.cfg.partition_buffer;
         self.scratch = scratch;
+        if pause {
+            self.set_paused(p, true);
+        }
+    }
+
+    /// Pause (or resume) fetching partition `p`; records already fetched still arrive.
+    pub(super) fn set_paused(&mut self, p: i32, paused: bool) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.cfg.topic, p);
+        let r = if paused {
+            self.consumer.pause(&tpl)
+        } else {
+            self.consumer.resume(&tpl)
+        };
+        match r {
+            Ok(()) => {
+                if let Some(part) = self.parts.get_mut(&p) {
+                    part.paused = paused;
+                }
+                if paused {
+                    self.stats.pauses += 1;
+                }
+            }
+            Err(e) => {
+                let what = if paused { "pause" } else { "resume" };
+                self.consumer
+                    .context()
+                    .log
+                    .warn_limited(&format!("{what} partition {p}: {e}"));
+            }
+        }
     }
 
     fn flush_dead_letters(&mut self) {
@@ -476,13 +536,14 @@ impl PacketSource for KafkaSource {
                 let s = &self.stats;
                 tracing::info!(
                     "kafka {}: read {} records in {} messages in {:.3} s from the first message \
-                     ({:.0} records/s); {} malformed",
+                     ({:.0} records/s); {} malformed; {} pauses of partitions that ran ahead",
                     self.cfg.topic,
                     s.records,
                     s.messages,
                     s.read_seconds,
                     s.records as f64 / s.read_seconds.max(1e-9),
-                    s.malformed
+                    s.malformed,
+                    s.pauses
                 );
                 return Ok(Next::End);
             }

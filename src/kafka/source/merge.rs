@@ -5,7 +5,9 @@
 //! watermark, and that record. Guarantees: see the parent module (event time, one watermark
 //! per partition, idle partitions hold nothing back).
 
-use super::{KafkaSource, MERGE_CAP, SHRINK_ABOVE};
+use std::time::Instant;
+
+use super::{KafkaSource, SHRINK_ABOVE, WAIT_WARN_EVERY};
 use crate::record::Record;
 
 impl KafkaSource {
@@ -73,10 +75,14 @@ impl KafkaSource {
             self.watermark = Some(self.watermark.map_or(c, |w| w.max(c)));
         }
         if blocked {
-            if self.buffered < MERGE_CAP {
-                return None;
-            }
-        } else if !unknown {
+            // Wait for it, however far the others have run: they are paused at
+            // `partition_buffer` records, so waiting costs no more memory.
+            self.warn_waiting();
+            return None;
+        }
+        self.waiting_since = None;
+        self.waited_warned = None;
+        if !unknown {
             self.run = best.map(|b| (b.1, second));
         }
         best.map(|b| b.1)
@@ -89,10 +95,14 @@ impl KafkaSource {
         let rec = part.buf.pop_front().expect("picked partition has a record");
         self.buffered -= 1;
         if part.buf.is_empty() && part.buf.capacity() > SHRINK_ABOVE {
-            // A partition that ran ahead of the others may have buffered up to MERGE_CAP
-            // records: give that memory back once they are out, not keep it per partition.
+            // A partition that ran ahead of the others may have buffered many records: give
+            // that memory back once they are out, not keep it per partition.
             part.buf.shrink_to(SHRINK_ABOVE / 16);
         }
+        if part.paused && part.buf.len() <= self.cfg.partition_buffer / 2 {
+            self.set_paused(p, false);
+        }
+        let part = self.parts.get_mut(&p).expect("picked partition");
         let front = part
             .msgs
             .front_mut()
@@ -106,5 +116,34 @@ impl KafkaSource {
         }
         part.frontier = part.frontier.max(Some(rec.0.ts_ns));
         rec
+    }
+
+    /// Say, every `WAIT_WARN_EVERY`, which partitions the merge has been waiting for.
+    fn warn_waiting(&mut self) {
+        let now = Instant::now();
+        let since = *self.waiting_since.get_or_insert(now);
+        let warned = self.waited_warned.unwrap_or(since);
+        if now.duration_since(warned) < WAIT_WARN_EVERY {
+            return;
+        }
+        self.waited_warned = Some(now);
+        let waiting: Vec<i32> = self
+            .parts
+            .iter()
+            .filter(|(_, x)| x.buf.is_empty() && !x.done && x.eof_at.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        let paused: Vec<i32> = self
+            .parts
+            .iter()
+            .filter(|(_, x)| x.paused)
+            .map(|(p, _)| *p)
+            .collect();
+        tracing::warn!(
+            "kafka {}: the watermark has waited {:.0} s for partition(s) {waiting:?}, which \
+             delivered nothing; partitions {paused:?} are paused until it does",
+            self.cfg.topic,
+            now.duration_since(since).as_secs_f64()
+        );
     }
 }

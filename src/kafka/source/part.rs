@@ -24,6 +24,8 @@ pub(super) struct Part {
     pub eof_at: Option<Instant>,
     /// `stop_at_end`: the stop offset is reached.
     pub done: bool,
+    /// Fetching is paused: the partition ran ahead of the merge.
+    pub paused: bool,
     /// Offset after the last message fully handed out; -1 before the first.
     pub next_offset: i64,
     /// (batch, offset of the first message with a record of that batch), batches rising.
@@ -40,6 +42,7 @@ impl Default for Part {
             msgs: VecDeque::new(),
             eof_at: None,
             done: false,
+            paused: false,
             next_offset: -1,
             marks: VecDeque::new(),
             committed: -1,
