@@ -113,6 +113,41 @@ fn quiet_keys_expire() {
     );
 }
 
+/// (ms after 100 s, source, destination, port, source port, SYN or ACK), as the property
+/// tests draw them.
+type Raw = (u64, u8, u8, u16, u16, bool);
+
+/// The records of `raw` in time order, shuffled a little within `lat`: neighbours closer than
+/// the lateness swap places.
+fn arrivals(raw: &[Raw], lat: u64) -> Vec<Record> {
+    let mut recs: Vec<Record> = raw
+        .iter()
+        .map(|&(ms, s, d, p, sp, is_syn)| {
+            let mut r = syn(100 * S + ms * 1_000_000, s, d, p, sp);
+            if !is_syn {
+                r.tcp_flags = tcp_flag::ACK;
+            }
+            r
+        })
+        .collect();
+    recs.sort_by_key(|r| r.ts_ns);
+    for i in (1..recs.len()).step_by(2) {
+        if recs[i].ts_ns - recs[i - 1].ts_ns < lat {
+            recs.swap(i, i - 1);
+        }
+    }
+    recs
+}
+
+/// The records the watermark admits (not late), in arrival order.
+fn admitted(recs: &[Record], lat: u64) -> Vec<Record> {
+    let mut wm = crate::window::WatermarkTracker::new(S, lat);
+    recs.iter()
+        .filter(|r| wm.observe(r.ts_ns).batch.is_some())
+        .copied()
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
     /// Every window's metrics equal a brute-force recount of the packets in it, whatever the
@@ -123,22 +158,12 @@ proptest! {
         lateness_ms in prop::sample::select(vec![0u64, 1500, 4000]),
     ) {
         let rs = rules("[[rule]]\nid='all'\nwindow='5s'\nslide='2s'\ncooldown=0\ncondition='packets >= 1 and syn >= 0 and distinct_dst_ports >= 0 and distinct_dst_hosts >= 0 and conn_attempts >= 0 and distinct_dst_pairs >= 0'\n");
-        let mut recs: Vec<Record> = raw.iter().map(|&(ms, s, d, p, sp, is_syn)| {
-            let mut r = syn(100 * S + ms * 1_000_000, s, d, p, sp);
-            if !is_syn { r.tcp_flags = tcp_flag::ACK; }
-            r
-        }).collect();
-        recs.sort_by_key(|r| r.ts_ns);
-        // shuffle a little within the lateness: swap neighbours that are close in time
         let lat = lateness_ms * 1_000_000;
-        for i in (1..recs.len()).step_by(2) {
-            if recs[i].ts_ns - recs[i - 1].ts_ns < lat { recs.swap(i, i - 1); }
-        }
+        let recs = arrivals(&raw, lat);
         let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
         let alerts = run(&mut kw, &recs, lat);
         // brute force: which records were admitted (not late)?
-        let mut wm = crate::window::WatermarkTracker::new(S, lat);
-        let admitted: Vec<Record> = recs.iter().filter(|r| wm.observe(r.ts_ns).batch.is_some()).copied().collect();
+        let admitted = admitted(&recs, lat);
         let mut expected = Vec::new();
         let max_b = admitted.iter().map(|r| r.ts_ns / S).max().unwrap();
         for src in 0u8..3 {
@@ -178,20 +203,11 @@ proptest! {
             "[[rule]]\nid='b'\nwindow='3s'\nslide='1s'\ncooldown=0\ncondition='packets >= 6 or distinct_dst_hosts >= 4'\n",
             "[[rule]]\nid='c'\nwindow='7s'\nslide='1s'\ncooldown=0\ncondition='conn_attempts >= 3 and conn_attempts / max(distinct_dst_pairs, 1) >= 1.5'\n",
         ));
-        let mut recs: Vec<Record> = raw.iter().map(|&(ms, s, d, p, sp, is_syn)| {
-            let mut r = syn(100 * S + ms * 1_000_000, s, d, p, sp);
-            if !is_syn { r.tcp_flags = tcp_flag::ACK; }
-            r
-        }).collect();
-        recs.sort_by_key(|r| r.ts_ns);
         let lat = lateness_ms * 1_000_000;
-        for i in (1..recs.len()).step_by(2) {
-            if recs[i].ts_ns - recs[i - 1].ts_ns < lat { recs.swap(i, i - 1); }
-        }
+        let recs = arrivals(&raw, lat);
         let mut kw = KeyedWindows::new(rs.clone(), GroupBy::Src, cfg());
         let mut got: Vec<(u16, Addr, u64)> = run(&mut kw, &recs, lat).into_iter().map(|a| (a.rule, a.key, a.window_end_ns / S)).collect();
-        let mut wm = crate::window::WatermarkTracker::new(S, lat);
-        let admitted: Vec<Record> = recs.iter().filter(|r| wm.observe(r.ts_ns).batch.is_some()).copied().collect();
+        let admitted = admitted(&recs, lat);
         let max_b = admitted.iter().map(|r| r.ts_ns / S).max().unwrap();
         let mut want = Vec::new();
         for (ri, (window, slide)) in [(5u64, 2u64), (3, 1), (7, 1)].into_iter().enumerate() {
