@@ -198,11 +198,6 @@ impl KeyedWindows {
         self.group_by
     }
 
-    /// Longest window in batches: how far back any evaluation looks.
-    pub fn horizon_batches(&self) -> u64 {
-        self.horizon_b
-    }
-
     pub fn stats(&self) -> KeyedStats {
         let mut s = self.stats;
         s.keys = self.keys.len() as u64;

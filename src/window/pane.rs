@@ -204,23 +204,8 @@ impl PaneRing {
 
     /// Counters of the window `[end - len, end)`.
     pub fn window(&self, end: u64, len: u64) -> Counters {
-        let start = end.saturating_sub(len);
         let mut c = Counters::default();
-        if self.cur.sums.packets == 0 || self.cur_b < start {
-            return c;
-        }
-        if self.cur_b < end {
-            c = self.cur;
-        }
-        for (b, p) in self.older.iter().rev() {
-            if *b >= end {
-                continue;
-            }
-            if *b < start {
-                break;
-            }
-            c.merge(p);
-        }
+        self.each_from_back(end.saturating_sub(len), end, |p| c.merge(p));
         c
     }
 
@@ -229,11 +214,6 @@ impl PaneRing {
     #[inline]
     pub fn held(&self) -> (u64, u64) {
         (self.held_packets, self.held_bytes)
-    }
-
-    /// Newest batch with traffic.
-    pub fn last_batch(&self) -> Option<u64> {
-        (self.cur.sums.packets > 0).then_some(self.cur_b)
     }
 
     /// Drop panes no window ending at or after `end` with length <= `horizon` can see.
@@ -274,10 +254,6 @@ impl PaneRing {
                 f(p);
             }
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cur.sums.packets == 0
     }
 
     pub fn heap_bytes(&self) -> usize {
