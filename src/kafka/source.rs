@@ -168,8 +168,6 @@ pub struct KafkaSource {
     assigned_once: bool,
     /// Scratch space for decoding one message.
     scratch: Vec<(Record, u32)>,
-    /// Records in all partitions' buffers.
-    buffered: usize,
     /// The partition of the next record, chosen after the last one was handed out.
     peeked: Option<i32>,
     /// The partition handing out records, and the capture time up to which it may go on
@@ -258,7 +256,6 @@ impl KafkaSource {
             stop,
             assigned_once: false,
             scratch: Vec::with_capacity(4096),
-            buffered: 0,
             peeked: None,
             run: None,
             watermark: None,
@@ -322,10 +319,9 @@ impl KafkaSource {
                 GroupEvent::Revoked(ps) => {
                     tracing::info!("kafka {}: revoked partitions {ps:?}", self.cfg.topic);
                     for p in ps {
-                        if let Some(part) = self.parts.remove(&p) {
-                            // Its new owner reads them again from the committed offset.
-                            self.buffered -= part.buf.len();
-                        }
+                        // Its new owner reads its buffered records again from the committed
+                        // offset.
+                        self.parts.remove(&p);
                     }
                 }
             }
@@ -465,7 +461,6 @@ impl KafkaSource {
             self.dead_letter(key, value, &o, r);
         }
         self.stats.records += scratch.len() as u64;
-        self.buffered += scratch.len();
         let part = self.parts.entry(p).or_default();
         part.eof_at = None;
         part.msgs.push_back((off, scratch.len()));

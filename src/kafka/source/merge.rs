@@ -93,7 +93,6 @@ impl KafkaSource {
         let batch_ns = self.cfg.batch_ns;
         let part = self.parts.get_mut(&p).expect("picked partition");
         let rec = part.buf.pop_front().expect("picked partition has a record");
-        self.buffered -= 1;
         if part.buf.is_empty() && part.buf.capacity() > SHRINK_ABOVE {
             // A partition that ran ahead of the others may have buffered many records: give
             // that memory back once they are out, not keep it per partition.
