@@ -140,6 +140,22 @@ fn publish(capture: &Path, topic: &str, partitions: u32) -> serde_json::Value {
     json(&std::fs::read_to_string(summary).unwrap())
 }
 
+/// A SYN from `src` port 40000 to 10.9.9.9 `dst_port` (44 bytes of IP, 58 on the wire).
+fn syn_probe(ts_ns: u64, src: Addr, dst_port: u16) -> (Record, u32) {
+    let r = Record {
+        ts_ns,
+        src,
+        dst: Addr::v4([10, 9, 9, 9]),
+        src_port: 40000,
+        dst_port,
+        ip_len: 44,
+        proto: proto::TCP,
+        tcp_flags: tcp_flag::SYN,
+        ..Default::default()
+    };
+    (r, 58)
+}
+
 fn consume_cmd(topic: &str, group: &str, alerts: &Path, summary: &Path) -> Command {
     let mut c = bin();
     c.arg("consume")
@@ -431,19 +447,10 @@ fn malformed_records_are_counted_skipped_and_dead_lettered() {
     let src = Addr::v4([10, 1, 2, 3]);
     let good: Vec<(Record, u32)> = (0..50u64)
         .map(|i| {
-            (
-                Record {
-                    ts_ns: 1_700_000_000_000_000_000 + i * 1_000_000,
-                    src,
-                    dst: Addr::v4([10, 9, 9, 9]),
-                    src_port: 40000,
-                    dst_port: 1000 + i as u16,
-                    ip_len: 44,
-                    proto: proto::TCP,
-                    tcp_flags: tcp_flag::SYN,
-                    ..Default::default()
-                },
-                58,
+            syn_probe(
+                1_700_000_000_000_000_000 + i * 1_000_000,
+                src,
+                1000 + i as u16,
             )
         })
         .collect();
@@ -525,22 +532,7 @@ fn an_idle_partition_does_not_hold_the_watermark() {
     create_topic(BROKERS, &topic, 2);
     let t0 = 1_700_000_000_000_000_000u64;
     let scan: Vec<(Record, u32)> = (0..300u64)
-        .map(|i| {
-            (
-                Record {
-                    ts_ns: t0 + i * 1_000_000,
-                    src: Addr::v4([10, 7, 7, 7]),
-                    dst: Addr::v4([10, 9, 9, 9]),
-                    src_port: 40000,
-                    dst_port: 1 + i as u16,
-                    ip_len: 44,
-                    proto: proto::TCP,
-                    tcp_flags: tcp_flag::SYN,
-                    ..Default::default()
-                },
-                58,
-            )
-        })
+        .map(|i| syn_probe(t0 + i * 1_000_000, Addr::v4([10, 7, 7, 7]), 1 + i as u16))
         .chain((0..5u64).map(|i| {
             (
                 Record {
