@@ -25,3 +25,7 @@ bash scripts/broker.sh start || echo "test.sh: the Kafka broker did not start" >
 
 cargo build --release --locked --all-targets
 cargo test --release --locked --all-targets -- --test-threads=2
+# The decoder's unit tests and the regression inputs again with debug assertions and overflow
+# checks on (profile `checked`), where precondition checks inside dependencies are live: an
+# out-of-bounds read there aborts instead of passing silently as in --release.
+cargo test --profile checked --locked --lib --test regressions -- --test-threads=2

@@ -11,9 +11,9 @@
 //! yield a record with ports 0 (they still count as packets and bytes of their source).
 
 use etherparse::{
-    ip_number, EtherType, Ethernet2Slice, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv6ExtensionSlice,
-    LaxIpPayloadSlice, LaxIpSlice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket,
-    TcpSlice, TransportSlice, UdpSlice,
+    ip_number, EtherType, Ethernet2Slice, Icmpv4Slice, Icmpv6Slice, IpNumber, LaxIpPayloadSlice,
+    LaxIpSlice, LaxIpv4Slice, LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice,
+    UdpSlice,
 };
 use serde::Serialize;
 
@@ -63,6 +63,10 @@ pub struct DecodeStats {
     /// Records whose TCP/UDP/ICMP header was truncated or malformed (still kept: the
     /// IP layer is good, so packets and bytes count; ports and flags are 0).
     pub transport_errors: u64,
+    /// Records whose IP extension headers (IPv6 Hop-by-Hop, Routing, Fragment, Destination
+    /// Options, AH; IPv4 AH) were truncated or malformed. Still kept, as the IP header is
+    /// good; the transport is not read past the bad header, so ports and flags are 0.
+    pub ip_ext_errors: u64,
     /// Frames of a link type flowsentry does not decode.
     pub unsupported_link: u64,
     /// Records from IP fragments after the first (no ports).
@@ -78,6 +82,7 @@ impl DecodeStats {
         self.link_errors += o.link_errors;
         self.network_errors += o.network_errors;
         self.transport_errors += o.transport_errors;
+        self.ip_ext_errors += o.ip_ext_errors;
         self.unsupported_link += o.unsupported_link;
         self.later_fragments += o.later_fragments;
         self.first_fragments += o.first_fragments;
@@ -85,7 +90,7 @@ impl DecodeStats {
 
     /// Malformed frames in all layers.
     pub fn errors(&self) -> u64 {
-        self.link_errors + self.network_errors + self.transport_errors
+        self.link_errors + self.network_errors + self.transport_errors + self.ip_ext_errors
     }
 }
 
@@ -122,6 +127,9 @@ fn decode_ethernet_ip(ts_ns: u64, data: &[u8], stats: &mut DecodeStats) -> Optio
         LaxIpSlice::Ipv4(v4) => ipv4_fields(&mut rec, v4),
         LaxIpSlice::Ipv6(v6) => ipv6_fields(&mut rec, v6),
     };
+    if ext_err.is_some() {
+        stats.ip_ext_errors += 1;
+    }
     // etherparse slices no transport after an extension-header error or in a fragment.
     let transport = if ext_err.is_some() || payload.fragmented {
         None
@@ -234,6 +242,9 @@ fn from_sliced(p: &LaxSlicedPacket<'_>, ts_ns: u64, stats: &mut DecodeStats) -> 
         ts_ns,
         ..Default::default()
     };
+    if matches!(&p.stop_err, Some((_, layer)) if p.net.is_some() && is_ip_ext_layer(*layer)) {
+        stats.ip_ext_errors += 1;
+    }
     let payload = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => ipv4_fields(&mut rec, v4),
         Some(LaxNetSlice::Ipv6(v6)) => ipv6_fields(&mut rec, v6),
@@ -278,16 +289,46 @@ fn ipv6_fields<'a, 'b>(rec: &mut Record, v6: &'b LaxIpv6Slice<'a>) -> &'b LaxIpP
     rec.dst = Addr::v6(h.destination());
     rec.ip_len = h.payload_length() as u32 + 40;
     if v6.is_payload_fragmented() {
-        rec.frag = frag::LATER;
-        for ext in v6.extensions().clone() {
-            if let Ipv6ExtensionSlice::Fragment(f) = ext {
-                if f.fragment_offset().value() == 0 {
-                    rec.frag = frag::FIRST;
-                }
-            }
-        }
+        let exts = v6.extensions();
+        rec.frag = if has_first_fragment_header(h.next_header().0, exts.slice()) {
+            frag::FIRST
+        } else {
+            frag::LATER
+        };
     }
     v6.payload()
+}
+
+/// Whether the IPv6 extension-header chain `exts` (starting with header number `first`)
+/// holds a Fragment header with offset 0. Walked here with every length checked, instead of
+/// through etherparse 0.21's `Ipv6ExtensionSliceIter`: after a lax parse that stopped at a
+/// bad header (e.g. a Fragment header naming Hop-by-Hop next) that iterator keeps going
+/// past the end of the validated bytes with unchecked slicing, reading out of bounds (a
+/// segfault on one crafted frame; see `tests/upstream/etherparse-ipv6-ext-iter.md`).
+fn has_first_fragment_header(first: u8, exts: &[u8]) -> bool {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTIONS: u8 = 60;
+    let (mut next, mut rest) = (first, exts);
+    let mut found = false;
+    loop {
+        let len = match (next, rest.get(1)) {
+            (HOP_BY_HOP | ROUTING | DEST_OPTIONS, Some(&l)) => (usize::from(l) + 1) * 8,
+            (AUTH, Some(&l)) => (usize::from(l) + 2) * 4,
+            (FRAGMENT, Some(_)) => 8,
+            _ => return found,
+        };
+        let Some(header) = rest.get(..len) else {
+            return found;
+        };
+        if next == FRAGMENT && u16::from_be_bytes([header[2], header[3]]) >> 3 == 0 {
+            found = true;
+        }
+        next = header[0];
+        rest = &rest[len..];
+    }
 }
 
 /// Protocol, ports, flags and ICMP type from the sliced transport (or the raw bytes when
@@ -374,6 +415,19 @@ fn raw_transport(rec: &mut Record, b: &[u8]) -> bool {
     }
 }
 
+fn is_ip_ext_layer(l: etherparse::err::Layer) -> bool {
+    use etherparse::err::Layer;
+    matches!(
+        l,
+        Layer::IpAuthHeader
+            | Layer::Ipv6ExtHeader
+            | Layer::Ipv6HopByHopHeader
+            | Layer::Ipv6DestOptionsHeader
+            | Layer::Ipv6RouteHeader
+            | Layer::Ipv6FragHeader
+    )
+}
+
 fn is_link_layer(l: etherparse::err::Layer) -> bool {
     use etherparse::err::Layer;
     matches!(
@@ -381,6 +435,8 @@ fn is_link_layer(l: etherparse::err::Layer) -> bool {
         Layer::Ethernet2Header | Layer::VlanHeader | Layer::LinuxSllHeader | Layer::MacsecHeader
     )
 }
+
+pub mod crafted;
 
 #[cfg(test)]
 mod tests;

@@ -117,8 +117,8 @@ impl fmt::Display for Summary {
         let d = &self.decode;
         writeln!(
             f,
-            "  decoded      {} records; not IP {}; errors: link {}, network {}, transport {}; unsupported link {}; fragments first {} later {}",
-            d.records, d.non_ip, d.link_errors, d.network_errors, d.transport_errors, d.unsupported_link, d.first_fragments, d.later_fragments
+            "  decoded      {} records; not IP {}; errors: link {}, network {}, ip extension headers {}, transport {}; unsupported link {}; fragments first {} later {}",
+            d.records, d.non_ip, d.link_errors, d.network_errors, d.ip_ext_errors, d.transport_errors, d.unsupported_link, d.first_fragments, d.later_fragments
         )?;
         writeln!(
             f,

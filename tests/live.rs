@@ -822,3 +822,72 @@ fn publish_from_interface_reaches_kafka_and_consume_raises_the_scan_alert() {
         s["messages"], s["kernel_drops"]
     );
 }
+
+/// The crafted IPv6 frame that segfaulted the sensor (etherparse's extension-header
+/// overrun, tests/upstream/etherparse-ipv6-ext-iter.md), sent three times at 4,096 bytes
+/// from the namespace with tcpreplay: `live --snaplen 65535` keeps running, counts each as
+/// an IP extension-header error, still catches an nmap scan sent after them, and exits 0.
+#[test]
+fn live_survives_crafted_ipv6_extension_frames() {
+    const T: &str = "live_crafted_ipv6";
+    if !ready(T, &["ip", "nmap", "tcpreplay"]) {
+        return;
+    }
+    let net = VethNet::create();
+    for (ns, dev) in [(None, &net.host_if), (Some(&net.ns), &net.ns_if)] {
+        let mut args = vec!["link", "set", "dev", dev.as_str(), "mtu", "9000"];
+        if let Some(ns) = ns {
+            args.splice(0..0, ["-n", ns.as_str()]);
+        }
+        ip(&args).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pcap_path = dir.path().join("crafted.pcap");
+    {
+        let cap = pcap::Capture::dead(pcap::Linktype::ETHERNET).unwrap();
+        let mut out = cap.savefile(&pcap_path).unwrap();
+        let frame = flowsentry::decode::crafted::ipv6_fragment_then_hop_by_hop(4096 - 62);
+        assert_eq!(frame.len(), 4096);
+        for i in 0..3 {
+            let header = pcap::PacketHeader {
+                ts: libc::timeval {
+                    tv_sec: 1_700_000_000 + i,
+                    tv_usec: 0,
+                },
+                caplen: frame.len() as u32,
+                len: frame.len() as u32,
+            };
+            out.write(&pcap::Packet::new(&header, &frame));
+        }
+        out.flush().unwrap();
+    }
+    let mut fs = Flowsentry::start(&net.host_if, &["--snaplen", "65535"]);
+    let sent = run(net
+        .exec("tcpreplay")
+        .args(["-q", "-i", &net.ns_if])
+        .arg(&pcap_path));
+    assert!(
+        sent.status.success(),
+        "tcpreplay failed: {}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        matches!(fs.child.try_wait(), Ok(None)),
+        "flowsentry died on the crafted frames:\n{}",
+        fs.stderr()
+    );
+    let t = Instant::now();
+    nmap_syn_scan(&net, "1-1000");
+    let seen = fs.wait_alert("port_scan", &net.ns_ip, t, Duration::from_secs(10));
+    assert!(
+        seen.is_some(),
+        "no port_scan after the frames:\n{}",
+        fs.stderr()
+    );
+    let st = fs.stop(libc::SIGINT, Duration::from_secs(5));
+    assert_eq!(st.code(), Some(0), "exit: {st}\n{}", fs.stderr());
+    let s = fs.summary();
+    assert_eq!(s["decode"]["ip_ext_errors"], 3, "{s}");
+}

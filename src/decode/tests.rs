@@ -239,3 +239,93 @@ fn fast_path_equals_whole_packet_slicing_on_captures() {
     }
     assert!(frames > 1000, "{frames} frames");
 }
+
+#[test]
+fn ipv6_fragment_then_hop_by_hop_is_a_counted_ext_error_not_a_crash() {
+    for zeros in (0..80).chain([4096 - 62, 60_000 - 62]) {
+        let frame = crafted::ipv6_fragment_then_hop_by_hop(zeros);
+        let (mut a, mut b) = (DecodeStats::default(), DecodeStats::default());
+        let r = decode(linktype::ETHERNET, 3, &frame, &mut a).expect("the IPv6 header is good");
+        assert_eq!(r.src.to_string(), "2001:db8::1");
+        assert_eq!(r.frag, frag::FIRST, "fragment header with offset 0");
+        assert_eq!((r.src_port, r.dst_port), (0, 0));
+        assert_eq!((a.records, a.ip_ext_errors), (1, 1), "{zeros} zero bytes");
+        assert_eq!(a.errors(), 1);
+        assert_eq!(
+            decode_sliced(linktype::ETHERNET, 3, &frame, &mut b),
+            Some(r)
+        );
+        assert_eq!(a, b);
+        // The same IP packet without its link header.
+        let mut c = DecodeStats::default();
+        assert_eq!(decode(linktype::RAW, 3, &frame[14..], &mut c), Some(r));
+        assert_eq!(c, a);
+    }
+}
+
+/// Valid extension chains: our bounds-checked walk finds what etherparse's iterator finds
+/// (the iterator is sound once the strict parse accepted the whole chain).
+fn ext_chain() -> impl Strategy<Value = (u8, Vec<u8>)> {
+    // (header number, length field or fragment offset, next is last)
+    let header = (
+        prop::sample::select(vec![43u8, 44, 51, 60]),
+        0u8..4,
+        0u16..3,
+        any::<bool>(),
+    );
+    (any::<bool>(), prop::collection::vec(header, 0..5)).prop_map(|(hbh, hs)| {
+        let mut kinds: Vec<u8> = hbh.then_some(0).into_iter().collect();
+        kinds.extend(hs.iter().map(|h| h.0));
+        let mut bytes = Vec::new();
+        for (i, &k) in kinds.iter().enumerate() {
+            let next = kinds.get(i + 1).copied().unwrap_or(6);
+            let (len_field, offset, more) = match i.checked_sub(hbh as usize) {
+                Some(j) => (hs[j].1, hs[j].2, hs[j].3),
+                None => (1, 0, false),
+            };
+            let len = match k {
+                44 => 8,
+                51 => (usize::from(len_field) + 2) * 4,
+                _ => (usize::from(len_field) + 1) * 8,
+            };
+            let mut h = vec![0u8; len];
+            h[0] = next;
+            if k == 44 {
+                h[2..4].copy_from_slice(&((offset << 3) | u16::from(more)).to_be_bytes());
+            } else {
+                h[1] = len_field;
+            }
+            bytes.extend(h);
+        }
+        (kinds.first().copied().unwrap_or(6), bytes)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn fragment_walk_equals_etherparse_on_valid_chains((first, chain) in ext_chain(), cut in 0usize..64) {
+        if let Ok((exts, _, _)) = etherparse::Ipv6ExtensionsSlice::from_slice(IpNumber(first), &chain) {
+            let theirs = exts.clone().into_iter().any(|e| matches!(e,
+                etherparse::Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() == 0));
+            prop_assert_eq!(has_first_fragment_header(first, exts.slice()), theirs);
+        }
+        // Any prefix of a chain, valid or not, is walked without reading past its end.
+        let _ = has_first_fragment_header(first, &chain[..cut.min(chain.len())]);
+    }
+
+    /// IPv6 frames whose extension chain is random bytes: decoded or counted, never a crash
+    /// (with debug assertions on, the old iterator aborted here).
+    #[test]
+    fn random_ipv6_extension_chains_never_panic(first in prop::sample::select(vec![0u8, 43, 44, 51, 60]),
+                                                data in prop::collection::vec(any::<u8>(), 0..160)) {
+        let mut f = crafted::ipv6_fragment_then_hop_by_hop(0);
+        f.truncate(54);
+        f[20] = first;
+        f.extend_from_slice(&data);
+        let (mut a, mut b) = (DecodeStats::default(), DecodeStats::default());
+        prop_assert_eq!(decode(linktype::ETHERNET, 0, &f, &mut a), decode_sliced(linktype::ETHERNET, 0, &f, &mut b));
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(a.records + a.network_errors, 1);
+    }
+}

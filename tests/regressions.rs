@@ -1,0 +1,91 @@
+//! Inputs that once crashed or fooled flowsentry, replayed end to end.
+//!
+//! In: the capture files in `../shared/regressions` (read in place, never copied).
+//! Checks: the release binary and the library decode each of them without a crash, count
+//! every frame, and report the malformed ones. `scripts/test.sh` also runs this file in the
+//! `checked` profile (debug assertions and overflow checks on), where precondition checks
+//! inside dependencies are live: the etherparse extension-header overrun aborted there.
+
+mod common;
+use common::*;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use flowsentry::decode::{decode, DecodeStats};
+
+fn regression(name: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/regressions").join(name);
+    if p.exists() {
+        return Some(p);
+    }
+    required(&format!("{} is missing", p.display()));
+    None
+}
+
+/// Decode every frame of `file` in process; (frames, stats).
+fn decode_all(file: &PathBuf) -> (u64, DecodeStats) {
+    let mut cap = pcap::Capture::from_file(file).unwrap();
+    let lt = cap.get_datalink().0;
+    let (mut frames, mut stats) = (0, DecodeStats::default());
+    while let Ok(pkt) = cap.next_packet() {
+        frames += 1;
+        let _ = decode(lt, 0, pkt.data, &mut stats);
+    }
+    (frames, stats)
+}
+
+/// `flowsentry replay FILE`: the exit status and the summary JSON.
+fn replay_summary(file: &PathBuf) -> (std::process::ExitStatus, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("summary.json");
+    let st = Command::new(env!("CARGO_BIN_EXE_flowsentry"))
+        .args([
+            "replay",
+            "-q",
+            "--no-tui",
+            "--alerts",
+            "/dev/null",
+            "--summary",
+        ])
+        .arg(&s)
+        .arg(file)
+        .status()
+        .unwrap();
+    let j = std::fs::read_to_string(&s)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (st, j)
+}
+
+fn check(name: &str, want_frames: u64) {
+    let Some(file) = regression(name) else { return };
+    let (frames, stats) = decode_all(&file);
+    assert_eq!(frames, want_frames, "{name}");
+    assert_eq!(
+        stats.records, frames,
+        "{name}: the IPv6 headers are good: {stats:?}"
+    );
+    assert_eq!(
+        stats.ip_ext_errors, frames,
+        "{name}: every chain is bad: {stats:?}"
+    );
+    let (st, j) = replay_summary(&file);
+    assert_eq!(st.code(), Some(0), "{name}: replay must exit 0, got {st:?}");
+    assert_eq!(j["packets"], frames, "{name}: {j}");
+    assert_eq!(j["decode"]["ip_ext_errors"], frames, "{name}: {j}");
+    assert_eq!(j["decode"]["records"], frames, "{name}: {j}");
+}
+
+/// One 60,000-byte frame: IPv6, Fragment (M=1) naming Hop-by-Hop, zeros. It segfaulted the
+/// release binary (exit 139) through etherparse's `Ipv6ExtensionSliceIter`.
+#[test]
+fn ipv6_fragment_hop_by_hop_frame_is_counted_not_fatal() {
+    check("ipv6-frag-hbh-segfault.pcap", 1);
+}
+
+/// Eight fuzzer-found frames with truncated extension chains that read out of bounds.
+#[test]
+fn truncated_ipv6_extension_chains_are_counted_not_fatal() {
+    check("etherparse-ipv6-ext-overrun.pcap", 8);
+}
