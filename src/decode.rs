@@ -9,6 +9,8 @@
 //! (with 802.1Q / QinQ tags), Linux cooked v1 (SLL) and v2 (SLL2), raw IP, BSD loopback.
 //! IP fragments: the first fragment carries the ports; later fragments are counted and
 //! yield a record with ports 0 (they still count as packets and bytes of their source).
+//! ICMP errors: the record carries the quoted packet's protocol (in `tcp_flags`) and ports,
+//! which the conversation stage matches against the attempt they answer.
 
 use etherparse::{
     ip_number, EtherType, Ethernet2Slice, Icmpv4Slice, Icmpv6Slice, IpNumber, LaxIpPayloadSlice,
@@ -365,10 +367,16 @@ fn finish(
         }
         Some(TransportSlice::Icmpv4(i)) => {
             rec.icmp_type = i.type_u8();
+            if rec.is_icmp_error() {
+                quoted_packet(&mut rec, i.payload());
+            }
             true
         }
         Some(TransportSlice::Icmpv6(i)) => {
             rec.icmp_type = i.type_u8();
+            if rec.is_icmp_error() {
+                quoted_packet(&mut rec, i.payload());
+            }
             true
         }
         Some(_) => true,
@@ -381,6 +389,35 @@ fn finish(
     }
     stats.records += 1;
     Some(rec)
+}
+
+/// An ICMP error's quoted packet (its IP header and at least 8 bytes of what followed):
+/// the quoted protocol into `tcp_flags`, the quoted ports into `src_port` / `dst_port`
+/// (for TCP, UDP, SCTP and UDP-Lite). Whatever is missing stays 0; nothing is read past
+/// `quote`. IPv6 extension headers in the quote are not walked (the protocol is then the
+/// first extension's number and the ports stay 0).
+fn quoted_packet(rec: &mut Record, quote: &[u8]) {
+    let (proto, transport) = match quote.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(quote[0] & 0x0f) * 4;
+            match quote.get(9) {
+                Some(&p) if ihl >= 20 => (p, quote.get(ihl..)),
+                _ => return,
+            }
+        }
+        Some(6) => match quote.get(6) {
+            Some(&p) => (p, quote.get(40..)),
+            None => return,
+        },
+        _ => return,
+    };
+    rec.tcp_flags = proto;
+    if let (6 | 17 | 132 | 136, Some(t)) = (proto, transport) {
+        if let Some(p) = t.get(..4) {
+            rec.src_port = u16::from_be_bytes([p[0], p[1]]);
+            rec.dst_port = u16::from_be_bytes([p[2], p[3]]);
+        }
+    }
 }
 
 /// Fill ports / flags / ICMP type from raw transport bytes; false when too short for the

@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod clock;
+pub mod conversation;
 pub mod dashboard;
 pub mod decode;
 pub mod kafka;

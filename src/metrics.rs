@@ -24,10 +24,20 @@ pub enum Metric {
     DistinctDstPairs,
     ConnAttempts,
     DistinctSrcHosts,
+    Attempts,
+    Answered,
+    Rejected,
+    Unanswered,
+    Failed,
+    Unsolicited,
+    Trw,
+    DistinctFailedPorts,
+    DistinctFailedHosts,
+    DistinctSrcPorts,
 }
 
 impl Metric {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 25;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Packets,
         Metric::Bytes,
@@ -44,7 +54,34 @@ impl Metric {
         Metric::DistinctDstPairs,
         Metric::ConnAttempts,
         Metric::DistinctSrcHosts,
+        Metric::Attempts,
+        Metric::Answered,
+        Metric::Rejected,
+        Metric::Unanswered,
+        Metric::Failed,
+        Metric::Unsolicited,
+        Metric::Trw,
+        Metric::DistinctFailedPorts,
+        Metric::DistinctFailedHosts,
+        Metric::DistinctSrcPorts,
     ];
+
+    /// Metrics read from the conversation stage's outcomes (a rule pack that reads none of
+    /// them runs without that stage).
+    pub fn from_conversations(self) -> bool {
+        matches!(
+            self,
+            Metric::Attempts
+                | Metric::Answered
+                | Metric::Rejected
+                | Metric::Unanswered
+                | Metric::Failed
+                | Metric::Unsolicited
+                | Metric::Trw
+                | Metric::DistinctFailedPorts
+                | Metric::DistinctFailedHosts
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,6 +100,16 @@ impl Metric {
             Metric::DistinctDstPairs => "distinct_dst_pairs",
             Metric::ConnAttempts => "conn_attempts",
             Metric::DistinctSrcHosts => "distinct_src_hosts",
+            Metric::Attempts => "attempts",
+            Metric::Answered => "answered",
+            Metric::Rejected => "rejected",
+            Metric::Unanswered => "unanswered",
+            Metric::Failed => "failed",
+            Metric::Unsolicited => "unsolicited",
+            Metric::Trw => "trw",
+            Metric::DistinctFailedPorts => "distinct_failed_ports",
+            Metric::DistinctFailedHosts => "distinct_failed_hosts",
+            Metric::DistinctSrcPorts => "distinct_src_ports",
         }
     }
 
@@ -85,6 +132,24 @@ impl Metric {
             Metric::ConnAttempts => {
                 "distinct TCP connections attempted: SYNs counted once per (destination, port, source port)"
             }
+            Metric::Attempts => {
+                "attempts whose outcome is known in the window (answered + rejected + unanswered): a new conversation the key started (TCP SYN or any first TCP packet, UDP, ping, other IP protocol)"
+            }
+            Metric::Answered => "attempts the peer answered (SYN-ACK, a UDP or IP-protocol reply, an echo reply)",
+            Metric::Rejected => {
+                "attempts refused: TCP RST, ICMP unreachable (also counted from an ICMP error alone, which quotes the probe)"
+            }
+            Metric::Unanswered => "attempts nothing answered within the conversation timeout (--conn-timeout)",
+            Metric::Failed => "rejected + unanswered",
+            Metric::Unsolicited => {
+                "responses the key received without asking (rules grouped by destination): SYN-ACK or RST without its SYN, echo reply without a request, UDP the key never sent to and did not answer within the timeout"
+            }
+            Metric::Trw => {
+                "threshold random walk (Jung et al. 2004): log-likelihood ratio of 'scanner' (success rate 0.2) to 'benign' (0.8) over the window's outcomes, 1.386 * (failed - answered); >= 4.6 is odds of 99 to 1"
+            }
+            Metric::DistinctFailedPorts => "distinct (protocol, destination port) of failed attempts",
+            Metric::DistinctFailedHosts => "distinct destination addresses of failed attempts",
+            Metric::DistinctSrcPorts => "distinct source ports",
         }
     }
 
@@ -100,6 +165,9 @@ impl Metric {
             Metric::DistinctDstPairs => Some(DistinctKind::Pairs),
             Metric::ConnAttempts => Some(DistinctKind::Conns),
             Metric::DistinctSrcHosts => Some(DistinctKind::SrcHosts),
+            Metric::DistinctFailedPorts => Some(DistinctKind::FailedPorts),
+            Metric::DistinctFailedHosts => Some(DistinctKind::FailedHosts),
+            Metric::DistinctSrcPorts => Some(DistinctKind::SrcPorts),
             _ => None,
         }
     }
@@ -120,16 +188,22 @@ pub enum DistinctKind {
     Pairs = 2,
     Conns = 3,
     SrcHosts = 4,
+    FailedPorts = 5,
+    FailedHosts = 6,
+    SrcPorts = 7,
 }
 
 impl DistinctKind {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 8;
     pub const ALL: [DistinctKind; DistinctKind::COUNT] = [
         DistinctKind::Ports,
         DistinctKind::Hosts,
         DistinctKind::Pairs,
         DistinctKind::Conns,
         DistinctKind::SrcHosts,
+        DistinctKind::FailedPorts,
+        DistinctKind::FailedHosts,
+        DistinctKind::SrcPorts,
     ];
 }
 

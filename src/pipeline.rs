@@ -20,11 +20,12 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::alert::Alert;
 use crate::clock::Clock;
+use crate::conversation::{ConversationConfig, ConversationStats, Conversations};
 use crate::decode::{decode, DecodeStats};
 use crate::partition::shard_of;
-use crate::record::proto;
+use crate::record::{event, proto};
 use crate::record::{Addr, Record};
-use crate::rules::{GroupBy, RuleSet};
+use crate::rules::{Filter, GroupBy, RuleSet};
 use crate::sink::{AlertSink, SinkError};
 use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
@@ -64,6 +65,8 @@ pub struct PipelineConfig {
     /// lateness) instead of from the newest capture time: for sources that merge several
     /// ordered streams, such as Kafka partitions. Records then only check it.
     pub source_watermark: bool,
+    /// The conversation stage's timeout, idle time and table size (all shards together).
+    pub conversation: ConversationConfig,
 }
 
 impl Default for PipelineConfig {
@@ -87,6 +90,7 @@ impl Default for PipelineConfig {
             telemetry: None,
             report_every: None,
             source_watermark: false,
+            conversation: ConversationConfig::default(),
         }
     }
 }
@@ -114,7 +118,8 @@ pub enum PipelineError {
 }
 
 enum ToShard {
-    /// Records for stage `.0` (0: keyed by source, 1: by destination, 2: all traffic).
+    /// Records for stage `.0` (0: keyed by source, 1: by destination, 2: all traffic,
+    /// 3: conversations).
     Records(u8, Vec<Record>),
     Watermark(u64),
     End(Option<u64>),
@@ -128,6 +133,7 @@ enum FromShard {
 
 struct ShardReport {
     stats: KeyedStats,
+    conversations: Option<ConversationStats>,
     top: Vec<(Addr, Totals)>,
     state_bytes: usize,
 }
@@ -155,7 +161,14 @@ pub fn run<S: AlertSink + 'static>(
         .map_err(PipelineError::Config)?;
     let started = Instant::now();
     let kcfg = cfg.keyed_config();
-    let horizon_b = (rules.max_window_ns() / cfg.batch_ns).max(1);
+    let conversations = rules.needs_conversations();
+    let ccfg = ConversationConfig {
+        max_entries: cfg.conversation.max_entries.div_ceil(n).max(1),
+        ..cfg.conversation
+    };
+    // Outcomes come up to the conversation timeout after the last packet.
+    let conv_ns = if conversations { ccfg.timeout_ns } else { 0 };
+    let horizon_b = ((rules.max_window_ns() + conv_ns) / cfg.batch_ns).max(1);
 
     // Record buffers go back from the shards to the reader for reuse (fresh ones cost an
     // allocation and page faults per message); bounded, extra ones are simply freed.
@@ -181,6 +194,8 @@ pub fn run<S: AlertSink + 'static>(
                                 .then(|| KeyedWindows::new(rules.clone(), g, kcfg))
                         })
                         .collect(),
+                    conversations.then(|| Conversations::new(ccfg)),
+                    kcfg.batch_ns,
                     rx,
                     rtx,
                     recycle,
@@ -220,9 +235,7 @@ pub fn run<S: AlertSink + 'static>(
     };
     let tel = cfg.telemetry.clone();
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
-    let dst_filters = rules.stage_filters(GroupBy::Dst);
-    let all_filters = rules.stage_filters(GroupBy::All);
-    let all_shard = shard_of(&Addr::UNSPECIFIED, n);
+    let routes = Route::table(&rules, conversations);
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();
@@ -364,14 +377,15 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
-        reader_alive &= reader.push(shard_of(&rec.src, n), 0, rec);
-        // Victim-side rules: the same record, keyed and partitioned by destination.
-        if !dst_filters.is_empty() && dst_filters.iter().any(|f| f.matches(&rec)) {
-            reader_alive &= reader.push(shard_of(&rec.dst, n), 1, rec);
-        }
-        // Global rules: one key, so one shard (each shard still closes its windows).
-        if !all_filters.is_empty() && all_filters.iter().any(|f| f.matches(&rec)) {
-            reader_alive &= reader.push(all_shard, 2, rec);
+        for route in &routes {
+            if route.selects(&rec) {
+                let shard = shard_of(&route.owner(&rec), n);
+                let rec = Record {
+                    event: route.mark,
+                    ..rec
+                };
+                reader_alive &= reader.push(shard, route.stage, rec);
+            }
         }
     }
     if let Some(pb) = progress {
@@ -428,6 +442,12 @@ pub fn run<S: AlertSink + 'static>(
         summary.suppressed_by_cooldown += r.stats.suppressed_by_cooldown;
         summary.late_packets += r.stats.late;
         summary.window_state_bytes += r.state_bytes as u64;
+        if let Some(c) = &r.conversations {
+            summary
+                .conversations
+                .get_or_insert_with(Default::default)
+                .add(c);
+        }
         tops.extend(r.top.iter().copied());
     }
     tops.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
@@ -517,12 +537,87 @@ impl Reader {
     }
 }
 
-/// One shard: a keyed-window stage per grouping (source; destination when a rule needs it).
-/// Keyed stages per shard: by source, by destination, all traffic.
-const STAGES: usize = 3;
+/// Stages per shard: keyed windows by source, by destination, of all traffic; conversations.
+const STAGES: usize = 4;
+const CONVERSATION_STAGE: u8 = 3;
+
+/// Which records a stage gets, and which shard owns each: one row per (stage, owner). The
+/// reader sends every record down each row that selects it.
+struct Route {
+    stage: u8,
+    /// Whose shard: the record's source, its destination, or the one global key.
+    owner: GroupBy,
+    select: Select,
+    /// What the record carries in `event` on this route (the conversation stage's side).
+    mark: u8,
+}
+
+enum Select {
+    Every,
+    /// Records one of these filters matches (a stage's specs' filters).
+    Matching(Vec<Filter>),
+    /// Records that may answer an attempt of their destination (`Conversations::reply_class`).
+    Replies,
+}
+
+impl Route {
+    fn table(rules: &RuleSet, conversations: bool) -> Vec<Route> {
+        let mut t = vec![Route {
+            stage: 0,
+            owner: GroupBy::Src,
+            select: Select::Every,
+            mark: event::PACKET,
+        }];
+        // Victim-side rules: the same record, keyed and partitioned by destination; global
+        // rules: one key, so one shard (each shard still closes its windows).
+        for g in [GroupBy::Dst, GroupBy::All] {
+            let filters = rules.stage_filters(g);
+            if !filters.is_empty() {
+                t.push(Route {
+                    stage: g.stage() as u8,
+                    owner: g,
+                    select: Select::Matching(filters),
+                    mark: event::PACKET,
+                });
+            }
+        }
+        // Conversations see both sides: the sender's shard and the receiver's.
+        if conversations {
+            t.push(Route {
+                stage: CONVERSATION_STAGE,
+                owner: GroupBy::Src,
+                select: Select::Every,
+                mark: event::VIA_OUT,
+            });
+            t.push(Route {
+                stage: CONVERSATION_STAGE,
+                owner: GroupBy::Dst,
+                select: Select::Replies,
+                mark: event::VIA_IN,
+            });
+        }
+        t
+    }
+
+    #[inline]
+    fn selects(&self, r: &Record) -> bool {
+        match &self.select {
+            Select::Every => true,
+            Select::Matching(f) => f.iter().any(|f| f.matches(r)),
+            Select::Replies => Conversations::reply_class(r),
+        }
+    }
+
+    #[inline]
+    fn owner(&self, r: &Record) -> Addr {
+        self.owner.key(r)
+    }
+}
 
 fn shard_loop(
     stages: Vec<Option<KeyedWindows>>,
+    mut conversations: Option<Conversations>,
+    batch_ns: u64,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
     recycle: Sender<Vec<Record>>,
@@ -540,6 +635,15 @@ fn shard_loop(
         .collect();
     for msg in &rx {
         match msg {
+            ToShard::Records(CONVERSATION_STAGE, mut v) => {
+                if let Some(conv) = conversations.as_mut() {
+                    for r in &v {
+                        conv.ingest(r);
+                    }
+                }
+                v.clear();
+                let _ = recycle.try_send(v);
+            }
             ToShard::Records(stage, mut v) => {
                 if let Some(kw) = stage_of
                     .get(stage as usize)
@@ -553,10 +657,7 @@ fn shard_loop(
                 let _ = recycle.try_send(v);
             }
             ToShard::Watermark(c) => {
-                let mut alerts = Vec::new();
-                for kw in stages.iter_mut() {
-                    alerts.extend(kw.flush(c));
-                }
+                let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
                 if let Some((t, i)) = &tel {
                     stages[0].publish(c, t);
                     let st = stages[0].stats();
@@ -570,12 +671,9 @@ fn shard_loop(
                 }
             }
             ToShard::End(fin) => {
-                let mut alerts = Vec::new();
-                if let Some(c) = fin {
-                    for kw in stages.iter_mut() {
-                        alerts.extend(kw.flush(c));
-                    }
-                }
+                let alerts = fin
+                    .map(|c| close(c, batch_ns, &mut conversations, &stage_of, &mut stages))
+                    .unwrap_or_default();
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
                 let mut stats = stages[0].stats();
                 let mut state_bytes = 0;
@@ -585,8 +683,12 @@ fn shard_loop(
                         stats.add(&kw.stats());
                     }
                 }
+                if let Some(conv) = &conversations {
+                    state_bytes += conv.state_bytes();
+                }
                 let report = ShardReport {
                     stats,
+                    conversations: conversations.as_ref().map(|c| c.stats()),
                     top: stages[0].top(10),
                     state_bytes,
                 };
@@ -595,6 +697,36 @@ fn shard_loop(
             }
         }
     }
+}
+
+/// Close batches up to `c` in one shard: the conversation stage's outcomes enter the
+/// windows first, after every packet before the watermark (a key's records then come in
+/// the same order for any shard count), then every stage evaluates its windows.
+fn close(
+    c: u64,
+    batch_ns: u64,
+    conversations: &mut Option<Conversations>,
+    stage_of: &[usize],
+    stages: &mut [KeyedWindows],
+) -> Vec<Alert> {
+    if let Some(conv) = conversations.as_mut() {
+        conv.flush(c.saturating_mul(batch_ns));
+        for r in conv.take() {
+            let g = if r.event == event::UNSOLICITED {
+                GroupBy::Dst
+            } else {
+                GroupBy::Src
+            };
+            if let Some(kw) = stage_of.get(g.stage()).and_then(|i| stages.get_mut(*i)) {
+                kw.ingest(&r);
+            }
+        }
+    }
+    let mut alerts = Vec::new();
+    for kw in stages.iter_mut() {
+        alerts.extend(kw.flush(c));
+    }
+    alerts
 }
 
 fn merge_loop<S: AlertSink>(

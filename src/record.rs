@@ -38,6 +38,33 @@ pub mod frag {
     pub const LATER: u8 = 2;
 }
 
+/// What a record stands for: a packet (`PACKET`), or an outcome the conversation stage
+/// derived (`src/conversation.rs`), which windows count apart from packets.
+pub mod event {
+    /// A captured packet.
+    pub const PACKET: u8 = 0;
+    /// An attempt of the source (a SYN, a UDP datagram, a ping, any first TCP packet of a
+    /// connection) that the destination answered.
+    pub const ANSWERED: u8 = 1;
+    /// An attempt the destination (or a router for it) refused: TCP RST, ICMP unreachable.
+    pub const REJECTED: u8 = 2;
+    /// An attempt that nothing answered within the conversation timeout.
+    pub const UNANSWERED: u8 = 3;
+    /// A response the destination received without having asked: a SYN-ACK or RST without
+    /// its SYN, an echo reply without a request, UDP it never sent to nor answered.
+    pub const UNSOLICITED: u8 = 4;
+    /// On the way to the conversation stage only: the shard owns the record's source
+    /// (`VIA_OUT`) or its destination (`VIA_IN`).
+    pub const VIA_OUT: u8 = 0x40;
+    pub const VIA_IN: u8 = 0x80;
+
+    /// Whether an outcome is a failure (rejected or unanswered).
+    #[inline]
+    pub fn is_failure(e: u8) -> bool {
+        e == REJECTED || e == UNANSWERED
+    }
+}
+
 /// An IP address in 16 bytes; IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Addr(pub [u8; 16]);
@@ -134,12 +161,16 @@ pub struct Record {
     pub ip_len: u32,
     /// IP protocol number of the transport (after IPv6 extension headers).
     pub proto: u8,
-    /// TCP flags byte (0 for other protocols).
+    /// TCP flags byte; for ICMP errors the IP protocol of the packet they quote (see
+    /// `quoted_proto`); 0 otherwise.
     pub tcp_flags: u8,
     /// ICMP / ICMPv6 type (0 for other protocols; check `proto` first).
     pub icmp_type: u8,
     /// One of [`frag`]'s values.
     pub frag: u8,
+    /// One of [`event`]'s values: 0 for a packet (never set by decoders nor carried on the
+    /// wire).
+    pub event: u8,
 }
 
 impl Record {
@@ -178,6 +209,36 @@ impl Record {
     pub fn is_echo_request(&self) -> bool {
         (self.proto == proto::ICMP && self.icmp_type == 8)
             || (self.proto == proto::ICMPV6 && self.icmp_type == 128)
+    }
+    /// ICMP / ICMPv6 error (destination unreachable, time exceeded, parameter problem,
+    /// packet too big): it quotes the packet it reports on. Its record carries the quoted
+    /// packet's ports in `src_port` / `dst_port` and its protocol in `tcp_flags`.
+    #[inline]
+    pub fn is_icmp_error(&self) -> bool {
+        (self.proto == proto::ICMP && matches!(self.icmp_type, 3 | 11 | 12))
+            || (self.proto == proto::ICMPV6 && matches!(self.icmp_type, 1..=4))
+    }
+    /// ICMP time exceeded (IPv4 type 11, ICMPv6 type 3): the probe died in transit.
+    #[inline]
+    pub fn is_time_exceeded(&self) -> bool {
+        (self.proto == proto::ICMP && self.icmp_type == 11)
+            || (self.proto == proto::ICMPV6 && self.icmp_type == 3)
+    }
+    /// ICMP echo reply (IPv4 type 0, ICMPv6 type 129).
+    #[inline]
+    pub fn is_echo_reply(&self) -> bool {
+        (self.proto == proto::ICMP && self.icmp_type == 0)
+            || (self.proto == proto::ICMPV6 && self.icmp_type == 129)
+    }
+    /// The protocol of the packet an ICMP error quotes.
+    #[inline]
+    pub fn quoted_proto(&self) -> u8 {
+        self.tcp_flags
+    }
+    /// A captured packet (not a derived outcome).
+    #[inline]
+    pub fn is_packet(&self) -> bool {
+        self.event == event::PACKET
     }
     /// Protocol name as EVE writes it.
     pub fn proto_name(&self) -> &'static str {

@@ -52,6 +52,9 @@ pub struct Summary {
     pub keys_evicted: u64,
     pub sketched_sets: u64,
     pub window_state_bytes: u64,
+    /// The conversation stage (when a rule reads its outcomes): conversations held at most,
+    /// attempts not tracked because the table was full, outcomes found.
+    pub conversations: Option<crate::conversation::ConversationStats>,
     pub peak_rss_bytes: Option<u64>,
     pub alerts: u64,
     pub alerts_by_rule: BTreeMap<String, u64>,
@@ -125,6 +128,13 @@ impl fmt::Display for Summary {
             "  late         {} packets behind the watermark",
             self.late_packets
         )?;
+        if let Some(c) = &self.conversations {
+            writeln!(
+                f,
+                "  conversations peak {}, not tracked (table full) {}; attempts answered {}, rejected {}, unanswered {}; unsolicited responses {}",
+                c.peak, c.untracked, c.answered, c.rejected, c.unanswered, c.unsolicited
+            )?;
+        }
         writeln!(
             f,
             "  drops        queue {} (waits {}), kernel {}, interface {}; malformed input {}",

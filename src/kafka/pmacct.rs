@@ -238,6 +238,7 @@ pub fn expand(f: &Flow, out: &mut Vec<(Record, u32)>) {
                     0
                 },
                 frag: frag::NONE,
+                event: 0,
             },
             ip_len + 14,
         ));

@@ -263,6 +263,7 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
                     tcp_flags,
                     icmp_type,
                     frag: fr,
+                    event: 0,
                 },
                 wire_len,
             ));
@@ -383,6 +384,7 @@ mod tests {
             tcp_flags: tcp_flag::SYN,
             icmp_type: 0,
             frag: frag::NONE,
+            event: 0,
         }
     }
 
@@ -518,6 +520,7 @@ mod tests {
                         tcp_flags: fl,
                         icmp_type: it,
                         frag: fr,
+                        event: 0,
                     },
                     wl,
                 )

@@ -207,6 +207,16 @@ pub struct RuleSet {
 impl RuleSet {
     /// Whether the pipeline keeps a keyed stage for grouping `g`: by source always, by
     /// destination and all traffic only when some spec groups that way.
+    /// Whether a rule reads an outcome of the conversation stage (`Metric::from_conversations`).
+    pub fn needs_conversations(&self) -> bool {
+        self.rules.iter().any(|r| {
+            r.reads.iter().any(|m| m.from_conversations())
+                || r.overrides
+                    .iter()
+                    .any(|o| o.reads.iter().any(|m| m.from_conversations()))
+        })
+    }
+
     pub fn has_stage(&self, g: GroupBy) -> bool {
         g == GroupBy::Src || self.specs.iter().any(|s| s.group_by == g)
     }

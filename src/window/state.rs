@@ -12,7 +12,7 @@ use super::topk::TopK;
 use super::{DistinctSet, PaneRing};
 use crate::alert::Evidence;
 use crate::metrics::{DistinctKind, Ewma, Metric};
-use crate::record::{Addr, Record};
+use crate::record::{event, Addr, Record};
 
 /// Per-source totals since the key was first seen (while tracked).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -81,6 +81,10 @@ impl KeyEntry {
     /// Count a record in the totals and the current-batch rates.
     #[inline]
     pub fn count(&mut self, rec: &Record, batch: u64) {
+        self.last_batch = self.last_batch.max(batch);
+        if !rec.is_packet() {
+            return;
+        }
         self.totals.packets += 1;
         self.totals.bytes += rec.ip_len as u64;
         self.totals.last_ns = self.totals.last_ns.max(rec.ts_ns);
@@ -220,7 +224,19 @@ pub(super) fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
 /// for IPv4 and as a 64-bit hash for IPv6 (top bit set, so never equal to an IPv4 value).
 #[inline]
 pub(super) fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u128> {
+    if !r.is_packet() {
+        return match kind {
+            DistinctKind::SrcHosts => Some(r.src.to_u128()),
+            DistinctKind::FailedPorts if event::is_failure(r.event) => {
+                Some(((r.proto as u128) << 16) | r.dst_port as u128)
+            }
+            DistinctKind::FailedHosts if event::is_failure(r.event) => Some(r.dst.to_u128()),
+            _ => None,
+        };
+    }
     match kind {
+        DistinctKind::FailedPorts | DistinctKind::FailedHosts => None,
+        DistinctKind::SrcPorts => Some(r.src_port as u128),
         DistinctKind::Ports => Some(r.dst_port as u128),
         DistinctKind::Hosts => Some(r.dst.to_u128()),
         DistinctKind::SrcHosts => Some(r.src.to_u128()),

@@ -24,6 +24,10 @@ pub(super) const MAX_IP_LEN: u64 = 65_575;
 /// necessary part grows with each metric. 0 when the rule cannot be skipped (a variant
 /// without a necessary part, or a baseline that must learn every window); `u64::MAX` when it
 /// can never fire. Keys whose spec holds fewer packets are not even listed for evaluation.
+/// One step of the threshold random walk: ln(0.8 / 0.2), the log-likelihood ratio of a
+/// failure (and minus that of a success) for success rates 0.2 (scanner) and 0.8 (benign).
+pub const TRW_STEP: f64 = 1.386_294_361_119_890_6;
+
 pub(super) fn gate_packets(rule: &Rule, secs: f64) -> u64 {
     if !rule.zscores.is_empty() || !rule.skippable() {
         return 0;
@@ -45,6 +49,7 @@ pub(super) fn gate_packets(rule: &Rule, secs: f64) -> u64 {
         v.set(Metric::Bytes, bytes);
         v.set(Metric::Pps, p / secs);
         v.set(Metric::Bps, bytes * 8.0 / secs);
+        v.set(Metric::Trw, p * TRW_STEP);
         necessary.iter().any(|n| n.eval(&v) != 0.0)
     };
     let (mut lo, mut hi) = (0u64, 1u64 << 40);
@@ -179,9 +184,10 @@ impl Due<'_> {
             }
             let secs = (t.window_b * bns) as f64 / 1e9;
             let mut v = MetricValues::default();
-            v.set(Metric::Packets, c.packets as f64);
+            let packets = c.real_packets() as f64;
+            v.set(Metric::Packets, packets);
             v.set(Metric::Bytes, c.bytes as f64);
-            v.set(Metric::Pps, c.packets as f64 / secs);
+            v.set(Metric::Pps, packets / secs);
             v.set(Metric::Bps, c.bytes as f64 * 8.0 / secs);
             v.set(Metric::Syn, c.syn as f64);
             v.set(Metric::SynAck, c.synack as f64);
@@ -189,6 +195,14 @@ impl Due<'_> {
             v.set(Metric::Fin, c.fin as f64);
             v.set(Metric::IcmpEcho, c.icmp_echo as f64);
             v.set(Metric::Udp, c.udp as f64);
+            let failed = (c.rejected + c.unanswered) as f64;
+            v.set(Metric::Attempts, failed + c.answered as f64);
+            v.set(Metric::Answered, c.answered as f64);
+            v.set(Metric::Rejected, c.rejected as f64);
+            v.set(Metric::Unanswered, c.unanswered as f64);
+            v.set(Metric::Failed, failed);
+            v.set(Metric::Unsolicited, c.unsolicited as f64);
+            v.set(Metric::Trw, TRW_STEP * (failed - c.answered as f64));
             // Distinct counts are at most the packet count: if the monotone part fails even
             // with that bound, skip counting the sets.
             if ri < 64 && rule.zscores.is_empty() {

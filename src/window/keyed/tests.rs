@@ -264,6 +264,8 @@ fn state_sizes() {
     let entry = std::mem::size_of::<(Addr, crate::window::state::KeyEntry)>();
     let pane = std::mem::size_of::<(u64, crate::window::Counters)>();
     eprintln!("SpecState {spec} B, map entry {entry} B, pane {pane} B");
-    assert!(spec <= 400, "SpecState {spec} B");
+    // 432 B since the outcome counters (5 x u32 in the newest pane) and three more distinct
+    // sets (failed ports, failed hosts, source ports) joined; 384 B before.
+    assert!(spec <= 440, "SpecState {spec} B");
     assert!(entry <= 144, "map entry {entry} B");
 }

@@ -1,0 +1,480 @@
+//! Conversations: whether each attempt a host made was answered, and which responses a host
+//! received without asking. One shard's table, a synchronous fold.
+//!
+//! In: `ingest(record)` for every record routed to this shard's conversation stage, in
+//! capture order, each marked `event::VIA_OUT` (the shard owns the record's source: it
+//! starts or answers a conversation) or `event::VIA_IN` (the shard owns its destination: a
+//! reply may have reached it); then `flush(now_ns)` at each watermark.
+//! Out: outcome records, drained with [`Conversations::take`]: for the host that made an
+//! attempt, `ANSWERED`, `REJECTED` (TCP RST, ICMP unreachable) or `UNANSWERED` (nothing
+//! within `timeout_ns`), shaped like the attempt's first packet (source = that host) and
+//! timed when the outcome became known; for a host that received a response it never asked
+//! for, `UNSOLICITED`, shaped like that response (destination = that host).
+//! Guarantees: a host's outcomes depend only on the records that involve it, in capture
+//! order, and on watermarks, so they are the same for any number of shards. Memory is
+//! bounded: at most `max_entries` conversations (attempts beyond that are not tracked, and
+//! counted), each dropped `idle_ns` after its last packet.
+//!
+//! What counts as an attempt: a TCP SYN; any other first TCP packet of a connection the
+//! table does not know (ACK, FIN, NULL, Xmas probes; only a RST resolves those, since the
+//! data a real peer would answer with is not routed here); a UDP datagram to a (host, port)
+//! that never sent to this one; an ICMP echo request; a packet of any other IP protocol.
+//! An ICMP time exceeded (from a router on the way) makes an attempt neither answered nor
+//! failed (traceroute).
+//! An ICMP error the host receives for an attempt the table never saw still names the
+//! attempt (it quotes the probe), so it counts as rejected: a scan shows in its replies.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::record::{event, proto, Addr, Record};
+
+#[derive(Clone, Copy, Debug)]
+pub struct ConversationConfig {
+    /// An attempt with no answer this long after it is unanswered.
+    pub timeout_ns: u64,
+    /// A conversation is forgotten this long after its last packet.
+    pub idle_ns: u64,
+    /// Conversations held at most (this shard's share).
+    pub max_entries: usize,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        ConversationConfig {
+            timeout_ns: 2_000_000_000,
+            idle_ns: 30_000_000_000,
+            max_entries: 1 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ConversationStats {
+    /// Conversations held at most at once.
+    pub peak: u64,
+    /// Attempts not tracked because the table was full.
+    pub untracked: u64,
+    pub answered: u64,
+    pub rejected: u64,
+    pub unanswered: u64,
+    pub unsolicited: u64,
+}
+
+impl ConversationStats {
+    pub fn add(&mut self, o: &ConversationStats) {
+        self.peak += o.peak;
+        self.untracked += o.untracked;
+        self.answered += o.answered;
+        self.rejected += o.rejected;
+        self.unanswered += o.unanswered;
+        self.unsolicited += o.unsolicited;
+    }
+}
+
+/// One conversation, from the side of the host this shard owns (`local`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+struct Key {
+    local: Addr,
+    remote: Addr,
+    lport: u16,
+    rport: u16,
+    proto: u8,
+}
+
+/// A probe's ports as an ICMP time exceeded quotes them (the router that sends it is not
+/// the probe's destination).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct TransitKey {
+    local: Addr,
+    lport: u16,
+    rport: u16,
+    proto: u8,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// `local` started it and waits for an answer.
+    Pending,
+    /// `local` sent a TCP packet other than SYN into a connection the table never saw: a
+    /// RST rejects it; nothing else resolves it.
+    Orphan,
+    /// Resolved (answered, rejected, unanswered, or died in transit).
+    Done,
+    /// `remote` sent UDP that `local` never asked for; waiting to see whether `local` answers.
+    Received,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Conv {
+    state: State,
+    first_ns: u64,
+    last_ns: u64,
+    /// The first packet's TCP flags and ICMP type (the outcome record carries them, so rule
+    /// filters on flags apply to outcomes as to packets).
+    flags: u8,
+    icmp_type: u8,
+}
+
+pub struct Conversations {
+    cfg: ConversationConfig,
+    table: FxHashMap<Key, Conv>,
+    /// (due, sequence, conversation): each conversation has exactly one timer, for its
+    /// timeout while unresolved, then for its idle end.
+    timers: BinaryHeap<Reverse<(u64, u64, Key)>>,
+    seq: u64,
+    /// Probes that died in transit (ICMP time exceeded), by local host and ports, with the
+    /// time, oldest first in `transit_order`.
+    transit: FxHashMap<TransitKey, u64>,
+    transit_order: VecDeque<(u64, TransitKey)>,
+    out: Vec<Record>,
+    stats: ConversationStats,
+}
+
+impl Conversations {
+    pub fn new(cfg: ConversationConfig) -> Self {
+        Conversations {
+            cfg,
+            table: FxHashMap::default(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            transit: FxHashMap::default(),
+            transit_order: VecDeque::new(),
+            out: Vec::new(),
+            stats: ConversationStats::default(),
+        }
+    }
+
+    /// Whether the shard that owns the destination must see `r` (it may answer or reject an
+    /// attempt of that host, or be a response it never asked for).
+    #[inline]
+    pub fn reply_class(r: &Record) -> bool {
+        match r.proto {
+            proto::TCP => r.is_synack() || r.is_rst(),
+            proto::UDP => true,
+            proto::ICMP | proto::ICMPV6 => r.is_echo_reply() || r.is_icmp_error(),
+            _ => true,
+        }
+    }
+
+    pub fn stats(&self) -> ConversationStats {
+        self.stats
+    }
+
+    pub fn state_bytes(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<(Key, Conv)>() + 1)
+            + self.timers.capacity() * std::mem::size_of::<Reverse<(u64, u64, Key)>>()
+    }
+
+    /// The outcome records produced since the last call.
+    pub fn take(&mut self) -> std::vec::Drain<'_, Record> {
+        self.out.drain(..)
+    }
+
+    #[inline]
+    pub fn ingest(&mut self, r: &Record) {
+        if r.frag == crate::record::frag::LATER {
+            return;
+        }
+        if r.event & event::VIA_OUT != 0 {
+            self.outbound(r);
+        }
+        if r.event & event::VIA_IN != 0 {
+            self.inbound(r);
+        }
+    }
+
+    /// `r` as sent by the local host (its source).
+    fn outbound(&mut self, r: &Record) {
+        let mut k = Key {
+            local: r.src,
+            remote: r.dst,
+            lport: r.src_port,
+            rport: r.dst_port,
+            proto: r.proto,
+        };
+        match r.proto {
+            proto::ICMP | proto::ICMPV6 => {
+                if r.is_icmp_error() {
+                    // The local host refuses what the remote sent it (the quote).
+                    k.proto = r.quoted_proto();
+                    (k.lport, k.rport) = (r.dst_port, r.src_port);
+                    if let Some(c) = self.table.get_mut(&k) {
+                        if c.state == State::Received {
+                            c.state = State::Done;
+                            self.unsolicited_from(&k, r.ts_ns);
+                        }
+                    }
+                    return;
+                }
+                if !r.is_echo_request() {
+                    return;
+                }
+                (k.lport, k.rport) = (0, 0);
+            }
+            proto::TCP | proto::UDP => {}
+            _ => (k.lport, k.rport) = (0, 0),
+        }
+        if let Some(c) = self.table.get_mut(&k) {
+            c.last_ns = c.last_ns.max(r.ts_ns);
+            if c.state == State::Received {
+                // The local host answered: it was a request to a service, not a response.
+                c.state = State::Done;
+            }
+            return;
+        }
+        let state = match r.proto {
+            // A response of the local host to something the table did not see: no attempt.
+            proto::TCP if r.is_synack() || r.is_rst() => return,
+            proto::TCP if !r.is_syn() => State::Orphan,
+            _ => State::Pending,
+        };
+        self.open(k, r, state);
+    }
+
+    /// `r` as received by the local host (its destination).
+    fn inbound(&mut self, r: &Record) {
+        let mut k = Key {
+            local: r.dst,
+            remote: r.src,
+            lport: r.dst_port,
+            rport: r.src_port,
+            proto: r.proto,
+        };
+        if r.is_icmp_error() {
+            // About a packet the local host sent: the quote's source is the local host.
+            k.proto = r.quoted_proto();
+            (k.lport, k.rport) = (r.src_port, r.dst_port);
+            if !matches!(k.proto, proto::TCP | proto::UDP) {
+                (k.lport, k.rport) = (0, 0);
+            }
+            let transit = r.is_time_exceeded();
+            if transit {
+                // Sent by a router on the way, not by the probe's destination, so the table
+                // cannot be asked by address: remember the probe's ports until its timeout.
+                self.note_transit(&k, r.ts_ns);
+                return;
+            }
+            match self.table.get_mut(&k) {
+                Some(c) if matches!(c.state, State::Pending | State::Orphan) => {
+                    c.state = State::Done;
+                    c.last_ns = c.last_ns.max(r.ts_ns);
+                    let c = *c;
+                    self.outcome(&k, &c, r.ts_ns, event::REJECTED);
+                }
+                Some(_) => {}
+                None => {
+                    // The quote names an attempt the capture did not show: still a refusal.
+                    let c = Conv {
+                        state: State::Done,
+                        first_ns: r.ts_ns,
+                        last_ns: r.ts_ns,
+                        flags: 0,
+                        icmp_type: 0,
+                    };
+                    if self.insert(k, c) {
+                        self.outcome(&k, &c, r.ts_ns, event::REJECTED);
+                    }
+                }
+            }
+            return;
+        }
+        match r.proto {
+            proto::ICMP | proto::ICMPV6 => {
+                if !r.is_echo_reply() {
+                    return;
+                }
+                (k.lport, k.rport) = (0, 0);
+            }
+            proto::TCP | proto::UDP => {}
+            _ => (k.lport, k.rport) = (0, 0),
+        }
+        match self.table.get_mut(&k) {
+            Some(c) => {
+                c.last_ns = c.last_ns.max(r.ts_ns);
+                let ev = match (c.state, r.proto) {
+                    (State::Pending | State::Orphan, proto::TCP) if r.is_rst() => event::REJECTED,
+                    (State::Pending, proto::TCP) if r.is_synack() => event::ANSWERED,
+                    (State::Pending, p) if p != proto::TCP => event::ANSWERED,
+                    _ => return,
+                };
+                c.state = State::Done;
+                let c = *c;
+                self.outcome(&k, &c, r.ts_ns, ev);
+            }
+            None => match r.proto {
+                // Remote-initiated UDP: a request to the local host, or a response it
+                // never asked for; which one shows when the local host answers or not.
+                proto::UDP => self.open(k, r, State::Received),
+                // Only responses reach here (see `reply_class`): never asked for.
+                proto::TCP | proto::ICMP | proto::ICMPV6 => self.unsolicited(r),
+                _ => {}
+            },
+        }
+    }
+
+    /// A probe of `k.local` with `k`'s ports and protocol died in transit at `ts_ns`.
+    fn note_transit(&mut self, k: &Key, ts_ns: u64) {
+        let t = TransitKey {
+            local: k.local,
+            lport: k.lport,
+            rport: k.rport,
+            proto: k.proto,
+        };
+        if self.transit.len() >= self.cfg.max_entries {
+            self.stats.untracked += 1;
+            return;
+        }
+        if self.transit.insert(t, ts_ns).is_none() {
+            self.transit_order.push_back((ts_ns, t));
+        }
+    }
+
+    /// Whether attempt `k` died in transit (and forget that it did).
+    fn died_in_transit(&mut self, k: &Key) -> bool {
+        if self.transit.is_empty() {
+            return false;
+        }
+        let t = TransitKey {
+            local: k.local,
+            lport: k.lport,
+            rport: k.rport,
+            proto: k.proto,
+        };
+        self.transit.remove(&t).is_some()
+    }
+
+    fn insert(&mut self, k: Key, c: Conv) -> bool {
+        if self.table.len() >= self.cfg.max_entries {
+            self.stats.untracked += 1;
+            return false;
+        }
+        let due = if matches!(c.state, State::Done) {
+            c.last_ns.saturating_add(self.cfg.idle_ns)
+        } else {
+            c.first_ns.saturating_add(self.cfg.timeout_ns)
+        };
+        self.table.insert(k, c);
+        self.stats.peak = self.stats.peak.max(self.table.len() as u64);
+        self.timers.push(Reverse((due, self.seq, k)));
+        self.seq += 1;
+        true
+    }
+
+    fn open(&mut self, k: Key, r: &Record, state: State) {
+        let c = Conv {
+            state,
+            first_ns: r.ts_ns,
+            last_ns: r.ts_ns,
+            flags: if r.proto == proto::TCP {
+                r.tcp_flags
+            } else {
+                0
+            },
+            icmp_type: r.icmp_type,
+        };
+        self.insert(k, c);
+    }
+
+    /// An outcome of the local host's attempt `k`, known at `ts_ns`.
+    fn outcome(&mut self, k: &Key, c: &Conv, ts_ns: u64, ev: u8) {
+        match ev {
+            event::ANSWERED => self.stats.answered += 1,
+            event::REJECTED => self.stats.rejected += 1,
+            _ => self.stats.unanswered += 1,
+        }
+        self.out.push(Record {
+            ts_ns,
+            src: k.local,
+            dst: k.remote,
+            src_port: k.lport,
+            dst_port: k.rport,
+            ip_len: 0,
+            proto: k.proto,
+            tcp_flags: c.flags,
+            icmp_type: c.icmp_type,
+            frag: 0,
+            event: ev,
+        });
+    }
+
+    /// The response `r` reached its destination unasked.
+    fn unsolicited(&mut self, r: &Record) {
+        self.stats.unsolicited += 1;
+        self.out.push(Record {
+            ip_len: 0,
+            frag: 0,
+            event: event::UNSOLICITED,
+            ..*r
+        });
+    }
+
+    /// The remote side of `k` sent UDP the local host never asked for nor answered.
+    fn unsolicited_from(&mut self, k: &Key, ts_ns: u64) {
+        self.unsolicited(&Record {
+            ts_ns,
+            src: k.remote,
+            dst: k.local,
+            src_port: k.rport,
+            dst_port: k.lport,
+            proto: k.proto,
+            ..Default::default()
+        });
+    }
+
+    /// Resolve every timer due before `now_ns`: unanswered attempts, unanswered UDP from
+    /// others (unsolicited), and conversations idle for `idle_ns`.
+    pub fn flush(&mut self, now_ns: u64) {
+        while let Some(Reverse((due, _, k))) = self.timers.peek().copied() {
+            if due >= now_ns {
+                break;
+            }
+            self.timers.pop();
+            let Some(c) = self.table.get(&k).copied() else {
+                continue;
+            };
+            let resolved = match c.state {
+                State::Pending => (!self.died_in_transit(&k)).then_some(event::UNANSWERED),
+                State::Received => Some(event::UNSOLICITED),
+                State::Orphan => None,
+                State::Done => {
+                    let idle_end = c.last_ns.saturating_add(self.cfg.idle_ns);
+                    if idle_end <= due {
+                        self.table.remove(&k);
+                    } else {
+                        self.timers.push(Reverse((idle_end, self.seq, k)));
+                        self.seq += 1;
+                    }
+                    continue;
+                }
+            };
+            if let Some(e) = self.table.get_mut(&k) {
+                e.state = State::Done;
+            }
+            let idle_end = c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1);
+            self.timers.push(Reverse((idle_end, self.seq, k)));
+            self.seq += 1;
+            match resolved {
+                Some(event::UNSOLICITED) => self.unsolicited_from(&k, due),
+                Some(ev) => self.outcome(&k, &c, due, ev),
+                None => {}
+            }
+        }
+        // Transit notes of probes the table never held (or that resolved otherwise).
+        while let Some(&(ts, t)) = self.transit_order.front() {
+            if ts.saturating_add(self.cfg.idle_ns) >= now_ns {
+                break;
+            }
+            self.transit_order.pop_front();
+            if self.transit.get(&t) == Some(&ts) {
+                self.transit.remove(&t);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,230 @@
+use super::*;
+use crate::record::tcp_flag::{ACK, RST, SYN};
+
+const S: u64 = 1_000_000_000;
+
+fn a(n: u8) -> Addr {
+    Addr::v4([10, 0, 0, n])
+}
+
+fn tcp(ts: u64, src: u8, dst: u8, sport: u16, dport: u16, flags: u8) -> Record {
+    Record {
+        ts_ns: ts,
+        src: a(src),
+        dst: a(dst),
+        src_port: sport,
+        dst_port: dport,
+        proto: proto::TCP,
+        tcp_flags: flags,
+        ip_len: 40,
+        ..Default::default()
+    }
+}
+
+fn udp(ts: u64, src: u8, dst: u8, sport: u16, dport: u16) -> Record {
+    Record {
+        proto: proto::UDP,
+        tcp_flags: 0,
+        ..tcp(ts, src, dst, sport, dport, 0)
+    }
+}
+
+/// ICMP `icmp_type` from `src` to `dst` quoting a `quoted` packet dst -> src with ports
+/// (`qsport`, `qdport`) (for errors), or an echo message.
+fn icmp(ts: u64, src: u8, dst: u8, icmp_type: u8, quoted: u8, qsport: u16, qdport: u16) -> Record {
+    Record {
+        proto: proto::ICMP,
+        icmp_type,
+        tcp_flags: quoted,
+        ..tcp(ts, src, dst, qsport, qdport, quoted)
+    }
+}
+
+/// Feed `recs` as the conversation stage of a single shard sees them (every record both
+/// outbound for its source and inbound for its destination), flush at `until`, and return
+/// (event, key host, peer, ts) of every outcome of host 10.0.0.1 (the others' outcomes,
+/// such as a probed host's unsolicited UDP, are left out).
+fn run(recs: &[Record], until: u64) -> (Vec<(u8, Addr, Addr, u64)>, ConversationStats) {
+    run_with(recs, until, ConversationConfig::default())
+}
+
+fn run_with(
+    recs: &[Record],
+    until: u64,
+    cfg: ConversationConfig,
+) -> (Vec<(u8, Addr, Addr, u64)>, ConversationStats) {
+    let mut c = Conversations::new(cfg);
+    let mut out = Vec::new();
+    for r in recs {
+        let mut r = *r;
+        r.event = event::VIA_OUT;
+        if Conversations::reply_class(&r) {
+            r.event |= event::VIA_IN;
+        }
+        c.ingest(&r);
+        out.extend(c.take());
+    }
+    c.flush(until);
+    out.extend(c.take());
+    let v = out
+        .iter()
+        .map(|r| {
+            if r.event == event::UNSOLICITED {
+                (r.event, r.dst, r.src, r.ts_ns)
+            } else {
+                (r.event, r.src, r.dst, r.ts_ns)
+            }
+        })
+        .filter(|e: &(u8, Addr, Addr, u64)| e.1 == a(1))
+        .collect();
+    (v, c.stats())
+}
+
+#[test]
+fn tcp_syn_outcomes() {
+    let (ev, st) = run(
+        &[
+            tcp(S, 1, 2, 40000, 80, SYN),
+            tcp(S + 1000, 2, 1, 80, 40000, SYN | ACK),
+            tcp(S + 2000, 1, 2, 40000, 80, ACK),
+            tcp(2 * S, 1, 2, 40001, 81, SYN),
+            tcp(2 * S + 5, 2, 1, 81, 40001, RST | ACK),
+            tcp(3 * S, 1, 2, 40002, 82, SYN),
+            tcp(3 * S + 9, 1, 2, 40002, 82, SYN), // retransmission: one attempt
+        ],
+        100 * S,
+    );
+    assert_eq!(
+        ev,
+        vec![
+            (event::ANSWERED, a(1), a(2), S + 1000),
+            (event::REJECTED, a(1), a(2), 2 * S + 5),
+            (event::UNANSWERED, a(1), a(2), 5 * S),
+        ]
+    );
+    assert_eq!((st.answered, st.rejected, st.unanswered), (1, 1, 1));
+}
+
+#[test]
+fn unanswered_only_once_the_timeout_passed() {
+    let mut c = Conversations::new(ConversationConfig::default());
+    let mut r = tcp(S, 1, 2, 40000, 80, SYN);
+    r.event = event::VIA_OUT;
+    c.ingest(&r);
+    c.flush(3 * S);
+    assert_eq!(c.take().count(), 0, "due at 3 s, not before");
+    c.flush(3 * S + 1);
+    assert_eq!(c.take().next().map(|r| r.event), Some(event::UNANSWERED));
+}
+
+#[test]
+fn non_syn_probes_resolve_only_by_rst() {
+    let (ev, _) = run(
+        &[
+            tcp(S, 1, 2, 50000, 22, ACK),
+            tcp(S + 1, 2, 1, 22, 50000, RST),
+            tcp(S, 1, 2, 50001, 23, 0), // NULL scan, open or filtered port: no reply
+            tcp(S, 1, 3, 50002, 443, ACK), // mid-stream: the peer's data is not routed here
+        ],
+        100 * S,
+    );
+    assert_eq!(ev, vec![(event::REJECTED, a(1), a(2), S + 1)]);
+}
+
+#[test]
+fn udp_and_icmp_outcomes() {
+    let (ev, _) = run(
+        &[
+            udp(S, 1, 2, 5000, 53),
+            udp(S + 10, 2, 1, 53, 5000), // answered
+            udp(S, 1, 2, 5001, 161),
+            icmp(S + 20, 2, 1, 3, proto::UDP, 5001, 161), // port unreachable
+            icmp(S, 1, 3, 8, 0, 0, 0),                    // ping
+            icmp(S + 30, 3, 1, 0, 0, 0, 0),               // echo reply
+            icmp(S, 1, 4, 8, 0, 0, 0),                    // ping, no reply
+        ],
+        100 * S,
+    );
+    assert_eq!(
+        ev,
+        vec![
+            (event::ANSWERED, a(1), a(2), S + 10),
+            (event::REJECTED, a(1), a(2), S + 20),
+            (event::ANSWERED, a(1), a(3), S + 30),
+            (event::UNANSWERED, a(1), a(4), 3 * S),
+        ]
+    );
+}
+
+#[test]
+fn replies_alone_name_the_prober_and_time_exceeded_is_no_failure() {
+    let (ev, _) = run(
+        &[
+            // Protocol unreachable for protocols 47 and 50 (nmap -sO), probes not captured.
+            icmp(S, 2, 1, 3, 47, 0, 0),
+            icmp(S + 1, 2, 1, 3, 50, 0, 0),
+            icmp(S + 2, 2, 1, 3, 50, 0, 0), // the same probe again: counted once
+            // traceroute: a probe that died in transit
+            udp(2 * S, 1, 9, 40000, 33434),
+            icmp(2 * S + 3, 7, 1, 11, proto::UDP, 40000, 33434),
+        ],
+        100 * S,
+    );
+    assert_eq!(
+        ev,
+        vec![
+            (event::REJECTED, a(1), a(2), S),
+            (event::REJECTED, a(1), a(2), S + 1),
+        ],
+        "the time-exceeded probe neither failed nor timed out: {ev:?}"
+    );
+}
+
+#[test]
+fn unsolicited_responses() {
+    let (ev, st) = run(
+        &[
+            tcp(S, 2, 1, 80, 40000, SYN | ACK), // SYN-ACK reflection / backscatter
+            icmp(S + 1, 3, 1, 0, 0, 0, 0),      // echo reply, no request
+            udp(S + 2, 4, 1, 123, 7777),        // NTP response never asked for
+            udp(S + 3, 5, 1, 55555, 53),        // a DNS query that 1 answers
+            udp(S + 4, 1, 5, 53, 55555),
+            udp(S + 5, 6, 1, 1900, 8888), // refused with port unreachable
+            icmp(S + 6, 1, 6, 3, proto::UDP, 1900, 8888),
+        ],
+        100 * S,
+    );
+    assert_eq!(
+        ev,
+        vec![
+            (event::UNSOLICITED, a(1), a(2), S),
+            (event::UNSOLICITED, a(1), a(3), S + 1),
+            (event::UNSOLICITED, a(1), a(6), S + 6),
+            (event::UNSOLICITED, a(1), a(4), S + 2 + 2 * S),
+        ]
+    );
+    assert!(st.unsolicited >= 4, "{st:?}");
+}
+
+#[test]
+fn table_is_bounded_and_idle_conversations_go() {
+    let cfg = ConversationConfig {
+        max_entries: 2,
+        ..Default::default()
+    };
+    let recs: Vec<Record> = (0..5).map(|i| tcp(S, 1, 2, 40000 + i, 80, SYN)).collect();
+    let (ev, st) = run_with(&recs, 100 * S, cfg);
+    assert_eq!(st.untracked, 3);
+    assert_eq!(ev.len(), 2);
+    assert_eq!(st.peak, 2);
+    let mut c = Conversations::new(ConversationConfig::default());
+    for r in &recs {
+        c.ingest(&Record {
+            event: event::VIA_OUT,
+            ..*r
+        });
+    }
+    c.flush(S + 2 * S + 30 * S + 1);
+    assert!(c.table.is_empty(), "idle conversations are dropped");
+    assert!(c.timers.is_empty());
+}
