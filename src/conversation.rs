@@ -62,6 +62,8 @@ pub struct ConversationStats {
     pub rejected: u64,
     pub unanswered: u64,
     pub unsolicited: u64,
+    /// Bytes the tables held at the end.
+    pub state_bytes: u64,
 }
 
 impl ConversationStats {
@@ -72,6 +74,7 @@ impl ConversationStats {
         self.rejected += o.rejected;
         self.unanswered += o.unanswered;
         self.unsolicited += o.unsolicited;
+        self.state_bytes += o.state_bytes;
     }
 }
 
@@ -161,7 +164,10 @@ impl Conversations {
     }
 
     pub fn stats(&self) -> ConversationStats {
-        self.stats
+        ConversationStats {
+            state_bytes: self.state_bytes() as u64,
+            ..self.stats
+        }
     }
 
     pub fn state_bytes(&self) -> usize {

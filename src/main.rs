@@ -134,6 +134,15 @@ struct EngineArgs {
     /// Distinct elements a set holds exactly before it becomes a HyperLogLog sketch.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     distinct_bound: usize,
+    /// Connection-outcome rules: an attempt (SYN, UDP datagram, ping, other probe) with no
+    /// answer this long after it counts as unanswered; UDP a host received and did not
+    /// answer this long after counts as unsolicited.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    conn_timeout: u64,
+    /// Most conversations tracked at once (all shards); further attempts are not tracked
+    /// and are counted (`conversations.untracked` in the summary).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    max_conversations: usize,
     /// No terminal dashboard (it shows when stdout is a terminal).
     #[arg(long)]
     no_tui: bool,
@@ -158,6 +167,11 @@ impl EngineArgs {
             max_keys: self.max_keys,
             distinct_bound: self.distinct_bound,
             progress: false,
+            conversation: flowsentry::conversation::ConversationConfig {
+                timeout_ns: self.conn_timeout,
+                max_entries: self.max_conversations.max(1),
+                ..Default::default()
+            },
             ..Default::default()
         };
         if let Some(n) = self.shards {

@@ -683,9 +683,6 @@ fn shard_loop(
                         stats.add(&kw.stats());
                     }
                 }
-                if let Some(conv) = &conversations {
-                    state_bytes += conv.state_bytes();
-                }
                 let report = ShardReport {
                     stats,
                     conversations: conversations.as_ref().map(|c| c.stats()),

@@ -323,6 +323,10 @@ pub struct Filter {
     pub tcp_flags_set: u8,
     pub tcp_flags_unset: u8,
     pub icmp_types: Option<Vec<u8>>,
+    /// `outcome = [...]`: only the conversation stage's outcome records of these kinds (bit
+    /// `record::event::*`), no packets. Without it a filter takes packets and outcomes both
+    /// (an outcome looks like its attempt's first packet).
+    pub outcomes: Option<u8>,
     pub src_ports: Option<PortSet>,
     pub dst_ports: Option<PortSet>,
     pub src_nets: Option<Vec<Cidr>>,
@@ -345,6 +349,11 @@ impl Filter {
     /// [`Filter::class_of`]).
     #[inline]
     pub fn matches_class(&self, r: &Record) -> bool {
+        if let Some(m) = self.outcomes {
+            if r.is_packet() || m & (1 << (r.event & 7)) == 0 {
+                return false;
+            }
+        }
         if let Some(p) = &self.protos {
             if !p.contains(&r.proto) {
                 return false;

@@ -28,6 +28,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 
 use serde::Deserialize;
+
+use crate::record::event;
 use toml::{Spanned, Value};
 
 use super::{Baseline, Cidr, Expr, Filter, GroupBy, Override, PortSet, Rule, RuleSet, Spec};
@@ -103,6 +105,7 @@ struct RawFilter {
     tcp_flags: Option<Spanned<String>>,
     tcp_flags_not: Option<Spanned<String>>,
     icmp_type: Option<Spanned<Value>>,
+    outcome: Option<Spanned<Value>>,
     src_ports: Option<Spanned<Value>>,
     dst_ports: Option<Spanned<Value>>,
     src_cidrs: Option<Spanned<Value>>,
@@ -621,6 +624,30 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
             }
         }
         out.icmp_types = Some(types);
+    }
+    if let Some(o) = f.outcome {
+        let mut mask = 0u8;
+        for v in list(o.get_ref()) {
+            let bits = match v {
+                Value::String(s) => match s.as_str() {
+                    "answered" => 1 << event::ANSWERED,
+                    "rejected" => 1 << event::REJECTED,
+                    "unanswered" => 1 << event::UNANSWERED,
+                    "failed" => 1 << event::REJECTED | 1 << event::UNANSWERED,
+                    "unsolicited" => 1 << event::UNSOLICITED,
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            if bits == 0 {
+                cx.err(
+                    o.span().start,
+                    "outcome is \"answered\", \"rejected\", \"unanswered\", \"failed\" or \"unsolicited\", or a list of them",
+                );
+            }
+            mask |= bits;
+        }
+        out.outcomes = Some(mask);
     }
     if let Some(p) = &f.src_ports {
         let (i, n) = in_not_in(cx, p);

@@ -234,7 +234,8 @@ impl KeyedWindows {
         });
         entry.count(rec, batch);
         let mut dirty = 0u64;
-        let tabulated = !self.class_specs.is_empty();
+        // The class table is built from packets; outcome records check every filter whole.
+        let tabulated = !self.class_specs.is_empty() && rec.is_packet();
         let cand = if tabulated {
             self.class_specs[Filter::class_of(rec)]
         } else {
