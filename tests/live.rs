@@ -891,3 +891,74 @@ fn live_survives_crafted_ipv6_extension_frames() {
     let s = fs.summary();
     assert_eq!(s["decode"]["ip_ext_errors"], 3, "{s}");
 }
+
+/// Every nmap probe type, each against a fresh `flowsentry live --rules rules/outcomes.toml`:
+/// the scan is named by the rule of its family from the outcomes (RST, ICMP unreachable, no
+/// answer), not from flags.
+/// Port scans go to the host end; sweeps go to a /24 routed through it, whose addresses do
+/// not exist (the host does not forward), so their probes go unanswered. Not here: an ACK
+/// ping sweep (`-PA`) of dark addresses, a known miss: a bare ACK is resolved only by a RST
+/// (see rules/README.md), so only live hosts' answers count.
+#[test]
+fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
+    const T: &str = "live_nmap_scan_types";
+    const OUTCOMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/outcomes.toml");
+    if !ready(T, &["ip", "nmap"]) {
+        return;
+    }
+    let net = VethNet::create();
+    let sub = net.host_ip.split('.').nth(2).unwrap().to_string();
+    let dark = format!("10.98.{sub}.0/24");
+    ip(&["-n", &net.ns, "route", "add", &dark, "via", &net.host_ip])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let quick = ["-n", "-T5", "--max-retries", "0"];
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("ACK scan", vec!["-sA", "-p", "1-300"], "port_scan"),
+        ("FIN scan", vec!["-sF", "-p", "1-300"], "port_scan"),
+        ("NULL scan", vec!["-sN", "-p", "1-300"], "port_scan"),
+        ("Xmas scan", vec!["-sX", "-p", "1-300"], "port_scan"),
+        ("Maimon scan", vec!["-sM", "-p", "1-300"], "port_scan"),
+        ("window scan", vec!["-sW", "-p", "1-300"], "port_scan"),
+        ("UDP scan", vec!["-sU", "-p", "1-300"], "port_scan"),
+        ("IP protocol scan", vec!["-sO"], "port_scan"),
+        ("ping sweep", vec!["-sn", "-PE"], "host_sweep"),
+        ("UDP ping sweep", vec!["-sn", "-PU40125"], "host_sweep"),
+        ("SYN ping sweep", vec!["-sn", "-PS443"], "host_sweep"),
+    ];
+    let mut report = Vec::new();
+    for (name, args, rule) in &cases {
+        let mut fs = Flowsentry::start(&net.host_if, &["--rules", OUTCOMES]);
+        let sweep = args.contains(&"-sn");
+        let target = if sweep {
+            dark.as_str()
+        } else {
+            net.host_ip.as_str()
+        };
+        let t = Instant::now();
+        let scan = run(net.exec("nmap").args(quick).args(args).arg(target));
+        assert!(
+            scan.status.success(),
+            "{name}: nmap failed: {}",
+            String::from_utf8_lossy(&scan.stderr)
+        );
+        let seen = fs.wait_alert(rule, &net.ns_ip, t, Duration::from_secs(15));
+        let st = fs.stop(libc::SIGINT, Duration::from_secs(5));
+        assert_eq!(st.code(), Some(0), "{name}: {st}\n{}", fs.stderr());
+        let alerts = fs.alerts();
+        let rules: Vec<String> = alerts
+            .iter()
+            .filter(|a| a["src_ip"] == net.ns_ip.as_str())
+            .map(|a| a["alert"]["rule"].as_str().unwrap_or("").to_string())
+            .collect();
+        report.push(format!("{name}: {rules:?} after {seen:?}"));
+        assert!(
+            seen.is_some(),
+            "{name}: no {rule} within 15 s; alerts {rules:?}"
+        );
+        assert!(
+            rules.iter().all(|r| r == rule),
+            "{name}: one family only, got {rules:?}"
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+}
