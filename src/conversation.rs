@@ -98,6 +98,17 @@ struct TransitKey {
     proto: u8,
 }
 
+impl TransitKey {
+    fn of(k: &Key) -> TransitKey {
+        TransitKey {
+            local: k.local,
+            lport: k.lport,
+            rport: k.rport,
+            proto: k.proto,
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     /// `local` started it and waits for an answer.
@@ -324,12 +335,7 @@ impl Conversations {
 
     /// A probe of `k.local` with `k`'s ports and protocol died in transit at `ts_ns`.
     fn note_transit(&mut self, k: &Key, ts_ns: u64) {
-        let t = TransitKey {
-            local: k.local,
-            lport: k.lport,
-            rport: k.rport,
-            proto: k.proto,
-        };
+        let t = TransitKey::of(k);
         if self.transit.len() >= self.cfg.max_entries {
             self.stats.untracked += 1;
             return;
@@ -344,12 +350,7 @@ impl Conversations {
         if self.transit.is_empty() {
             return false;
         }
-        let t = TransitKey {
-            local: k.local,
-            lport: k.lport,
-            rport: k.rport,
-            proto: k.proto,
-        };
+        let t = TransitKey::of(k);
         self.transit.remove(&t).is_some()
     }
 

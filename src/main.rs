@@ -1,6 +1,7 @@
 //! The `flowsentry` command: argument parsing and wiring only (`anyhow` lives here alone).
 
 use std::io::IsTerminal;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -268,11 +269,21 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(code) => code,
+        // The reader of our stdout went away (`flowsentry rules list | head`): stop quietly,
+        // as ripgrep does.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("flowsentry: error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet> {
@@ -380,6 +391,7 @@ fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
         bail!("name at least one rule file (the embedded pack is `flowsentry rules list`)");
     }
     let mut bad = 0;
+    let mut out = std::io::stdout().lock();
     for p in &files {
         let text = match std::fs::read_to_string(p) {
             Ok(t) => t,
@@ -390,15 +402,16 @@ fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
             }
         };
         match rules::parse_rules(&text, &p.display().to_string()) {
-            Ok(rs) => println!(
+            Ok(rs) => writeln!(
+                out,
                 "{}: ok, {} rules ({} window states)",
                 p.display(),
                 rs.rules.len(),
                 rs.specs.len()
-            ),
+            )?,
             Err(errs) => {
                 for e in &errs {
-                    println!("{e}");
+                    writeln!(out, "{e}")?;
                 }
                 bad += errs.len();
             }
@@ -413,13 +426,18 @@ fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
 
 fn rules_list(file: Option<PathBuf>) -> Result<ExitCode> {
     let rs = load_rules(file.as_ref())?;
-    println!("Metrics a condition can read (per key, over the rule's window, after its filter):");
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Metrics a condition can read (per key, over the rule's window, after its filter):"
+    )?;
     for m in Metric::ALL {
-        println!("  {:<20} {}", m.name(), m.describe());
+        writeln!(out, "  {:<20} {}", m.name(), m.describe())?;
     }
-    println!("\nRules in {}:", rs.source);
+    writeln!(out, "\nRules in {}:", rs.source)?;
     for r in &rs.rules {
-        println!(
+        writeln!(
+            out,
             "  {:<12} sid {:<8} sev {} by {:<3} window {:<5} slide {:<5} cooldown {:<5} {}",
             r.id,
             r.signature_id,
@@ -429,7 +447,7 @@ fn rules_list(file: Option<PathBuf>) -> Result<ExitCode> {
             fmt_duration(r.slide_ns),
             fmt_duration(r.cooldown_ns),
             r.condition_text
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

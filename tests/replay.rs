@@ -404,3 +404,82 @@ fn speed_paces_the_replay() {
         t.elapsed()
     );
 }
+
+/// A closed stdout ends the program quietly (`flowsentry rules list | head -1`), as ripgrep
+/// does: exit 0, no panic. The list of 2,000 rules is larger than a pipe holds.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.toml");
+    let rules: String = (0..2000)
+        .map(|i| format!("[[rule]]\nid = \"r{i}\"\nsid = {}\nwindow = \"1s\"\ncondition = \"packets >= {}\"\n", 5_000_000 + i, i + 1))
+        .collect();
+    std::fs::write(&file, rules).unwrap();
+    let mut child = bin()
+        .args(["rules", "list"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("Metrics"), "{first}");
+    // The reader is gone now.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// pcap seconds are unsigned 32-bit: a capture from 2040 replays in 2040, not in 1970.
+#[test]
+fn pcap_times_after_2038_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("2040.pcap");
+    let secs: i64 = 2_208_988_800; // 2040-01-01T00:00:00Z, above 2^31
+    {
+        let cap = pcap::Capture::dead(pcap::Linktype::ETHERNET).unwrap();
+        let mut w = cap.savefile(&p).unwrap();
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1000, 53)
+            .write(&mut frame, &[0u8; 20])
+            .unwrap();
+        for i in 0..3 {
+            let h = pcap::PacketHeader {
+                ts: libc_timeval(secs + i, 0),
+                caplen: frame.len() as u32,
+                len: frame.len() as u32,
+            };
+            w.write(&pcap::Packet::new(&h, &frame));
+        }
+        w.flush().unwrap();
+    }
+    let s = dir.path().join("s.json");
+    let st = bin()
+        .args([
+            "replay",
+            "-q",
+            "--no-tui",
+            "--alerts",
+            "/dev/null",
+            "--summary",
+        ])
+        .arg(&s)
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&s).unwrap()).unwrap();
+    assert_eq!(
+        j["capture_start"], "2040-01-01T00:00:00.000000+00:00",
+        "{j}"
+    );
+    assert_eq!(j["capture_end"], "2040-01-01T00:00:02.000000+00:00", "{j}");
+}

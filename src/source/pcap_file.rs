@@ -99,7 +99,13 @@ impl PacketSource for PcapFiles {
                     self.record += 1;
                     let h = pkt.header;
                     self.bytes_read += 16 + h.caplen as u64;
-                    let secs = h.ts.tv_sec.max(0) as u64;
+                    // The file field is an unsigned 32-bit count of seconds; libpcap
+                    // reads it as a signed one, so times from 2038 on arrive negative.
+                    let secs = if h.ts.tv_sec < 0 {
+                        u64::from(h.ts.tv_sec as u32)
+                    } else {
+                        h.ts.tv_sec as u64
+                    };
                     let frac = h.ts.tv_usec.max(0) as u64; // nanoseconds: opened with nano precision
                     let ts_ns = secs.saturating_mul(1_000_000_000).saturating_add(frac);
                     f(&Input::Frame(Frame {
