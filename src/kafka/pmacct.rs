@@ -299,7 +299,8 @@ fn secs_to_ns(f: f64, text: &str) -> Option<u64> {
             while digits.len() < 9 {
                 digits.push('0');
             }
-            Some(i * 1_000_000_000 + digits.parse::<u64>().ok()?)
+            i.checked_mul(1_000_000_000)?
+                .checked_add(digits.parse::<u64>().ok()?)
         }
         _ => Some((f * 1e9) as u64),
     }
@@ -313,6 +314,19 @@ mod tests {
         let mut out = Vec::new();
         let errs = decode_message(text.as_bytes(), &mut out);
         (out, errs)
+    }
+
+    /// Seconds past what u64 nanoseconds hold are an error, not a silent wrap to a bogus
+    /// time (a fuzzer found 70689999999, which passed the range check and overflowed).
+    #[test]
+    fn huge_epoch_seconds_are_an_error_not_a_wrap() {
+        assert_eq!(super::secs_to_ns(70_689_999_999.0, "70689999999"), None);
+        assert_eq!(super::secs_to_ns(1.5, "1.5"), Some(1_500_000_000));
+        let (r, e) = recs(
+            r#"{"event_type": "purge", "ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "port_src": 1, "port_dst": 2, "ip_proto": "udp", "timestamp_start": "70689999999", "timestamp_end": "70689999999", "packets": 1, "bytes": 40}"#,
+        );
+        assert!(r.is_empty(), "{r:?}");
+        assert_eq!(e.len(), 1, "counted as malformed");
     }
 
     #[test]

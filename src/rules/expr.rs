@@ -63,13 +63,46 @@ enum Ty {
     Bool,
 }
 
+/// Longest condition, in bytes: a rule's condition is a line or two. Checked before anything
+/// else, so a huge one costs nothing.
+pub const MAX_CONDITION_BYTES: usize = 4096;
+/// Most tokens in a condition. Every node of the parsed tree takes at least one, so this also
+/// bounds the tree's depth, and with it every recursion over the tree (evaluation,
+/// `monotone_part`, clone, drop).
+pub const MAX_TOKENS: usize = 512;
+/// Deepest nesting of parentheses, function calls, `not` and unary `-` the parser recurses
+/// into.
+pub const MAX_NESTING: usize = 32;
+
 impl Expr {
     pub fn parse(text: &str) -> Result<Expr, ExprError> {
+        if text.len() > MAX_CONDITION_BYTES {
+            return Err(ExprError {
+                offset: text
+                    .char_indices()
+                    .take_while(|(i, _)| *i < MAX_CONDITION_BYTES)
+                    .count(),
+                msg: format!(
+                    "condition too long: {} bytes, at most {MAX_CONDITION_BYTES}",
+                    text.len()
+                ),
+            });
+        }
         let toks = lex(text)?;
+        if let Some(t) = toks.get(MAX_TOKENS) {
+            return Err(ExprError {
+                offset: t.off,
+                msg: format!(
+                    "condition too long: {} tokens, at most {MAX_TOKENS}",
+                    toks.len()
+                ),
+            });
+        }
         let mut p = Parser {
             toks,
             pos: 0,
             end: text.chars().count(),
+            depth: 0,
         };
         let (e, ty) = p.or()?;
         if let Some(t) = p.peek() {
@@ -355,6 +388,8 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     end: usize,
+    /// Current nesting (see [`MAX_NESTING`]).
+    depth: usize,
 }
 
 type PResult = Result<(Expr, Ty), ExprError>;
@@ -379,6 +414,20 @@ impl Parser {
             };
             Err(ExprError { offset: off, msg })
         }
+    }
+
+    /// Run `f` one nesting level deeper; an error at `off` past [`MAX_NESTING`].
+    fn nested(&mut self, off: usize, f: impl FnOnce(&mut Parser) -> PResult) -> PResult {
+        if self.depth >= MAX_NESTING {
+            return Err(ExprError {
+                offset: off,
+                msg: format!("nested too deep: at most {MAX_NESTING} levels of parentheses, calls, `not` and `-`"),
+            });
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     fn logic(&mut self, word: &str, next: fn(&mut Parser) -> PResult, op: BinOp) -> PResult {
@@ -408,7 +457,7 @@ impl Parser {
         if self.is("not") {
             self.pos += 1;
             let off = self.off();
-            let (e, ty) = self.not()?;
+            let (e, ty) = self.nested(off, Parser::not)?;
             self.want(Ty::Bool, ty, off, "`not`")?;
             return Ok((Expr::Not(Box::new(e)), Ty::Bool));
         }
@@ -458,7 +507,7 @@ impl Parser {
         if self.is("-") {
             self.pos += 1;
             let off = self.off();
-            let (e, ty) = self.unary()?;
+            let (e, ty) = self.nested(off, Parser::unary)?;
             self.want(Ty::Num, ty, off, "`-`")?;
             return Ok((Expr::Neg(Box::new(e)), Ty::Num));
         }
@@ -475,7 +524,7 @@ impl Parser {
         match t.kind {
             TokKind::Num(n) => Ok((Expr::Num(n), Ty::Num)),
             TokKind::Op if t.text == "(" => {
-                let (e, ty) = self.or()?;
+                let (e, ty) = self.nested(t.off, Parser::or)?;
                 if !self.is(")") {
                     return Err(ExprError {
                         offset: self.off(),
@@ -527,7 +576,7 @@ impl Parser {
                 let mut args = Vec::new();
                 loop {
                     let off = self.off();
-                    let (a, ty) = self.or()?;
+                    let (a, ty) = self.nested(t.off, Parser::or)?;
                     self.want(Ty::Num, ty, off, &format!("`{}`", t.text))?;
                     args.push(a);
                     if self.is(",") {
@@ -670,6 +719,38 @@ mod tests {
             m("zscore(pps) > 6 and pps > 1000"),
             Some(Expr::parse("pps > 1000").unwrap())
         );
+    }
+
+    #[test]
+    fn limits_instead_of_stack_overflows() {
+        // 20,000 parentheses: an error, not a stack overflow.
+        let deep = format!("{}syn{} > 1", "(".repeat(20_000), ")".repeat(20_000));
+        let e = Expr::parse(&deep).unwrap_err();
+        assert!(e.msg.contains("too long"), "{e:?}");
+        let nested = format!("{}syn{} > 1", "(".repeat(40), ")".repeat(40));
+        let e = Expr::parse(&nested).unwrap_err();
+        assert!(e.msg.contains("nested too deep"), "{e:?}");
+        assert_eq!(e.offset, MAX_NESTING, "points at the first paren too many");
+        let nots = format!("{}syn > 1", "not ".repeat(40));
+        assert!(Expr::parse(&nots)
+            .unwrap_err()
+            .msg
+            .contains("nested too deep"));
+        let ok = format!(
+            "{}syn{} > 1",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING)
+        );
+        assert!(Expr::parse(&ok).is_ok());
+        // A flat chain: bounded by bytes (10 MB) and by tokens (a long one within 4 kB).
+        let flat = vec!["syn > 1"; 1_500_000].join(" or ");
+        assert!(Expr::parse(&flat).unwrap_err().msg.contains("bytes"));
+        let chain = vec!["a>1"; 300].join(" or ").replace('a', "syn");
+        let e = Expr::parse(&chain).unwrap_err();
+        assert!(e.msg.contains("tokens"), "{e:?}");
+        let fits = vec!["syn>1"; 100].join(" or ");
+        let e = Expr::parse(&fits).unwrap();
+        assert!(e.monotone_part().is_some());
     }
 
     #[test]

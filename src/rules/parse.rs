@@ -329,6 +329,12 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         }
     };
     let window_ns = duration(cx, &r.window).unwrap_or(1);
+    if window_ns > MAX_WINDOW_NS {
+        cx.err(
+            r.window.span().start,
+            "a window is at most 1h (every key keeps one pane per batch of its longest window)",
+        );
+    }
     let slide_ns = r
         .slide
         .as_ref()
@@ -502,6 +508,9 @@ fn cond_start(text: &str, span: Range<usize>) -> usize {
     }
 }
 
+/// The longest rule window: time and memory per key grow with it.
+pub const MAX_WINDOW_NS: u64 = 3600 * 1_000_000_000;
+
 fn duration(cx: &mut Ctx<'_>, v: &Spanned<Value>) -> Option<u64> {
     match duration_allow_zero(cx, v) {
         Some(0) => {
@@ -515,7 +524,7 @@ fn duration(cx: &mut Ctx<'_>, v: &Spanned<Value>) -> Option<u64> {
 fn duration_allow_zero(cx: &mut Ctx<'_>, v: &Spanned<Value>) -> Option<u64> {
     let at = v.span().start;
     let parsed = match v.get_ref() {
-        Value::Integer(i) if *i >= 0 => Some(*i as u64 * 1_000_000_000),
+        Value::Integer(i) if *i >= 0 => (*i as u64).checked_mul(1_000_000_000),
         Value::String(s) => parse_duration(s),
         _ => None,
     };

@@ -144,3 +144,31 @@ fn baselines_and_global_rules() {
     let e = parse_rules("[[rule]]\nid = \"a\"\nwindow = 1\nbaseline = { alpha = 2.0 }\ncondition = \"packets > 1\"\n", "f").unwrap_err();
     assert!(e[0].message.contains("alpha"), "{e:?}");
 }
+
+#[test]
+fn durations_never_wrap_and_windows_are_bounded() {
+    let r = |w: &str| {
+        parse_rules(
+            &format!("[[rule]]\nid = \"x\"\nwindow = {w}\ncondition = \"syn > 1\"\n"),
+            "t.toml",
+        )
+    };
+    // 18446744074 s is past u64 nanoseconds: an error, not a wrap to 0.29 s.
+    let e = r("18446744074").unwrap_err();
+    assert!(e[0].to_string().contains("t.toml:3:10"), "{}", e[0]);
+    assert!(e[0].to_string().contains("duration"), "{}", e[0]);
+    let e = r("\"1000000h\"").unwrap_err();
+    assert!(
+        e.iter().any(|e| e.to_string().contains("at most 1h")),
+        "{e:?}"
+    );
+    assert!(r("\"1h\"").is_ok());
+    // A condition nested 20,000 parentheses deep: a line:column error, no stack overflow.
+    let deep = format!("{}syn{} > 1", "(".repeat(20_000), ")".repeat(20_000));
+    let e = parse_rules(
+        &format!("[[rule]]\nid = \"x\"\nwindow = \"1s\"\ncondition = \"{deep}\"\n"),
+        "t.toml",
+    )
+    .unwrap_err();
+    assert!(e[0].to_string().contains("t.toml:4:"), "{}", e[0]);
+}
