@@ -24,8 +24,8 @@
 //! An ICMP error the host receives for an attempt the table never saw still names the
 //! attempt (it quotes the probe), so it counts as rejected: a scan shows in its replies.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -136,10 +136,16 @@ struct Conv {
 pub struct Conversations {
     cfg: ConversationConfig,
     table: FxHashMap<Key, Conv>,
-    /// (due, sequence, conversation): each conversation has exactly one timer, for its
-    /// timeout while unresolved, then for its idle end.
-    timers: BinaryHeap<Reverse<(u64, u64, Key)>>,
-    seq: u64,
+    /// (due, conversation), in the order they were set: each conversation has exactly one
+    /// timer, in `timeouts` while unresolved (due at its first packet plus the timeout),
+    /// then in `idle` (due at its last packet plus the idle time, checked again when it
+    /// comes up). Both fixed delays keep each queue nearly sorted, so a FIFO does what a
+    /// heap would, without a heap's cache misses.
+    timeouts: VecDeque<(u64, Key)>,
+    idle: VecDeque<(u64, Key)>,
+    /// The previous flush's time: no outcome is dated before it (it would land in windows
+    /// already evaluated).
+    flushed_ns: u64,
     /// Probes that died in transit (ICMP time exceeded), by local host and ports, with the
     /// time, oldest first in `transit_order`.
     transit: FxHashMap<TransitKey, u64>,
@@ -153,8 +159,9 @@ impl Conversations {
         Conversations {
             cfg,
             table: FxHashMap::default(),
-            timers: BinaryHeap::new(),
-            seq: 0,
+            timeouts: VecDeque::new(),
+            idle: VecDeque::new(),
+            flushed_ns: 0,
             transit: FxHashMap::default(),
             transit_order: VecDeque::new(),
             out: Vec::new(),
@@ -183,7 +190,7 @@ impl Conversations {
 
     pub fn state_bytes(&self) -> usize {
         self.table.capacity() * (std::mem::size_of::<(Key, Conv)>() + 1)
-            + self.timers.capacity() * std::mem::size_of::<Reverse<(u64, u64, Key)>>()
+            + (self.timeouts.capacity() + self.idle.capacity()) * std::mem::size_of::<(u64, Key)>()
     }
 
     /// The outcome records produced since the last call.
@@ -359,15 +366,15 @@ impl Conversations {
             self.stats.untracked += 1;
             return false;
         }
-        let due = if matches!(c.state, State::Done) {
-            c.last_ns.saturating_add(self.cfg.idle_ns)
+        if matches!(c.state, State::Done) {
+            self.idle
+                .push_back((c.last_ns.saturating_add(self.cfg.idle_ns), k));
         } else {
-            c.first_ns.saturating_add(self.cfg.timeout_ns)
-        };
+            self.timeouts
+                .push_back((c.first_ns.saturating_add(self.cfg.timeout_ns), k));
+        }
         self.table.insert(k, c);
         self.stats.peak = self.stats.peak.max(self.table.len() as u64);
-        self.timers.push(Reverse((due, self.seq, k)));
-        self.seq += 1;
         true
     }
 
@@ -435,41 +442,46 @@ impl Conversations {
     /// Resolve every timer due before `now_ns`: unanswered attempts, unanswered UDP from
     /// others (unsolicited), and conversations idle for `idle_ns`.
     pub fn flush(&mut self, now_ns: u64) {
-        while let Some(Reverse((due, _, k))) = self.timers.peek().copied() {
+        let floor = self.flushed_ns;
+        while let Some(&(due, k)) = self.timeouts.front() {
             if due >= now_ns {
                 break;
             }
-            self.timers.pop();
-            let Some(c) = self.table.get(&k).copied() else {
+            self.timeouts.pop_front();
+            let Some(e) = self.table.get_mut(&k) else {
                 continue;
             };
+            let c = *e;
+            e.state = State::Done;
             let resolved = match c.state {
                 State::Pending => (!self.died_in_transit(&k)).then_some(event::UNANSWERED),
                 State::Received => Some(event::UNSOLICITED),
-                State::Orphan => None,
-                State::Done => {
-                    let idle_end = c.last_ns.saturating_add(self.cfg.idle_ns);
-                    if idle_end <= due {
-                        self.table.remove(&k);
-                    } else {
-                        self.timers.push(Reverse((idle_end, self.seq, k)));
-                        self.seq += 1;
-                    }
-                    continue;
-                }
+                State::Orphan | State::Done => None,
             };
-            if let Some(e) = self.table.get_mut(&k) {
-                e.state = State::Done;
-            }
-            let idle_end = c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1);
-            self.timers.push(Reverse((idle_end, self.seq, k)));
-            self.seq += 1;
+            self.idle
+                .push_back((c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1), k));
+            let at = due.max(floor);
             match resolved {
-                Some(event::UNSOLICITED) => self.unsolicited_from(&k, due),
-                Some(ev) => self.outcome(&k, &c, due, ev),
+                Some(event::UNSOLICITED) => self.unsolicited_from(&k, at),
+                Some(ev) => self.outcome(&k, &c, at, ev),
                 None => {}
             }
         }
+        while let Some(&(due, k)) = self.idle.front() {
+            if due >= now_ns {
+                break;
+            }
+            self.idle.pop_front();
+            if let Entry::Occupied(o) = self.table.entry(k) {
+                let idle_end = o.get().last_ns.saturating_add(self.cfg.idle_ns);
+                if idle_end < now_ns {
+                    o.remove();
+                } else {
+                    self.idle.push_back((idle_end, k));
+                }
+            }
+        }
+        self.flushed_ns = self.flushed_ns.max(now_ns);
         // Transit notes of probes the table never held (or that resolved otherwise).
         while let Some(&(ts, t)) = self.transit_order.front() {
             if ts.saturating_add(self.cfg.idle_ns) >= now_ns {

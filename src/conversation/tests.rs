@@ -226,5 +226,5 @@ fn table_is_bounded_and_idle_conversations_go() {
     }
     c.flush(S + 2 * S + 30 * S + 1);
     assert!(c.table.is_empty(), "idle conversations are dropped");
-    assert!(c.timers.is_empty());
+    assert!(c.timeouts.is_empty() && c.idle.is_empty());
 }
