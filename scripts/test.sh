@@ -29,3 +29,6 @@ cargo test --release --locked --all-targets -- --test-threads=2
 # checks on (profile `checked`), where precondition checks inside dependencies are live: an
 # out-of-bounds read there aborts instead of passing silently as in --release.
 cargo test --profile checked --locked --lib --test regressions -- --test-threads=2
+# Every fuzz target for 30 s (fuzz/, cargo-fuzz): any crash fails the run, and its input is
+# left in fuzz/artifacts/TARGET for a regression test under tests/fuzz-regressions/.
+bash scripts/fuzz.sh all 30

@@ -89,3 +89,51 @@ fn ipv6_fragment_hop_by_hop_frame_is_counted_not_fatal() {
 fn truncated_ipv6_extension_chains_are_counted_not_fatal() {
     check("etherparse-ipv6-ext-overrun.pcap", 8);
 }
+
+/// Every saved fuzz input (tests/fuzz-regressions/TARGET/*) through the code its target runs.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    const LINKTYPES: [i32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
+    let root = repo().join("tests/fuzz-regressions");
+    let mut seen = 0;
+    for target in ["decode", "kafka_wire", "pmacct", "rules", "condition"] {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for f in dir.flatten() {
+            let data = std::fs::read(f.path()).unwrap();
+            seen += 1;
+            match target {
+                "decode" => {
+                    let Some((&sel, frame)) = data.split_first() else {
+                        continue;
+                    };
+                    let mut s = DecodeStats::default();
+                    let _ = decode(LINKTYPES[sel as usize % LINKTYPES.len()], 0, frame, &mut s);
+                    let outcomes = s.records
+                        + s.non_ip
+                        + s.link_errors
+                        + s.network_errors
+                        + s.unsupported_link;
+                    assert_eq!(outcomes, 1, "{}", f.path().display());
+                }
+                "kafka_wire" => {
+                    let mut out = Vec::new();
+                    let _ = flowsentry::kafka::wire::decode(&data, &mut out);
+                }
+                "pmacct" => {
+                    let mut out = Vec::new();
+                    let _ = flowsentry::kafka::pmacct::decode_message(&data, &mut out);
+                }
+                "rules" => {
+                    let _ =
+                        flowsentry::rules::parse_rules(&String::from_utf8_lossy(&data), "f.toml");
+                }
+                _ => {
+                    let _ = flowsentry::rules::Expr::parse(&String::from_utf8_lossy(&data));
+                }
+            }
+        }
+    }
+    assert!(seen >= 1, "no saved inputs under {}", root.display());
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing of flowsentry's parsers of untrusted input (fuzz/, cargo-fuzz with
+# libFuzzer on the stable toolchain through RUSTC_BOOTSTRAP=1).
+#
+# Usage: scripts/fuzz.sh TARGET SECONDS     one target: decode, kafka_wire, pmacct, rules,
+#                                           condition
+#        scripts/fuzz.sh all SECONDS        each target in turn
+#        scripts/fuzz.sh list               the targets
+# Seeds come from the project's own files on every run (captures/demo.pcap frames, the rule
+# packs and their conditions, wire messages and pmacct lines from the tests), into
+# fuzz/corpus/TARGET (not committed; libFuzzer adds what it finds). A dictionary per format
+# is in fuzz/dict. Exit status: 0 when no target crashed; otherwise 1, and the crashing
+# inputs are in fuzz/artifacts/TARGET: copy each into tests/fuzz-regressions/TARGET/ and
+# fix it (tests/regressions.rs replays them all).
+# Prints per target: executions, coverage (cov: edges) and execs/s from libFuzzer's summary.
+# Built with coverage instrumentation and debug assertions, without AddressSanitizer
+# (`-s none`): librdkafka's configure script, which the flowsentry library links, fails under
+# cargo-fuzz's ASan flags. The targets are safe Rust; with debug assertions on, the
+# precondition checks of `unsafe` code in dependencies abort on an out-of-bounds read (that
+# is how the etherparse overrun showed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGETS=(decode kafka_wire pmacct rules condition)
+if [ "${1:-}" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
+[ $# -eq 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+what=$1 secs=$2
+export RUSTC_BOOTSTRAP=1
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+seed() {
+  local t=$1 dir=fuzz/corpus/$1
+  mkdir -p "$dir"
+  case $t in
+    decode)
+      # Ethernet frames of the demo capture, each prefixed with the link-type selector 1.
+      python3 - "$dir" <<'PY'
+import struct, sys, os
+d = sys.argv[1]
+data = open("captures/demo.pcap", "rb").read()
+off, n = 24, 0
+while off + 16 <= len(data) and n < 400:
+    _, _, incl, _ = struct.unpack("<IIII", data[off:off + 16])
+    frame = data[off + 16: off + 16 + incl]
+    off += 16 + incl
+    if n % 50 == 0 or n < 50:
+        open(os.path.join(d, f"demo-{n}"), "wb").write(b"\x01" + frame)
+    n += 1
+PY
+      ;;
+    rules) cp rules/*.toml "$dir"/ ;;
+    condition) grep -h '^condition' rules/*.toml | sed 's/^condition = "\(.*\)"$/\1/' |
+                 awk -v d="$dir" '{ f = d "/c" NR; print > f; close(f) }' ;;
+    pmacct) printf '%s' '{"event_type": "purge", "ip_src": "172.16.0.8", "ip_dst": "64.13.134.52", "port_src": 36050, "port_dst": 443, "ip_proto": "tcp", "tcp_flags": "2", "timestamp_start": "2010-08-23 14:38:36.123456", "timestamp_end": "2010-08-23 14:38:36.123456", "packets": 1, "bytes": 44}' > "$dir/syn" ;;
+    kafka_wire)
+      # A one-record message: header, then kind, time delta, addresses, ports, protocol...
+      printf 'FSPR\x01\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02\x9c\x40\x00\x16\x06\x02\x00\x00\x28\x36' > "$dir/one" ;;
+  esac
+}
+
+run() {
+  local t=$1 log
+  seed "$t"
+  log=$(mktemp)
+  echo "fuzz: $t for ${secs}s" >&2
+  local rc=0
+  (cd fuzz && cargo fuzz run -s none "$t" "corpus/$t" -- -max_total_time="$secs" -dict="dict/$t.dict" \
+     -print_final_stats=1 -rss_limit_mb=2048 -timeout=10) >"$log" 2>&1 || rc=$?
+  local execs cov eps
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
+  echo "| $t | ${secs} s | $execs | $eps | $cov | $([ $rc -eq 0 ] && echo none || echo CRASH) |"
+  if [ $rc -ne 0 ]; then tail -40 "$log" >&2; fi
+  rm -f "$log"
+  return $rc
+}
+
+(cd fuzz && cargo fuzz build -s none) >&2
+echo "| target | time | executions | execs/s | coverage (edges) | crashes |"
+echo "|---|---:|---:|---:|---:|---|"
+status=0
+if [ "$what" = all ]; then
+  for t in "${TARGETS[@]}"; do run "$t" || status=1; done
+else
+  run "$what" || status=1
+fi
+exit $status
