@@ -34,19 +34,22 @@ pub mod linktype {
     pub const IPV6: i32 = 229;
     pub const LINUX_SLL2: i32 = 276;
 
+    /// Every link type flowsentry decodes.
+    pub const ALL: [i32; 10] = [
+        NULL,
+        ETHERNET,
+        RAW_OPENBSD,
+        RAW_BSDOS,
+        RAW,
+        LOOP,
+        LINUX_SLL,
+        IPV4,
+        IPV6,
+        LINUX_SLL2,
+    ];
+
     pub fn is_supported(lt: i32) -> bool {
-        matches!(
-            lt,
-            NULL | ETHERNET
-                | RAW_OPENBSD
-                | RAW_BSDOS
-                | RAW
-                | LOOP
-                | LINUX_SLL
-                | IPV4
-                | IPV6
-                | LINUX_SLL2
-        )
+        ALL.contains(&lt)
     }
 }
 
@@ -88,6 +91,11 @@ impl DecodeStats {
         self.unsupported_link += o.unsupported_link;
         self.later_fragments += o.later_fragments;
         self.first_fragments += o.first_fragments;
+    }
+
+    /// Frames decoded or counted: every frame adds exactly one.
+    pub fn frames(&self) -> u64 {
+        self.records + self.non_ip + self.link_errors + self.network_errors + self.unsupported_link
     }
 
     /// Malformed frames in all layers.

@@ -10,9 +10,8 @@ mod common;
 use common::*;
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use flowsentry::decode::{decode, DecodeStats};
+use flowsentry::decode::{decode, linktype, DecodeStats};
 
 fn regression(name: &str) -> Option<PathBuf> {
     let p = repo().join("../shared/regressions").join(name);
@@ -33,29 +32,6 @@ fn decode_all(file: &PathBuf) -> (u64, DecodeStats) {
         let _ = decode(lt, 0, pkt.data, &mut stats);
     }
     (frames, stats)
-}
-
-/// `flowsentry replay FILE`: the exit status and the summary JSON.
-fn replay_summary(file: &PathBuf) -> (std::process::ExitStatus, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = dir.path().join("summary.json");
-    let st = Command::new(env!("CARGO_BIN_EXE_flowsentry"))
-        .args([
-            "replay",
-            "-q",
-            "--no-tui",
-            "--alerts",
-            "/dev/null",
-            "--summary",
-        ])
-        .arg(&s)
-        .arg(file)
-        .status()
-        .unwrap();
-    let j = std::fs::read_to_string(&s)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or(serde_json::Value::Null);
-    (st, j)
 }
 
 fn check(name: &str, want_frames: u64) {
@@ -93,7 +69,6 @@ fn truncated_ipv6_extension_chains_are_counted_not_fatal() {
 /// Every saved fuzz input (tests/fuzz-regressions/TARGET/*) through the code its target runs.
 #[test]
 fn fuzz_regressions_stay_fixed() {
-    const LINKTYPES: [i32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
     let root = repo().join("tests/fuzz-regressions");
     let mut seen = 0;
     for target in ["decode", "kafka_wire", "pmacct", "rules", "condition"] {
@@ -109,7 +84,12 @@ fn fuzz_regressions_stay_fixed() {
                         continue;
                     };
                     let mut s = DecodeStats::default();
-                    let _ = decode(LINKTYPES[sel as usize % LINKTYPES.len()], 0, frame, &mut s);
+                    let _ = decode(
+                        linktype::ALL[sel as usize % linktype::ALL.len()],
+                        0,
+                        frame,
+                        &mut s,
+                    );
                     let outcomes = s.records
                         + s.non_ip
                         + s.link_errors

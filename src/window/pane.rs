@@ -64,7 +64,7 @@ impl Counters {
 /// time, the single peer and protocol, only alerts show).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sums {
-    /// Records: packets and outcome events (`events`) together; a pane is empty when 0.
+    /// Records: packets and outcome records together; a pane is empty when 0.
     pub packets: u64,
     pub bytes: u64,
     pub syn: u32,
@@ -74,7 +74,6 @@ pub struct Sums {
     pub icmp_echo: u32,
     pub udp: u32,
     /// Outcome records of the conversation stage, by kind (`record::event`).
-    pub events: u32,
     pub answered: u32,
     pub rejected: u32,
     pub unanswered: u32,
@@ -85,14 +84,13 @@ impl Sums {
     /// Packets, without the outcome records.
     #[inline]
     pub fn real_packets(&self) -> u64 {
-        self.packets - self.events as u64
+        self.packets - (self.answered + self.rejected + self.unanswered + self.unsolicited) as u64
     }
 
     #[inline]
     fn count(&mut self, r: &Record) {
         self.packets += 1;
         if !r.is_packet() {
-            self.events += 1;
             self.answered += (r.event == event::ANSWERED) as u32;
             self.rejected += (r.event == event::REJECTED) as u32;
             self.unanswered += (r.event == event::UNANSWERED) as u32;
@@ -118,7 +116,6 @@ impl Sums {
         self.fin += o.fin;
         self.icmp_echo += o.icmp_echo;
         self.udp += o.udp;
-        self.events += o.events;
         self.answered += o.answered;
         self.rejected += o.rejected;
         self.unanswered += o.unanswered;

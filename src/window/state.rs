@@ -88,7 +88,6 @@ impl KeyEntry {
         self.totals.packets += 1;
         self.totals.bytes += rec.ip_len as u64;
         self.totals.last_ns = self.totals.last_ns.max(rec.ts_ns);
-        self.last_batch = self.last_batch.max(batch);
         if self.cur_b != batch {
             self.cur_b = batch;
             self.cur_pkts = 0;

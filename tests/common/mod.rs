@@ -75,3 +75,26 @@ pub fn found(sink: &MemorySink) -> Vec<(String, String)> {
     v.dedup();
     v
 }
+
+/// `flowsentry replay FILE`: the exit status and the summary JSON.
+pub fn replay_summary(file: &Path) -> (std::process::ExitStatus, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("summary.json");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_flowsentry"))
+        .args([
+            "replay",
+            "-q",
+            "--no-tui",
+            "--alerts",
+            "/dev/null",
+            "--summary",
+        ])
+        .arg(&s)
+        .arg(file)
+        .status()
+        .unwrap();
+    let j = std::fs::read_to_string(&s)
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (st, j)
+}
