@@ -8,7 +8,8 @@ PACKAGES=(
   libpcap-dev tcpdump   # capture library and the libpcap baseline
   tmux                  # terminal tests of the dashboard
   iproute2              # veth pairs and network namespaces for live-capture tests
-  nmap hping3 tcpreplay # real traffic sources for live-capture tests
+  nmap hping3 tcpreplay masscan # real traffic sources for live-capture tests
+  python3-scapy         # tests/scapy/*.py write attack and benign-lookalike captures
   jq                    # reading JSON in scripts
   libssl-dev zlib1g-dev pkg-config # librdkafka (built by the rdkafka crate): TLS, zlib
   pmacct kcat           # Kafka tests and benchmark: pmacct's flow export, an independent client

@@ -15,10 +15,12 @@
 //! bounded: at most `max_entries` conversations (attempts beyond that are not tracked, and
 //! counted), each dropped `idle_ns` after its last packet.
 //!
-//! What counts as an attempt: a TCP SYN; any other first TCP packet of a connection the
-//! table does not know (ACK, FIN, NULL, Xmas probes; only a RST resolves those, since the
-//! data a real peer would answer with is not routed here); a UDP datagram to a (host, port)
-//! that never sent to this one; an ICMP echo request; a packet of any other IP protocol.
+//! What counts as an attempt: a TCP SYN; a TCP segment without ACK into a connection the
+//! table does not know (FIN, NULL, Xmas probes; only a RST resolves those, since the data a
+//! real peer would answer with is not routed here); a segment with ACK that draws a bare
+//! RST (ACK, window, Maimon probes: known from the RST alone, so segments with ACK never
+//! need a lookup); a UDP datagram to a (host, port) that never sent to this one; an ICMP
+//! echo request; a packet of any other IP protocol.
 //! An ICMP time exceeded (from a router on the way) makes an attempt neither answered nor
 //! failed (traceroute).
 //! An ICMP error the host receives for an attempt the table never saw still names the
@@ -40,6 +42,9 @@ pub struct ConversationConfig {
     pub idle_ns: u64,
     /// Conversations held at most (this shard's share).
     pub max_entries: usize,
+    /// Which outcomes become records (bit `event::*`; the rules' `RuleSet::outcome_kinds`):
+    /// the others are only counted.
+    pub kinds: u8,
 }
 
 impl Default for ConversationConfig {
@@ -48,6 +53,7 @@ impl Default for ConversationConfig {
             timeout_ns: 2_000_000_000,
             idle_ns: 30_000_000_000,
             max_entries: 1 << 20,
+            kinds: 0x1e,
         }
     }
 }
@@ -79,13 +85,29 @@ impl ConversationStats {
 }
 
 /// One conversation, from the side of the host this shard owns (`local`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 struct Key {
     local: Addr,
     remote: Addr,
     lport: u16,
     rport: u16,
     proto: u8,
+}
+
+impl std::hash::Hash for Key {
+    /// Five words instead of the derive's byte slices with length prefixes: this hash runs
+    /// for most packets.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let w = |a: &Addr, i: usize| u64::from_ne_bytes(a.0[i..i + 8].try_into().unwrap());
+        h.write_u64(w(&self.local, 0));
+        h.write_u64(w(&self.local, 8));
+        h.write_u64(w(&self.remote, 0));
+        h.write_u64(w(&self.remote, 8));
+        h.write_u64(
+            u64::from(self.lport) | u64::from(self.rport) << 16 | u64::from(self.proto) << 32,
+        );
+    }
 }
 
 /// A probe's ports as an ICMP time exceeded quotes them (the router that sends it is not
@@ -179,6 +201,18 @@ impl Conversations {
             proto::ICMP | proto::ICMPV6 => r.is_echo_reply() || r.is_icmp_error(),
             _ => true,
         }
+    }
+
+    /// Whether the shard that owns the source must see `r`: every record but a TCP segment
+    /// with ACK or RST set. A segment with ACK belongs to a connection or probes as if it
+    /// did (nmap's ACK, window and Maimon scans); the table learns of those probes from the
+    /// bare RST they draw (see `inbound`), so the sender's side needs only segments without
+    /// ACK: SYNs, and FIN, NULL and Xmas probes. This spares a table lookup for nearly every
+    /// packet of an established connection.
+    #[inline]
+    pub fn sender_class(r: &Record) -> bool {
+        use crate::record::tcp_flag::{ACK, RST};
+        r.proto != proto::TCP || r.tcp_flags & (ACK | RST) == 0
     }
 
     pub fn stats(&self) -> ConversationStats {
@@ -333,6 +367,21 @@ impl Conversations {
                 // Remote-initiated UDP: a request to the local host, or a response it
                 // never asked for; which one shows when the local host answers or not.
                 proto::UDP => self.open(k, r, State::Received),
+                // A RST without ACK answers a segment that carried ACK (RFC 9293 3.10.7.1)
+                // into no connection: an ACK, window or Maimon probe of the local host,
+                // refused. (A refused SYN draws RST+ACK, and SYNs are always in the table.)
+                proto::TCP if r.tcp_flags & crate::record::tcp_flag::ACK == 0 && r.is_rst() => {
+                    let c = Conv {
+                        state: State::Done,
+                        first_ns: r.ts_ns,
+                        last_ns: r.ts_ns,
+                        flags: crate::record::tcp_flag::ACK,
+                        icmp_type: 0,
+                    };
+                    if self.insert(k, c) {
+                        self.outcome(&k, &c, r.ts_ns, event::REJECTED);
+                    }
+                }
                 // Only responses reach here (see `reply_class`): never asked for.
                 proto::TCP | proto::ICMP | proto::ICMPV6 => self.unsolicited(r),
                 _ => {}
@@ -400,6 +449,9 @@ impl Conversations {
             event::REJECTED => self.stats.rejected += 1,
             _ => self.stats.unanswered += 1,
         }
+        if self.cfg.kinds & (1 << ev) == 0 {
+            return;
+        }
         self.out.push(Record {
             ts_ns,
             src: k.local,
@@ -418,6 +470,9 @@ impl Conversations {
     /// The response `r` reached its destination unasked.
     fn unsolicited(&mut self, r: &Record) {
         self.stats.unsolicited += 1;
+        if self.cfg.kinds & (1 << event::UNSOLICITED) == 0 {
+            return;
+        }
         self.out.push(Record {
             ip_len: 0,
             frag: 0,

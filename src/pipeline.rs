@@ -164,6 +164,7 @@ pub fn run<S: AlertSink + 'static>(
     let conversations = rules.needs_conversations();
     let ccfg = ConversationConfig {
         max_entries: cfg.conversation.max_entries.div_ceil(n).max(1),
+        kinds: rules.outcome_kinds(),
         ..cfg.conversation
     };
     // Outcomes come up to the conversation timeout after the last packet.
@@ -558,6 +559,9 @@ enum Select {
     Matching(Vec<Filter>),
     /// Records that may answer an attempt of their destination (`Conversations::reply_class`).
     Replies,
+    /// Records that may start, answer or refuse a conversation of their source
+    /// (`Conversations::sender_class`): all but TCP data inside a connection.
+    Senders,
 }
 
 impl Route {
@@ -586,7 +590,7 @@ impl Route {
             t.push(Route {
                 stage: CONVERSATION_STAGE,
                 owner: GroupBy::Src,
-                select: Select::Every,
+                select: Select::Senders,
                 mark: event::VIA_OUT,
             });
             t.push(Route {
@@ -605,6 +609,7 @@ impl Route {
             Select::Every => true,
             Select::Matching(f) => f.iter().any(|f| f.matches(r)),
             Select::Replies => Conversations::reply_class(r),
+            Select::Senders => Conversations::sender_class(r),
         }
     }
 

@@ -40,8 +40,9 @@ fn icmp(ts: u64, src: u8, dst: u8, icmp_type: u8, quoted: u8, qsport: u16, qdpor
     }
 }
 
-/// Feed `recs` as the conversation stage of a single shard sees them (every record both
-/// outbound for its source and inbound for its destination), flush at `until`, and return
+/// Feed `recs` as the conversation stage of a single shard sees them (routed as the pipeline
+/// routes them: outbound for its source if `sender_class`, inbound for its destination if
+/// `reply_class`), flush at `until`, and return
 /// (event, key host, peer, ts) of every outcome of host 10.0.0.1 (the others' outcomes,
 /// such as a probed host's unsolicited UDP, are left out).
 fn run(recs: &[Record], until: u64) -> (Vec<(u8, Addr, Addr, u64)>, ConversationStats) {
@@ -57,9 +58,15 @@ fn run_with(
     let mut out = Vec::new();
     for r in recs {
         let mut r = *r;
-        r.event = event::VIA_OUT;
+        r.event = 0;
+        if Conversations::sender_class(&r) {
+            r.event |= event::VIA_OUT;
+        }
         if Conversations::reply_class(&r) {
             r.event |= event::VIA_IN;
+        }
+        if r.event == 0 {
+            continue;
         }
         c.ingest(&r);
         out.extend(c.take());
@@ -115,6 +122,32 @@ fn unanswered_only_once_the_timeout_passed() {
     assert_eq!(c.take().count(), 0, "due at 3 s, not before");
     c.flush(3 * S + 1);
     assert_eq!(c.take().next().map(|r| r.event), Some(event::UNANSWERED));
+}
+
+#[test]
+fn a_bare_rst_names_an_ack_probe_and_rst_ack_to_nothing_is_unsolicited() {
+    let (ev, st) = run(
+        &[
+            tcp(S, 1, 2, 50000, 80, ACK), // ACK probe: not routed to the sender's side
+            tcp(S + 1, 2, 1, 80, 50000, RST), // bare RST: refused
+            tcp(S + 2, 2, 1, 80, 50000, RST), // repeated: the same attempt, once
+            tcp(S + 3, 3, 1, 80, 50001, RST | ACK), // backscatter: refused SYN 1 never sent
+            tcp(S + 4, 1, 4, 50002, 443, SYN),
+            tcp(S + 5, 4, 1, 443, 50002, SYN | ACK),
+            tcp(S + 6, 1, 4, 50002, 443, ACK),
+            tcp(S + 7, 4, 1, 443, 50002, RST | ACK), // abort of an answered connection
+        ],
+        100 * S,
+    );
+    assert_eq!(
+        ev,
+        vec![
+            (event::REJECTED, a(1), a(2), S + 1),
+            (event::UNSOLICITED, a(1), a(3), S + 3),
+            (event::ANSWERED, a(1), a(4), S + 5),
+        ]
+    );
+    assert_eq!(st.rejected, 1);
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod parse;
 use std::fmt;
 
 use crate::metrics::{DistinctKind, Metric};
-use crate::record::{Addr, Record};
+use crate::record::{event, Addr, Record};
 pub use expr::Expr;
 pub use parse::{parse_duration as parse_duration_str, parse_rules, RuleError};
 
@@ -217,6 +217,19 @@ impl RuleSet {
         })
     }
 
+    /// The outcome kinds some spec takes (bit `record::event::*`): the conversation stage
+    /// makes records of these only.
+    pub fn outcome_kinds(&self) -> u8 {
+        let all = (1 << event::ANSWERED)
+            | (1 << event::REJECTED)
+            | (1 << event::UNANSWERED)
+            | (1 << event::UNSOLICITED);
+        self.specs
+            .iter()
+            .map(|s| s.filter.outcomes.unwrap_or(all) & all)
+            .fold(0, |a, b| a | b)
+    }
+
     pub fn has_stage(&self, g: GroupBy) -> bool {
         g == GroupBy::Src || self.specs.iter().any(|s| s.group_by == g)
     }
@@ -323,9 +336,10 @@ pub struct Filter {
     pub tcp_flags_set: u8,
     pub tcp_flags_unset: u8,
     pub icmp_types: Option<Vec<u8>>,
-    /// `outcome = [...]`: only the conversation stage's outcome records of these kinds (bit
-    /// `record::event::*`), no packets. Without it a filter takes packets and outcomes both
-    /// (an outcome looks like its attempt's first packet).
+    /// Which records, by kind (bit `record::event::*`; bit 0: packets). `outcome = [...]`
+    /// in a rule: only those outcomes of the conversation stage, no packets. Without it:
+    /// packets only for a rule that reads no outcome metric, `None` (packets and outcomes
+    /// both: an outcome looks like its attempt's first packet) for one that does.
     pub outcomes: Option<u8>,
     pub src_ports: Option<PortSet>,
     pub dst_ports: Option<PortSet>,
@@ -350,7 +364,7 @@ impl Filter {
     #[inline]
     pub fn matches_class(&self, r: &Record) -> bool {
         if let Some(m) = self.outcomes {
-            if r.is_packet() || m & (1 << (r.event & 7)) == 0 {
+            if m & (1 << (r.event & 7)) == 0 {
                 return false;
             }
         }

@@ -431,6 +431,16 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
     let reads = condition.metrics();
     let necessary = condition.monotone_part();
     let zscores = condition.zscores();
+    let mut filter = filter;
+    let reads_outcomes = reads
+        .iter()
+        .chain(overrides.iter().flat_map(|o| o.reads.iter()))
+        .any(|m| m.from_conversations());
+    if filter.outcomes.is_none() && !reads_outcomes {
+        // A rule that reads no outcome sees packets only: its packet counts and distinct
+        // sets are not mixed with the conversation stage's records.
+        filter.outcomes = Some(1 << event::PACKET);
+    }
     Some(Rule {
         necessary,
         zscores,
