@@ -275,6 +275,7 @@ pub fn run<S: AlertSink + 'static>(
         }
         let mut rec: Option<Record> = None;
         let (mut ts, mut len) = (0u64, 0u32);
+        let mut copy = false;
         let next = source.next_with(&mut |input| match input {
             Input::Frame(f) => {
                 ts = f.ts_ns;
@@ -284,7 +285,8 @@ pub fn run<S: AlertSink + 'static>(
             Input::Record { record, wire_len } => {
                 ts = record.ts_ns;
                 len = *wire_len;
-                dstats.records += 1;
+                copy = record.event & event::COPY != 0;
+                dstats.records += !copy as u64;
                 rec = Some(*record);
             }
         });
@@ -332,20 +334,26 @@ pub fn run<S: AlertSink + 'static>(
         if idle {
             continue;
         }
-        summary.packets += 1;
-        summary.bytes += len as u64;
-        let f0 = *first_ts.get_or_insert(ts);
-        last_ts = Some(ts);
-        if let Some(x) = cfg.speed {
-            pace(started, f0, ts, x, cfg.stop.as_deref());
-        }
-        if summary.packets % 1024 == 0 {
-            if let Some(t) = &tel {
-                store_counters(t, &summary, &dstats, reader.queue_drops, ts);
+        if copy {
+            // A record's second appearance (Kafka: in its destination's partition), for the
+            // destination's side only; the packet was counted with the original.
+            summary.destination_copies += 1;
+        } else {
+            summary.packets += 1;
+            summary.bytes += len as u64;
+            let f0 = *first_ts.get_or_insert(ts);
+            last_ts = Some(ts);
+            if let Some(x) = cfg.speed {
+                pace(started, f0, ts, x, cfg.stop.as_deref());
             }
-            if summary.packets % 65_536 == 0 {
-                if let Some(pb) = &progress {
-                    update_progress(pb, source.progress().0, summary.packets, started);
+            if summary.packets % 1024 == 0 {
+                if let Some(t) = &tel {
+                    store_counters(t, &summary, &dstats, reader.queue_drops, ts);
+                }
+                if summary.packets % 65_536 == 0 {
+                    if let Some(pb) = &progress {
+                        update_progress(pb, source.progress().0, summary.packets, started);
+                    }
                 }
             }
         }
@@ -364,10 +372,14 @@ pub fn run<S: AlertSink + 'static>(
             reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
         }
         if obs.batch.is_none() {
-            summary.late_packets += 1;
+            if copy {
+                summary.late_copies += 1;
+            } else {
+                summary.late_packets += 1;
+            }
             continue;
         }
-        if tel.is_some() {
+        if tel.is_some() && !copy {
             cur_point.packets += 1;
             cur_point.bytes += rec.ip_len as u64;
             match rec.proto {
@@ -378,8 +390,9 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
+        let side = rec.event & (event::COPY | event::ELSEWHERE);
         for route in &routes {
-            if route.selects(&rec) {
+            if route.serves(side) && route.selects(&rec) {
                 let shard = shard_of(&route.owner(&rec), n);
                 let rec = Record {
                     event: route.mark,
@@ -610,6 +623,17 @@ impl Route {
             Select::Matching(f) => f.iter().any(|f| f.matches(r)),
             Select::Replies => Conversations::reply_class(r),
             Select::Senders => Conversations::sender_class(r),
+        }
+    }
+
+    /// Whether the route takes a record from Kafka's `side` (`event::COPY`: the
+    /// destination's side only; `event::ELSEWHERE`: all but the destination's; 0: all).
+    #[inline]
+    fn serves(&self, side: u8) -> bool {
+        match side {
+            0 => true,
+            event::COPY => self.owner == GroupBy::Dst,
+            _ => self.owner != GroupBy::Dst,
         }
     }
 

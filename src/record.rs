@@ -57,6 +57,12 @@ pub mod event {
     /// (`VIA_OUT`) or its destination (`VIA_IN`).
     pub const VIA_OUT: u8 = 0x40;
     pub const VIA_IN: u8 = 0x80;
+    /// From Kafka only (wire format version 2), read by the pipeline's routing and cleared
+    /// there: a copy of a record, published to its destination's partition for the
+    /// destination's side (`COPY`); an original whose destination's partition holds that
+    /// copy, so it feeds only its source's side (`ELSEWHERE`).
+    pub const COPY: u8 = 0x10;
+    pub const ELSEWHERE: u8 = 0x20;
 
     /// Whether an outcome is a failure (rejected or unanswered).
     #[inline]

@@ -38,6 +38,12 @@ pub struct Summary {
     pub decode: DecodeStats,
     /// Records behind the watermark (dropped, counted).
     pub late_packets: u64,
+    /// Kafka: copies of records in their destination's partition (wire format 2), read for
+    /// the destination's side; not counted in `packets`.
+    pub destination_copies: u64,
+    /// Of those, copies behind the watermark (dropped, counted; their originals are
+    /// counted apart).
+    pub late_copies: u64,
     /// Records dropped because a shard queue was full (live mode only; replay waits).
     pub queue_drops: u64,
     /// Times the reader waited on a full shard queue (replay back-pressure).
@@ -128,6 +134,13 @@ impl fmt::Display for Summary {
             "  late         {} packets behind the watermark",
             self.late_packets
         )?;
+        if self.destination_copies > 0 {
+            writeln!(
+                f,
+                "  copies       {} records read again for their destination's partition; {} of them late",
+                self.destination_copies, self.late_copies
+            )?;
+        }
         if let Some(c) = &self.conversations {
             writeln!(
                 f,

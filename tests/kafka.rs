@@ -392,10 +392,26 @@ fn group_members_split_the_partitions_with_range_assignment() {
     members_split_the_partitions(&["-X", "partition.assignment.strategy=range"]);
 }
 
+/// The outcome pack reads connection outcomes (a host's attempts and the replies to them)
+/// and destination rules: both need what a host received, which the publisher copies into
+/// that host's partition, so the two members together still give exactly the replay's alerts.
+#[test]
+fn group_members_split_the_partitions_with_the_outcome_pack() {
+    let _b = broker_or_skip!();
+    let rules = root().join("rules/outcomes.toml");
+    let rules = rules.to_str().unwrap();
+    members_split_the_partitions(&["--rules", rules]);
+}
+
 fn members_split_the_partitions(extra: &[&str]) {
     let capture = root().join("captures/demo.pcap");
     let dir = tempfile::tempdir().unwrap();
-    let (want, rsum) = replay(&capture, dir.path(), &[]);
+    let rules: Vec<&str> = match extra {
+        ["--rules", r, ..] => vec!["--rules", r],
+        _ => vec![],
+    };
+    let (want, rsum) = replay(&capture, dir.path(), &rules);
+    assert!(want.len() >= 5, "{} alerts", want.len());
     let topic = unique("split");
     publish(&capture, &topic, 4);
     let group = unique("g");

@@ -145,9 +145,11 @@ fn publish_live(a: &PublishArgs, iface: &str, cfg: PublishConfig) -> Result<Publ
 
 fn summary_line(s: &PublishSummary, live: bool) -> String {
     let mut line = format!(
-        "published {} records in {} messages ({} bytes before compression) to {} ({} partitions) \
-in {:.2} s, {:.0} records/s; {} frames read, {} not decoded",
+        "published {} records (and {} copies for their destinations' partitions) in {} messages \
+({} bytes before compression) to {} ({} partitions) in {:.2} s, {:.0} records/s; {} frames \
+read, {} not decoded",
         s.records,
+        s.copies,
         s.messages,
         s.bytes,
         s.topic,

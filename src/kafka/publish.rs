@@ -3,7 +3,9 @@
 //! In: a packet source (capture files, or a live interface), a topic. Out: packet record
 //! batches ([`super::wire`]) on the topic; a [`PublishSummary`].
 //! Guarantees: a record goes to partition `partition::shard_of(&record.src, partitions)`, so
-//! all of a source's records land in one partition, in the order read; the producer is
+//! all of a source's records land in one partition, in the order read; when its destination
+//! hashes to another partition, a copy goes there too (marked, see [`super::wire`]), so
+//! each partition also holds everything its addresses received, in order; the producer is
 //! idempotent (no duplicates, no reordering on retries); `publish` returns only when every
 //! message is acknowledged or has failed, and failures are counted, never ignored. A full
 //! producer queue makes `publish` wait (counted in `producer_queue_waits`); nothing read is
@@ -87,8 +89,12 @@ pub struct PublishSummary {
     /// Frames (or records) read from the input.
     pub packets: u64,
     pub decode: DecodeStats,
-    /// Records handed to Kafka (at the end: `delivered_records + undeliverable_records`).
+    /// Records handed to Kafka (at the end, with `copies`: `delivered_records +
+    /// undeliverable_records`).
     pub records: u64,
+    /// Copies of records for their destination's partition (the destination hashes to
+    /// another partition than the source).
+    pub copies: u64,
     pub messages: u64,
     /// Encoded bytes, before compression.
     pub bytes: u64,
@@ -213,9 +219,30 @@ impl<'a> Publisher<'a> {
         })
     }
 
-    /// Add a record to its source's partition batch (`now`: its arrival, with a linger).
+    /// Add a record to its source's partition batch, and a copy to its destination's when
+    /// that is another (`now`: its arrival, with a linger).
     fn add(&mut self, r: &Record, wire_len: u32, now: Option<Instant>) {
-        let p = shard_of(&r.src, self.batches.len());
+        let n = self.batches.len();
+        let (p, q) = (shard_of(&r.src, n), shard_of(&r.dst, n));
+        self.sum.records += 1;
+        if p == q {
+            self.push(p, &Record { event: 0, ..*r }, wire_len, now);
+        } else {
+            self.sum.copies += 1;
+            let elsewhere = Record {
+                event: crate::record::event::ELSEWHERE,
+                ..*r
+            };
+            self.push(p, &elsewhere, wire_len, now);
+            let copy = Record {
+                event: crate::record::event::COPY,
+                ..*r
+            };
+            self.push(q, &copy, wire_len, now);
+        }
+    }
+
+    fn push(&mut self, p: usize, r: &Record, wire_len: u32, now: Option<Instant>) {
         let b = &mut self.batches[p];
         if b.enc.is_empty() {
             b.since = now;
@@ -289,7 +316,6 @@ impl<'a> Publisher<'a> {
             }
         };
         self.sum.messages += 1;
-        self.sum.records += records;
         if sent {
             self.sum.bytes += bytes;
         }

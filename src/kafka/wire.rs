@@ -8,11 +8,14 @@
 //! offset and the reason), so a consumer never acts on half a batch. Encoding then decoding
 //! gives back exactly the records that went in, in order.
 //!
-//! # Format, version 1
+//! # Format, version 2
 //!
-//! One Kafka message carries a batch of records of one partition, that is of sources that
-//! hash to that partition (`partition::shard_of(&record.src, partitions)`), in capture
-//! order. The message key is empty; the partition is chosen by the publisher. Multi-byte
+//! One Kafka message carries a batch of records of one partition, in capture order: the
+//! records of sources that hash to that partition (`partition::shard_of(&record.src,
+//! partitions)`), and copies of the records whose destination hashes to it while their
+//! source does not (kind bit 2). So the member that holds a partition sees everything its
+//! addresses sent and everything they received: destination rules and connection
+//! outcomes are exact with any number of consumers. The message key is empty; the partition is chosen by the publisher. Multi-byte
 //! integers are big-endian; *varint* is unsigned LEB128 (7 bits a byte, low group first, high
 //! bit set on every byte but the last, at most 10 bytes); *zigzag* maps a signed value `s` to
 //! `(s << 1) ^ (s >> 63)` so small negative numbers stay short.
@@ -32,7 +35,7 @@
 //!
 //! | size | field |
 //! |-----:|-------|
-//! | 1 | kind: bit 0 set = source address is IPv6, bit 1 = destination is IPv6; bits 2-7 are 0 |
+//! | 1 | kind: bit 0 set = source address is IPv6, bit 1 = destination is IPv6, bit 2 = a copy for the destination's partition, bit 3 = the destination's partition holds a copy (bits 2 and 3 never both); bits 4-7 are 0 |
 //! | varint | capture time: zigzag(`ts - previous ts`), the previous of the first record being `T0` |
 //! | 4 or 16 | source address (IPv4 in 4 bytes; IPv6 in 16) |
 //! | 4 or 16 | destination address |
@@ -48,13 +51,20 @@
 //! Nothing may follow the `N`th record. An IPv4 record takes about 24 bytes (a fixed-size
 //! layout would take 56); producers compress messages (lz4 by default) on top.
 //! A later version changes the version byte; readers keep accepting the versions they know.
+//! Version 1 is version 2 without copies (kind bits 2-7 are 0); this reader accepts both.
+//!
+//! Bits 2 and 3 travel in [`Record::event`] as [`event::COPY`] and [`event::ELSEWHERE`]:
+//! the publisher sets them, the pipeline routes by them (a copy feeds only the
+//! destination's side, an original marked `ELSEWHERE` only the source's).
 
-use crate::record::{frag, Addr, Record};
+use crate::record::{event, frag, Addr, Record};
 
 /// The first four bytes of every message.
 pub const MAGIC: [u8; 4] = *b"FSPR";
-/// The version this code writes (and the only one it reads).
-pub const VERSION: u8 = 1;
+/// The version this code writes.
+pub const VERSION: u8 = 2;
+/// The oldest version this code reads.
+pub const OLDEST_VERSION: u8 = 1;
 /// Size of the message header.
 pub const HEADER_LEN: usize = 20;
 /// Largest encoded record (two IPv6 addresses, longest varints).
@@ -64,6 +74,8 @@ const MIN_RECORD_LEN: usize = 1 + 1 + 4 + 4 + 2 + 2 + 4 + 1 + 1;
 
 const KIND_SRC_V6: u8 = 0x01;
 const KIND_DST_V6: u8 = 0x02;
+const KIND_COPY: u8 = 0x04;
+const KIND_ELSEWHERE: u8 = 0x08;
 
 /// Why a message was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +157,11 @@ impl BatchEncoder {
         if dst4.is_none() {
             kind |= KIND_DST_V6;
         }
+        if r.event & event::COPY != 0 {
+            kind |= KIND_COPY;
+        } else if r.event & event::ELSEWHERE != 0 {
+            kind |= KIND_ELSEWHERE;
+        }
         self.buf.push(kind);
         let delta = r.ts_ns.wrapping_sub(self.prev_ts) as i64;
         put_varint(&mut self.buf, zigzag(delta));
@@ -197,15 +214,20 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
     if msg[0..4] != MAGIC {
         return err(0, "not a flowsentry packet batch (bad magic)");
     }
-    if msg[4] != VERSION {
+    let version = msg[4];
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return err(
             4,
             format!(
-                "version {} is not supported (this reader knows {VERSION})",
-                msg[4]
+                "version {version} is not supported (this reader knows {OLDEST_VERSION} to {VERSION})"
             ),
         );
     }
+    let known = if version == 1 {
+        KIND_SRC_V6 | KIND_DST_V6
+    } else {
+        KIND_SRC_V6 | KIND_DST_V6 | KIND_COPY | KIND_ELSEWHERE
+    };
     if msg[5] != 0 || msg[6] != 0 || msg[7] != 0 {
         return err(5, "reserved flag bytes are not 0");
     }
@@ -231,7 +253,7 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
         for i in 0..count {
             let at = c.pos;
             let kind = c.u8()?;
-            if kind & !(KIND_SRC_V6 | KIND_DST_V6) != 0 {
+            if kind & !known != 0 || kind & (KIND_COPY | KIND_ELSEWHERE) == KIND_COPY | KIND_ELSEWHERE {
                 return err(at, format!("record {i}: unknown kind bits {kind:#04x}"));
             }
             let delta = unzigzag(c.varint()?);
@@ -263,7 +285,13 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
                     tcp_flags,
                     icmp_type,
                     frag: fr,
-                    event: 0,
+                    event: if kind & KIND_COPY != 0 {
+                        event::COPY
+                    } else if kind & KIND_ELSEWHERE != 0 {
+                        event::ELSEWHERE
+                    } else {
+                        0
+                    },
                 },
                 wire_len,
             ));
@@ -408,7 +436,7 @@ mod tests {
         ];
         let msg = encode(&recs);
         assert_eq!(&msg[..4], b"FSPR");
-        assert_eq!(msg[4], 1);
+        assert_eq!(msg[4], VERSION);
         let mut out = Vec::new();
         decode(&msg, &mut out).unwrap();
         assert_eq!(out, recs);
@@ -453,10 +481,10 @@ mod tests {
             (
                 {
                     let mut m = good.clone();
-                    m[4] = 2;
+                    m[4] = 3;
                     m
                 },
-                "version 2",
+                "version 3",
             ),
             (
                 {
@@ -482,6 +510,41 @@ mod tests {
         }
     }
 
+    #[test]
+    fn version_1_is_read_and_copy_marks_round_trip() {
+        let r = rec(5, Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]));
+        let marked = [
+            r,
+            Record {
+                event: event::COPY,
+                ..r
+            },
+            Record {
+                event: event::ELSEWHERE,
+                ..r
+            },
+        ];
+        let m = encode(&marked.map(|r| (r, 60)));
+        assert_eq!(m[4], 2);
+        let mut out = Vec::new();
+        decode(&m, &mut out).unwrap();
+        let events: Vec<u8> = out.iter().map(|(r, _)| r.event).collect();
+        assert_eq!(events, [0, event::COPY, event::ELSEWHERE]);
+        // A version-1 writer's message: the same bytes without marks.
+        let mut v1 = encode(&[(r, 60)]);
+        v1[4] = 1;
+        out.clear();
+        decode(&v1, &mut out).unwrap();
+        assert_eq!(out, vec![(r, 60)]);
+        // Version 1 has no copies; and a record is a copy or an original, not both.
+        let mut bad = encode(&[(marked[1], 60)]);
+        bad[4] = 1;
+        assert!(decode(&bad, &mut out).unwrap_err().to_string().contains("kind"));
+        let mut both = encode(&[(r, 60)]);
+        both[HEADER_LEN] |= KIND_COPY | KIND_ELSEWHERE;
+        assert!(decode(&both, &mut out).unwrap_err().to_string().contains("kind"));
+    }
+
     fn arb_addr() -> impl Strategy<Value = Addr> {
         prop_oneof![
             any::<[u8; 4]>().prop_map(Addr::v4),
@@ -505,9 +568,10 @@ mod tests {
                 any::<u8>(),
                 0u8..=2,
                 any::<u32>(),
+                prop_oneof![Just(0), Just(event::COPY), Just(event::ELSEWHERE)],
             ),
         )
-            .prop_map(|((ts, src, dst, sp, dp), (len, p, fl, it, fr, wl))| {
+            .prop_map(|((ts, src, dst, sp, dp), (len, p, fl, it, fr, wl, ev))| {
                 (
                     Record {
                         ts_ns: ts >> 1, // capture times fit i64
@@ -520,7 +584,7 @@ mod tests {
                         tcp_flags: fl,
                         icmp_type: it,
                         frag: fr,
-                        event: 0,
+                        event: ev,
                     },
                     wl,
                 )
