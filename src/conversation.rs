@@ -153,6 +153,8 @@ struct Conv {
     /// filters on flags apply to outcomes as to packets).
     flags: u8,
     icmp_type: u8,
+    /// The first packet's IP length (outcome records carry it: a probe is small).
+    ip_len: u32,
 }
 
 pub struct Conversations {
@@ -263,7 +265,8 @@ impl Conversations {
                     if let Some(c) = self.table.get_mut(&k) {
                         if c.state == State::Received {
                             c.state = State::Done;
-                            self.unsolicited_from(&k, r.ts_ns);
+                            let ip_len = c.ip_len;
+                            self.unsolicited_from(&k, r.ts_ns, ip_len);
                         }
                     }
                     return;
@@ -332,6 +335,7 @@ impl Conversations {
                         last_ns: r.ts_ns,
                         flags: 0,
                         icmp_type: 0,
+                        ip_len: 0,
                     };
                     if self.insert(k, c) {
                         self.outcome(&k, &c, r.ts_ns, event::REJECTED);
@@ -377,6 +381,7 @@ impl Conversations {
                         last_ns: r.ts_ns,
                         flags: crate::record::tcp_flag::ACK,
                         icmp_type: 0,
+                        ip_len: 0,
                     };
                     if self.insert(k, c) {
                         self.outcome(&k, &c, r.ts_ns, event::REJECTED);
@@ -438,6 +443,7 @@ impl Conversations {
                 0
             },
             icmp_type: r.icmp_type,
+            ip_len: r.ip_len,
         };
         self.insert(k, c);
     }
@@ -458,7 +464,7 @@ impl Conversations {
             dst: k.remote,
             src_port: k.lport,
             dst_port: k.rport,
-            ip_len: 0,
+            ip_len: c.ip_len,
             proto: k.proto,
             tcp_flags: c.flags,
             icmp_type: c.icmp_type,
@@ -474,15 +480,15 @@ impl Conversations {
             return;
         }
         self.out.push(Record {
-            ip_len: 0,
             frag: 0,
             event: event::UNSOLICITED,
             ..*r
         });
     }
 
-    /// The remote side of `k` sent UDP the local host never asked for nor answered.
-    fn unsolicited_from(&mut self, k: &Key, ts_ns: u64) {
+    /// The remote side of `k` sent UDP (its first datagram `ip_len` bytes) the local host
+    /// never asked for nor answered.
+    fn unsolicited_from(&mut self, k: &Key, ts_ns: u64, ip_len: u32) {
         self.unsolicited(&Record {
             ts_ns,
             src: k.remote,
@@ -490,6 +496,7 @@ impl Conversations {
             src_port: k.rport,
             dst_port: k.lport,
             proto: k.proto,
+            ip_len,
             ..Default::default()
         });
     }
@@ -517,7 +524,7 @@ impl Conversations {
                 .push_back((c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1), k));
             let at = due.max(floor);
             match resolved {
-                Some(event::UNSOLICITED) => self.unsolicited_from(&k, at),
+                Some(event::UNSOLICITED) => self.unsolicited_from(&k, at, c.ip_len),
                 Some(ev) => self.outcome(&k, &c, at, ev),
                 None => {}
             }

@@ -116,7 +116,7 @@ impl Metric {
     pub fn describe(self) -> &'static str {
         match self {
             Metric::Packets => "packets in the window",
-            Metric::Bytes => "IP bytes in the window",
+            Metric::Bytes => "IP bytes in the window (of outcome records: each attempt's first packet, so bytes / failed is the average probe size)",
             Metric::Pps => "packets per second (packets / window length)",
             Metric::Bps => "bits per second (8 * bytes / window length)",
             Metric::Syn => "TCP SYN without ACK (connection attempts, with retransmissions)",
@@ -133,7 +133,7 @@ impl Metric {
                 "distinct TCP connections attempted: SYNs counted once per (destination, port, source port)"
             }
             Metric::Attempts => {
-                "attempts whose outcome is known in the window (answered + rejected + unanswered): a new conversation the key started (TCP SYN or any first TCP packet, UDP, ping, other IP protocol)"
+                "attempts whose outcome is known in the window (answered + rejected + unanswered): a new conversation the key started (TCP SYN; a FIN, NULL or Xmas probe; an ACK probe known from the bare RST it drew; UDP, ping, other IP protocol)"
             }
             Metric::Answered => "attempts the peer answered (SYN-ACK, a UDP or IP-protocol reply, an echo reply)",
             Metric::Rejected => {
@@ -142,7 +142,7 @@ impl Metric {
             Metric::Unanswered => "attempts nothing answered within the conversation timeout (--conn-timeout)",
             Metric::Failed => "rejected + unanswered",
             Metric::Unsolicited => {
-                "responses the key received without asking (rules grouped by destination): SYN-ACK or RST without its SYN, echo reply without a request, UDP the key never sent to and did not answer within the timeout"
+                "responses the key received without asking (rules grouped by destination): SYN-ACK or RST+ACK without its SYN, echo reply without a request, UDP the key never sent to and did not answer within the timeout"
             }
             Metric::Trw => {
                 "threshold random walk (Jung et al. 2004): log-likelihood ratio of 'scanner' (success rate 0.2) to 'benign' (0.8) over the window's outcomes, 1.386 * (failed - answered); >= 4.6 is odds of 99 to 1"

@@ -454,6 +454,7 @@ pub fn run<S: AlertSink + 'static>(
         summary.keys_evicted += r.stats.keys_evicted;
         summary.sketched_sets += r.stats.sketched_sets;
         summary.suppressed_by_cooldown += r.stats.suppressed_by_cooldown;
+        summary.yielded += r.stats.yielded;
         summary.late_packets += r.stats.late;
         summary.window_state_bytes += r.state_bytes as u64;
         if let Some(c) = &r.conversations {

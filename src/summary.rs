@@ -65,6 +65,8 @@ pub struct Summary {
     pub alerts: u64,
     pub alerts_by_rule: BTreeMap<String, u64>,
     pub suppressed_by_cooldown: u64,
+    /// Alerts held back for a key because a rule they yield to fired for it (`yield_to`).
+    pub yielded: u64,
     pub top_sources: Vec<SourceSummary>,
     pub input_errors: Vec<String>,
 }
@@ -181,6 +183,13 @@ impl fmt::Display for Summary {
                 f,
                 "; {} repeats held back by cooldowns",
                 self.suppressed_by_cooldown
+            )?;
+        }
+        if self.yielded > 0 {
+            write!(
+                f,
+                "; {} held back for a rule they yield to (one family per activity)",
+                self.yielded
             )?;
         }
         writeln!(f)?;

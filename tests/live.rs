@@ -892,7 +892,7 @@ fn live_survives_crafted_ipv6_extension_frames() {
     assert_eq!(s["decode"]["ip_ext_errors"], 3, "{s}");
 }
 
-/// Every nmap probe type, each against a fresh `flowsentry live --rules rules/outcomes.toml`:
+/// Every nmap probe type, each against a fresh `flowsentry live` (default pack):
 /// the scan is named by the rule of its family from the outcomes (RST, ICMP unreachable, no
 /// answer), not from flags.
 /// Port scans go to the host end; sweeps go to a /24 routed through it, whose addresses do
@@ -902,7 +902,6 @@ fn live_survives_crafted_ipv6_extension_frames() {
 #[test]
 fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
     const T: &str = "live_nmap_scan_types";
-    const OUTCOMES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/outcomes.toml");
     if !ready(T, &["ip", "nmap"]) {
         return;
     }
@@ -913,6 +912,8 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
         .unwrap_or_else(|e| panic!("{e}"));
     let quick = ["-n", "-T5", "--max-retries", "0"];
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        ("SYN scan", vec!["-sS", "-p", "1-300"], "port_scan"),
+        ("connect scan", vec!["-sT", "-p", "1-300"], "port_scan"),
         ("ACK scan", vec!["-sA", "-p", "1-300"], "port_scan"),
         ("FIN scan", vec!["-sF", "-p", "1-300"], "port_scan"),
         ("NULL scan", vec!["-sN", "-p", "1-300"], "port_scan"),
@@ -927,7 +928,7 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
     ];
     let mut report = Vec::new();
     for (name, args, rule) in &cases {
-        let mut fs = Flowsentry::start(&net.host_if, &["--rules", OUTCOMES]);
+        let mut fs = Flowsentry::start(&net.host_if, &[]);
         let sweep = args.contains(&"-sn");
         let target = if sweep {
             dark.as_str()
@@ -959,6 +960,154 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
             rules.iter().all(|r| r == rule),
             "{name}: one family only, got {rules:?}"
         );
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// The MAC address of `iface` in namespace `ns` (`None`: the root namespace).
+fn mac_of(ns: Option<&str>, iface: &str) -> String {
+    let mut c = Command::new("ip");
+    if let Some(ns) = ns {
+        c.args(["-n", ns]);
+    }
+    let out = run(c.args(["-o", "link", "show", iface]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    text.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no MAC for {iface}: {text}"))
+        .to_string()
+}
+
+/// masscan (its own TCP/IP stack, thousands of probes a second) and hping3 floods, each
+/// against a fresh `flowsentry live` with the default pack: each is named by its family
+/// only. The spoofed-source flood goes to a dark address the host routes nowhere (blackhole
+/// route: no reply leaves the machine); the others to the host end of the veth pair.
+#[test]
+fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
+    const T: &str = "live_masscan_hping3";
+    if !ready(T, &["ip", "masscan", "hping3", "timeout"]) {
+        return;
+    }
+    let net = VethNet::create();
+    let sub = net.host_ip.split('.').nth(2).unwrap().to_string();
+    let dark_net = format!("10.97.{sub}.0/24");
+    let dark = format!("10.97.{sub}.7");
+    ip(&["-n", &net.ns, "route", "add", &dark_net, "via", &net.host_ip])
+        .unwrap_or_else(|e| panic!("{e}"));
+    ip(&["route", "add", "blackhole", &dark_net]).unwrap_or_else(|e| panic!("{e}"));
+    struct Unroute(String);
+    impl Drop for Unroute {
+        fn drop(&mut self) {
+            let _ = ip(&["route", "del", "blackhole", &self.0]);
+        }
+    }
+    let _unroute = Unroute(dark_net.clone());
+    let host_mac = mac_of(None, &net.host_if);
+    let ns_mac = mac_of(Some(&net.ns), &net.ns_if);
+    let masscan = |ports: &str| -> Vec<String> {
+        [
+            net.host_ip.as_str(),
+            "-p",
+            ports,
+            "--rate",
+            "3000",
+            "--wait",
+            "2",
+            "--adapter",
+            &net.ns_if,
+            "--adapter-ip",
+            &net.ns_ip,
+            "--adapter-mac",
+            &ns_mac,
+            "--router-mac",
+            &host_mac,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let flood = |args: &[&str], target: &str| -> Vec<String> {
+        let mut v: Vec<String> = ["2", "hping3", "-n", "-q", "--flood"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(args.iter().map(|s| s.to_string()));
+        v.push(target.to_string());
+        v
+    };
+    // (name, program, arguments, rule, key field, key)
+    let cases: Vec<(&str, &str, Vec<String>, &str, &str, String)> = vec![
+        ("masscan TCP", "masscan", masscan("1-400"), "port_scan", "src_ip", net.ns_ip.clone()),
+        ("masscan UDP", "masscan", masscan("U:1-400"), "port_scan", "src_ip", net.ns_ip.clone()),
+        ("hping3 UDP flood", "timeout", flood(&["--udp"], &net.host_ip), "udp_flood", "src_ip", net.ns_ip.clone()),
+        ("hping3 ICMP flood", "timeout", flood(&["--icmp"], &net.host_ip), "icmp_flood", "src_ip", net.ns_ip.clone()),
+        (
+            "hping3 spoofed SYN flood",
+            "timeout",
+            flood(&["-S", "--rand-source", "-p", "80"], &dark),
+            "syn_flood_dst",
+            "dest_ip",
+            dark.clone(),
+        ),
+    ];
+    let family = |r: &str| r.trim_end_matches("_dst").rsplit('_').next().unwrap_or("").to_string();
+    let mut report = Vec::new();
+    for (name, program, args, rule, field, key) in &cases {
+        let mut fs = Flowsentry::start(&net.host_if, &[]);
+        let t = Instant::now();
+        let mut child = net
+            .exec(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{name}: {program}: {e}"));
+        // From the tool's start to the first alert, polled while the tool runs.
+        let deadline = Duration::from_secs(15);
+        let seen = loop {
+            if fs.alerts().iter().any(|a| a["alert"]["rule"] == *rule && a[*field] == key.as_str()) {
+                break Some(t.elapsed());
+            }
+            if t.elapsed() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = child.wait().expect("wait");
+        // timeout(1) ends hping3 with status 124.
+        assert!(
+            status.success() || status.code() == Some(124),
+            "{name}: {program} failed ({status}): {}",
+            {
+                let mut e = String::new();
+                if let Some(mut x) = child.stderr.take() {
+                    let _ = x.read_to_string(&mut e);
+                }
+                e
+            }
+        );
+        let st = fs.stop(libc::SIGINT, Duration::from_secs(10));
+        let alerts = fs.alerts();
+        let rules: Vec<String> = alerts
+            .iter()
+            .map(|a| {
+                let k = if a["group_by"] == "dst" { &a["dest_ip"] } else { &a["src_ip"] };
+                format!("{} {}", a["alert"]["rule"].as_str().unwrap_or(""), k.as_str().unwrap_or(""))
+            })
+            .collect();
+        let s = fs.summary();
+        report.push(format!(
+            "{name}: {rules:?} after {seen:?}; packets {}, kernel drops {}",
+            s["packets"], s["kernel_drops"]
+        ));
+        assert!(seen.is_some(), "{name}: no {rule} at {key} within 15 s; alerts {rules:?}");
+        let want = family(rule);
+        assert!(
+            alerts.iter().all(|a| family(a["alert"]["rule"].as_str().unwrap_or("")) == want),
+            "{name}: one family ({want}) only, got {rules:?}"
+        );
+        assert!(matches!(st.code(), Some(0) | Some(1)), "{name}: {st}\n{}", fs.stderr());
     }
     eprintln!("{}", report.join("\n"));
 }

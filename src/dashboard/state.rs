@@ -594,6 +594,8 @@ mod tests {
         s.on_key(Key::Tab);
         assert_eq!(s.focus, Panel::Rules);
         s.on_key(Key::PageDown);
+        assert!(s.selected_rule() > Some(0), "a page down");
+        s.on_key(Key::End);
         assert_eq!(s.selected_rule(), Some(s.rules.rules.len() - 1));
         s.on_key(Key::Tab);
         assert_eq!(s.focus, Panel::Sources);

@@ -88,6 +88,9 @@ pub struct Rule {
     pub spec: usize,
     /// Line of the rule's `[[rule]]` header in its file.
     pub line: usize,
+    /// `yield_to`: rules (same grouping) whose running cooldown for a key holds this rule
+    /// back for that key; they are evaluated first.
+    pub yields_to: Vec<usize>,
 }
 
 /// How a rule's per-key baselines (`zscore()`) learn: an exponentially weighted mean and
@@ -341,6 +344,8 @@ pub struct Filter {
     /// packets only for a rule that reads no outcome metric, `None` (packets and outcomes
     /// both: an outcome looks like its attempt's first packet) for one that does.
     pub outcomes: Option<u8>,
+    /// `fragment = [...]`: only packets of these fragment kinds (bit `record::frag::*`).
+    pub fragments: Option<u8>,
     pub src_ports: Option<PortSet>,
     pub dst_ports: Option<PortSet>,
     pub src_nets: Option<Vec<Cidr>>,
@@ -423,6 +428,11 @@ impl Filter {
     /// The rest of [`Filter::matches`]: ports and addresses.
     #[inline]
     pub fn matches_rest(&self, r: &Record) -> bool {
+        if let Some(m) = self.fragments {
+            if m & (1 << (r.frag & 7)) == 0 {
+                return false;
+            }
+        }
         if let Some(ps) = &self.dst_ports {
             if !ps.contains(r.dst_port) {
                 return false;

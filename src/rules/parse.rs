@@ -34,7 +34,7 @@ use toml::{Spanned, Value};
 
 use super::{Baseline, Cidr, Expr, Filter, GroupBy, Override, PortSet, Rule, RuleSet, Spec};
 use crate::metrics::DistinctKind;
-use crate::record::{proto, tcp_flag};
+use crate::record::{frag, proto, tcp_flag};
 
 /// One problem in a rule file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +96,7 @@ struct RawRule {
     baseline: Option<Spanned<RawBaseline>>,
     #[serde(default)]
     overrides: BTreeMap<String, Spanned<RawOverride>>,
+    yield_to: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +107,7 @@ struct RawFilter {
     tcp_flags_not: Option<Spanned<String>>,
     icmp_type: Option<Spanned<Value>>,
     outcome: Option<Spanned<Value>>,
+    fragment: Option<Spanned<Value>>,
     src_ports: Option<Spanned<Value>>,
     dst_ports: Option<Spanned<Value>>,
     src_cidrs: Option<Spanned<Value>>,
@@ -204,14 +206,19 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     let mut seen_sids: HashMap<u32, String> = HashMap::new();
+    let mut yields: Vec<(usize, usize, Vec<String>)> = Vec::new();
     for spanned in raw.rule {
         let span = spanned.span();
-        let r = spanned.into_inner();
+        let mut r = spanned.into_inner();
         if r.enabled == Some(false) {
             continue;
         }
         let line = line_col(text, span.start).0;
+        let y = r.yield_to.take();
         if let Some(rule) = compile_rule(&mut cx, r, line) {
+            if let Some(y) = y {
+                yields.push((rules.len(), y.span().start, y.into_inner()));
+            }
             if let Some(prev) = seen_ids.insert(rule.id.clone(), line) {
                 cx.err(
                     span.start,
@@ -230,6 +237,7 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
             rules.push(rule);
         }
     }
+    resolve_yields(&mut cx, &mut rules, yields);
     if !cx.errors.is_empty() {
         cx.errors.sort_by_key(|e| (e.line, e.column));
         return Err(cx.errors);
@@ -240,6 +248,35 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
         rules,
         specs,
     })
+}
+
+/// `yield_to = [ids]`: rule `i` is held back for a key while one of those rules' cooldown
+/// runs for the same key (it fired recently), so one activity gets one family; its own
+/// cooldown then runs as if it had fired. They must group the same way (same stage, same
+/// key) and have a cooldown.
+fn resolve_yields(cx: &mut Ctx<'_>, rules: &mut [Rule], yields: Vec<(usize, usize, Vec<String>)>) {
+    let yielding: Vec<usize> = yields.iter().map(|y| y.0).collect();
+    for (i, at, names) in yields {
+        for name in names {
+            match rules.iter().position(|r| r.id == name) {
+                Some(j) if j == i => cx.err(at, format!("`{name}` cannot yield to itself")),
+                Some(j) if rules[j].group_by != rules[i].group_by => cx.err(
+                    at,
+                    format!("yield_to `{name}`: it groups by another key than `{}`", rules[i].id),
+                ),
+                Some(j) if rules[j].cooldown_ns == 0 => cx.err(
+                    at,
+                    format!("yield_to `{name}`: it has no cooldown, so it never holds anything back"),
+                ),
+                Some(j) if yielding.contains(&j) => cx.err(
+                    at,
+                    format!("yield_to `{name}`: a rule that yields cannot be yielded to"),
+                ),
+                Some(j) => rules[i].yields_to.push(j),
+                None => cx.err(at, format!("yield_to: no rule `{name}` in this file")),
+            }
+        }
+    }
 }
 
 fn build_specs(rules: &mut [Rule]) -> Vec<Spec> {
@@ -461,6 +498,7 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         reads,
         spec: 0,
         line,
+        yields_to: Vec::new(),
     })
 }
 
@@ -667,6 +705,29 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
             mask |= bits;
         }
         out.outcomes = Some(mask);
+    }
+    if let Some(o) = f.fragment {
+        let mut mask = 0u8;
+        for v in list(o.get_ref()) {
+            let bits = match v {
+                Value::String(s) => match s.as_str() {
+                    "none" => 1 << frag::NONE,
+                    "first" => 1 << frag::FIRST,
+                    "later" => 1 << frag::LATER,
+                    "any" => 1 << frag::FIRST | 1 << frag::LATER,
+                    _ => 0,
+                },
+                _ => 0,
+            };
+            if bits == 0 {
+                cx.err(
+                    o.span().start,
+                    "fragment is \"none\", \"first\", \"later\" or \"any\", or a list of them",
+                );
+            }
+            mask |= bits;
+        }
+        out.fragments = Some(mask);
     }
     if let Some(p) = &f.src_ports {
         let (i, n) = in_not_in(cx, p);

@@ -46,6 +46,8 @@ pub struct KeyedStats {
     pub sketched_sets: u64,
     pub alerts: u64,
     pub suppressed_by_cooldown: u64,
+    /// Alerts held back because a rule they yield to (`yield_to`) fired for the key.
+    pub yielded: u64,
 }
 
 impl KeyedStats {
@@ -61,6 +63,7 @@ impl KeyedStats {
         self.sketched_sets += o.sketched_sets;
         self.alerts += o.alerts;
         self.suppressed_by_cooldown += o.suppressed_by_cooldown;
+        self.yielded += o.yielded;
     }
 }
 

@@ -90,6 +90,9 @@ impl Sums {
     #[inline]
     fn count(&mut self, r: &Record) {
         self.packets += 1;
+        // Packets: their IP length; outcome records: their attempt's first packet's (0
+        // when the attempt is known only from the reply), an unsolicited one its response's.
+        self.bytes += r.ip_len as u64;
         if !r.is_packet() {
             self.answered += (r.event == event::ANSWERED) as u32;
             self.rejected += (r.event == event::REJECTED) as u32;
@@ -97,7 +100,6 @@ impl Sums {
             self.unsolicited += (r.event == event::UNSOLICITED) as u32;
             return;
         }
-        self.bytes += r.ip_len as u64;
         self.syn += r.is_syn() as u32;
         self.synack += r.is_synack() as u32;
         self.rst += r.is_rst() as u32;

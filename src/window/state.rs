@@ -224,14 +224,20 @@ pub(super) fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
 #[inline]
 pub(super) fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u128> {
     if !r.is_packet() {
-        return match kind {
-            DistinctKind::SrcHosts => Some(r.src.to_u128()),
+        // An outcome record is shaped like its attempt's first packet (an unsolicited one
+        // like the response): it adds what that packet would, and failures their own sets.
+        match kind {
             DistinctKind::FailedPorts if event::is_failure(r.event) => {
-                Some(((r.proto as u128) << 16) | r.dst_port as u128)
+                return Some(((r.proto as u128) << 16) | r.dst_port as u128)
             }
-            DistinctKind::FailedHosts if event::is_failure(r.event) => Some(r.dst.to_u128()),
-            _ => None,
-        };
+            DistinctKind::FailedHosts if event::is_failure(r.event) => {
+                return Some(r.dst.to_u128())
+            }
+            DistinctKind::FailedPorts | DistinctKind::FailedHosts | DistinctKind::Conns => {
+                return None
+            }
+            _ => {}
+        }
     }
     match kind {
         DistinctKind::FailedPorts | DistinctKind::FailedHosts => None,

@@ -172,3 +172,50 @@ fn durations_never_wrap_and_windows_are_bounded() {
     .unwrap_err();
     assert!(e[0].to_string().contains("t.toml:4:"), "{}", e[0]);
 }
+
+#[test]
+fn yield_to_names_rules_of_the_same_grouping_with_a_cooldown() {
+    let ok = "[[rule]]\nid='flood'\nwindow='1s'\ncooldown='30s'\ncondition='pps > 1'\n\
+              [[rule]]\nid='scan'\nwindow='1s'\ncondition='packets > 1'\nyield_to=['flood']\n";
+    let rs = parse_rules(ok, "f").unwrap();
+    assert_eq!(rs.rule("scan").unwrap().yields_to, vec![0]);
+    let bad = "[[rule]]\nid='flood'\nwindow='1s'\ncooldown='0s'\ncondition='pps > 1'\n\
+               [[rule]]\nid='dst'\ngroup_by='dst'\nwindow='1s'\ncondition='pps > 1'\n\
+               [[rule]]\nid='scan'\nwindow='1s'\ncondition='packets > 1'\n\
+               yield_to=['flood', 'dst', 'scan', 'nope']\n";
+    let e: Vec<String> = parse_rules(bad, "f")
+        .unwrap_err()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(e.len(), 4, "{e:#?}");
+    for (i, want) in ["no cooldown", "another key", "itself", "no rule `nope`"]
+        .iter()
+        .enumerate()
+    {
+        assert!(e[i].starts_with("f:15:10:") && e[i].contains(want), "{e:#?}");
+    }
+}
+
+#[test]
+fn fragment_filter() {
+    let rs = parse_rules(
+        "[[rule]]\nid='f'\nwindow='1s'\ncondition='pps > 1'\nfilter={ fragment = 'later' }\n",
+        "f",
+    )
+    .unwrap();
+    let f = &rs.rules[0].filter;
+    let r = |frag| Record {
+        frag,
+        ..rec([1, 1, 1, 1], [2, 2, 2, 2], 0, 0)
+    };
+    assert!(f.matches(&r(crate::record::frag::LATER)));
+    assert!(!f.matches(&r(crate::record::frag::FIRST)));
+    assert!(!f.matches(&r(crate::record::frag::NONE)));
+    let e = parse_rules(
+        "[[rule]]\nid='f'\nwindow='1s'\ncondition='pps > 1'\nfilter={ fragment = 'middle' }\n",
+        "f",
+    )
+    .unwrap_err();
+    assert!(e[0].message.contains("fragment is"), "{e:?}");
+}

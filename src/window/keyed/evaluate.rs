@@ -85,12 +85,14 @@ struct Due<'a> {
 
 impl KeyedWindows {
     pub(super) fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
-        let due: Vec<usize> = self
+        let mut due: Vec<usize> = self
             .stage_rules
             .iter()
             .copied()
             .filter(|&r| end % self.timing[r].slide_b == 0)
             .collect();
+        // Rules that yield come last, after the rules they yield to fired or not.
+        due.sort_by_key(|&r| !self.rules.rules[r].yields_to.is_empty());
         if due.is_empty() {
             return;
         }
@@ -171,6 +173,15 @@ impl Due<'_> {
                 continue;
             }
             let rule = &self.rules.rules[ri];
+            let end_ns = end * bns;
+            let yielded = rule.yields_to.iter().any(|&a| {
+                let ra = &self.rules.rules[a];
+                entry.get(self.local_of[ra.spec]).is_some_and(|s| {
+                    s.cooldowns()
+                        .iter()
+                        .any(|&(r, until)| r as usize == a && until > end_ns)
+                })
+            });
             let Some(st) = entry.get(self.local_of[rule.spec]) else {
                 dirty &= !bit;
                 continue;
@@ -248,7 +259,6 @@ impl Due<'_> {
             if var.condition.eval(&v) == 0.0 {
                 continue;
             }
-            let end_ns = end * bns;
             let ri16 = ri as u16;
             let cooldown = &mut st.extra().cooldown;
             if let Some(cd) = cooldown.iter_mut().find(|(r, _)| *r == ri16) {
@@ -259,6 +269,12 @@ impl Due<'_> {
                 cd.1 = end_ns + var.cooldown_ns;
             } else if var.cooldown_ns > 0 {
                 cooldown.push((ri16, end_ns + var.cooldown_ns));
+            }
+            if yielded {
+                // Reported by the rule yielded to: held back, and its cooldown runs as if
+                // it had fired, so the same evidence does not raise it later.
+                stats.yielded += 1;
+                continue;
             }
             // What only an alert shows (first and last time, the single peer and protocol).
             let c = st.panes.window(end, t.window_b);

@@ -241,8 +241,8 @@ fn gates_follow_the_necessary_conditions() {
         let r = rs.rule(id).unwrap();
         evaluate::gate_packets(r, r.window_ns as f64 / 1e9)
     };
-    assert_eq!(gate("port_scan"), 100); // distinct_dst_ports >= 100
-    assert_eq!(gate("host_sweep"), 64);
+    assert_eq!(gate("port_scan"), 100); // distinct_failed_ports >= 100
+    assert_eq!(gate("host_sweep"), 32); // distinct_failed_hosts >= 32
     assert_eq!(gate("syn_flood"), 100);
     assert_eq!(gate("icmp_flood"), 200);
     // pps >= 2000 or bps >= 50M over 1 s: 96 packets of 65,575 bytes reach 50 Mbit/s
@@ -250,6 +250,8 @@ fn gates_follow_the_necessary_conditions() {
     assert_eq!(gate("brute_force"), 10);
     assert_eq!(gate("syn_flood_dst"), 2500); // pps >= 500 over 5 s
     assert_eq!(gate("synack_reflection"), 2500);
+    assert_eq!(gate("icmp_flood_dst"), 1000); // pps >= 1000 over 1 s
+    assert_eq!(gate("fragment_flood_dst"), 1000);
     assert_eq!(gate("traffic_spike"), 0); // a baseline learns every window
     let never = rules("[[rule]]\nid='n'\nwindow='1s'\ncondition='packets >= 1e15'\n");
     assert_eq!(evaluate::gate_packets(&never.rules[0], 1.0), u64::MAX);
