@@ -42,6 +42,10 @@ pub struct ConversationConfig {
     pub idle_ns: u64,
     /// Conversations held at most (this shard's share).
     pub max_entries: usize,
+    /// Conversations one host (the side a shard owns) holds at most: a flood of spoofed
+    /// sources at one victim, or one fast scanner, cannot take the whole table from the
+    /// other hosts, whose attempts are still tracked.
+    pub max_per_host: u32,
     /// Which outcomes become records (bit `event::*`; the rules' `RuleSet::outcome_kinds`):
     /// the others are only counted.
     pub kinds: u8,
@@ -53,6 +57,7 @@ impl Default for ConversationConfig {
             timeout_ns: 2_000_000_000,
             idle_ns: 30_000_000_000,
             max_entries: 1 << 20,
+            max_per_host: 1 << 16,
             kinds: 0x1e,
         }
     }
@@ -64,6 +69,10 @@ pub struct ConversationStats {
     pub peak: u64,
     /// Attempts not tracked because the table was full.
     pub untracked: u64,
+    /// Attempts not tracked because their host held `max_per_host` conversations.
+    pub host_capped: u64,
+    /// Hosts that reached `max_per_host` at some time.
+    pub hosts_capped: u64,
     pub answered: u64,
     pub rejected: u64,
     pub unanswered: u64,
@@ -76,6 +85,8 @@ impl ConversationStats {
     pub fn add(&mut self, o: &ConversationStats) {
         self.peak += o.peak;
         self.untracked += o.untracked;
+        self.host_capped += o.host_capped;
+        self.hosts_capped += o.hosts_capped;
         self.answered += o.answered;
         self.rejected += o.rejected;
         self.unanswered += o.unanswered;
@@ -160,6 +171,8 @@ struct Conv {
 pub struct Conversations {
     cfg: ConversationConfig,
     table: FxHashMap<Key, Conv>,
+    /// Conversations per local host (only hosts holding any).
+    per_host: FxHashMap<Addr, u32>,
     /// (due, conversation), in the order they were set: each conversation has exactly one
     /// timer, in `timeouts` while unresolved (due at its first packet plus the timeout),
     /// then in `idle` (due at its last packet plus the idle time, checked again when it
@@ -183,6 +196,7 @@ impl Conversations {
         Conversations {
             cfg,
             table: FxHashMap::default(),
+            per_host: FxHashMap::default(),
             timeouts: VecDeque::new(),
             idle: VecDeque::new(),
             flushed_ns: 0,
@@ -226,6 +240,7 @@ impl Conversations {
 
     pub fn state_bytes(&self) -> usize {
         self.table.capacity() * (std::mem::size_of::<(Key, Conv)>() + 1)
+            + self.per_host.capacity() * (std::mem::size_of::<(Addr, u32)>() + 1)
             + (self.timeouts.capacity() + self.idle.capacity()) * std::mem::size_of::<(u64, Key)>()
     }
 
@@ -394,6 +409,18 @@ impl Conversations {
         }
     }
 
+    /// One conversation of `host` is gone.
+    fn release(&mut self, host: &Addr) {
+        if let Entry::Occupied(mut e) = self.per_host.entry(*host) {
+            let n = e.get_mut();
+            // A capped host (marked max + 1) is released to max - 1: it may start again.
+            *n = (*n).min(self.cfg.max_per_host).saturating_sub(1);
+            if *n == 0 {
+                e.remove();
+            }
+        }
+    }
+
     /// A probe of `k.local` with `k`'s ports and protocol died in transit at `ts_ns`.
     fn note_transit(&mut self, k: &Key, ts_ns: u64) {
         let t = TransitKey::of(k);
@@ -420,6 +447,22 @@ impl Conversations {
             self.stats.untracked += 1;
             return false;
         }
+        let n = self.per_host.entry(k.local).or_insert(0);
+        if *n >= self.cfg.max_per_host {
+            if *n == self.cfg.max_per_host {
+                // Logged once per host (and counted); its further attempts only counted.
+                *n += 1;
+                self.stats.hosts_capped += 1;
+                tracing::warn!(
+                    host = %k.local,
+                    "conversations: host holds {} conversations, its further attempts are not tracked",
+                    self.cfg.max_per_host
+                );
+            }
+            self.stats.host_capped += 1;
+            return false;
+        }
+        *n += 1;
         if matches!(c.state, State::Done) {
             self.idle
                 .push_back((c.last_ns.saturating_add(self.cfg.idle_ns), k));
@@ -538,6 +581,7 @@ impl Conversations {
                 let idle_end = o.get().last_ns.saturating_add(self.cfg.idle_ns);
                 if idle_end < now_ns {
                     o.remove();
+                    self.release(&k.local);
                 } else {
                     self.idle.push_back((idle_end, k));
                 }

@@ -144,6 +144,12 @@ struct EngineArgs {
     /// and are counted (`conversations.untracked` in the summary).
     #[arg(long, value_name = "N", default_value_t = 1 << 20)]
     max_conversations: usize,
+    /// Most conversations one host holds at once (as the side that attempts or receives),
+    /// so a flood of spoofed sources at one victim or one fast scanner cannot take the table
+    /// from the other hosts; further attempts of that host are counted
+    /// (`conversations.host_capped`) and logged once.
+    #[arg(long, value_name = "N", default_value_t = 1 << 16)]
+    max_conversations_per_host: u32,
     /// No terminal dashboard (it shows when stdout is a terminal).
     #[arg(long)]
     no_tui: bool,
@@ -171,6 +177,7 @@ impl EngineArgs {
             conversation: flowsentry::conversation::ConversationConfig {
                 timeout_ns: self.conn_timeout,
                 max_entries: self.max_conversations.max(1),
+                max_per_host: self.max_conversations_per_host.max(1),
                 ..Default::default()
             },
             ..Default::default()

@@ -261,3 +261,33 @@ fn table_is_bounded_and_idle_conversations_go() {
     assert!(c.table.is_empty(), "idle conversations are dropped");
     assert!(c.timeouts.is_empty() && c.idle.is_empty());
 }
+
+#[test]
+fn one_host_cannot_take_the_table() {
+    let cfg = ConversationConfig {
+        max_per_host: 3,
+        ..Default::default()
+    };
+    // Host 1 floods with 10 attempts; host 2 makes 2, still tracked.
+    let mut recs: Vec<Record> = (0..10).map(|i| tcp(S, 1, 9, 40000 + i, 80, SYN)).collect();
+    recs.extend((0..2).map(|i| tcp(S, 2, 9, 50000 + i, 80, SYN)));
+    let mut c = Conversations::new(cfg);
+    for r in &recs {
+        c.ingest(&Record {
+            event: event::VIA_OUT,
+            ..*r
+        });
+    }
+    let st = c.stats();
+    assert_eq!((st.host_capped, st.hosts_capped, st.peak), (7, 1, 5));
+    // Once its conversations are idle and gone, the host is tracked again.
+    c.flush(S + 2 * S + 30 * S + 1);
+    c.flush(S + 2 * S + 60 * S + 2);
+    assert!(c.per_host.is_empty(), "{:?}", c.per_host);
+    c.ingest(&Record {
+        event: event::VIA_OUT,
+        ..tcp(100 * S, 1, 9, 1, 80, SYN)
+    });
+    assert_eq!(c.stats().host_capped, 7);
+    assert_eq!(c.per_host.get(&a(1)), Some(&1));
+}

@@ -1,5 +1,6 @@
-"""Frame building for captures.py: Ethernet/IPv4/UDP/TCP/ICMP headers, IP fragmentation, a
-TCP connection model with correct sequence numbers, public address pools, bencoding.
+"""Frame building for the capture classes (captures.py and the modules it lists):
+Ethernet/IPv4/UDP/TCP/ICMP headers, IP fragmentation, a TCP connection model with correct
+sequence numbers, public address pools, bencoding.
 
 Why headers are laid here and not by scapy's IP()/UDP()/TCP(): the captures hold about 250,000
 frames, and scapy spends about 0.3 ms building and serialising one Ether/IP/UDP packet, which
@@ -151,7 +152,6 @@ class Capture:
         self._mac = {}
         self._ttl = {}
         self._ipid = {}
-        self.fixed_ttl = {}
 
     def is_local(self, addr):
         return any(ipaddress.IPv4Address(addr) in n for n in self.local)
@@ -164,9 +164,9 @@ class Capture:
         return m
 
     def ttl_of(self, addr):
-        """TTL as seen at the capture point: 64 for hosts on the segment (or fixed_ttl), else an
-        initial TTL of 64, 128 or 255 less 4 to 24 hops, stable per host."""
-        t = self.fixed_ttl.get(addr) or self._ttl.get(addr)
+        """TTL as seen at the capture point: 64 for hosts on the segment, else an initial TTL
+        of 64, 128 or 255 less 4 to 24 hops, stable per host."""
+        t = self._ttl.get(addr)
         if t is None:
             if self.is_local(addr):
                 t = 64
@@ -346,15 +346,14 @@ class TcpConn:
             opts = (tcp_options(("nop", "nop", "ts"), 0, 0, tsval,
                                 self.last_tsval[self.other(side)]) if self.use_ts else b"")
             win = st["scaled"]
-            if flags & RST and not flags & ACK:
-                win = 0
+            if flags & RST:  # a reset carries no options and a zero window
+                opts, win = b"", 0
         self.last_tsval[side] = tsval
         if seq is None:
             seq = self.seq[side]
         if ack is None:
             ack = self.seq[self.other(side)] if flags & ACK else 0
-        ttl = self.ttl[side] or (st["ttl"] if side == self.near and not
-                                 self.cap.fixed_ttl.get(src) else None)
+        ttl = self.ttl[side] or (st["ttl"] if side == self.near else None)
         return self.cap.tcp(t, src, dst, sport, dport, seq, ack, flags, win, opts, payload,
                             ttl=ttl)
 
@@ -372,10 +371,12 @@ class TcpConn:
         return self
 
     def unanswered(self, retrans=(1.0, 3.0)):
-        """A SYN nobody answers, resent after the stack's timeouts (Linux: 1 s, then doubling)."""
+        """A SYN nobody answers, resent after the stack's timeouts (Linux: 1 s, then doubling).
+        Returns the last SYN's IP packet."""
         for d in (0.0,) + tuple(retrans):
-            self.emit(self.t + d, "a", SYN, seq=self.isn["a"])
+            syn = self.emit(self.t + d, "a", SYN, seq=self.isn["a"])
         self.t += retrans[-1] if retrans else 0.0
+        return syn
 
     def refused(self):
         """SYN answered by RST-ACK (closed port, or a firewall that rejects)."""
@@ -427,10 +428,6 @@ class TcpConn:
         t += self.gap(side)
         self.emit(t, side, ACK)
         self.t = t
-
-    def reset(self, side="a", proc=0.0):
-        self.t += self.gap(side, proc)
-        self.emit(self.t, side, RST | ACK)
 
 
 # ---- bencoding (BitTorrent DHT) -------------------------------------------------------------
