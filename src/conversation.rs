@@ -56,8 +56,8 @@ impl Default for ConversationConfig {
         ConversationConfig {
             timeout_ns: 2_000_000_000,
             idle_ns: 30_000_000_000,
-            max_entries: 1 << 20,
-            max_per_host: 1 << 16,
+            max_entries: 1 << 17,
+            max_per_host: 1 << 13,
             kinds: 0x1e,
         }
     }
@@ -67,8 +67,10 @@ impl Default for ConversationConfig {
 pub struct ConversationStats {
     /// Conversations held at most at once.
     pub peak: u64,
-    /// Attempts not tracked because the table was full.
+    /// Attempts not tracked because the table was full and nothing could be dropped.
     pub untracked: u64,
+    /// Conversations dropped, oldest first, to make room for new ones in a full table.
+    pub evicted: u64,
     /// Attempts not tracked because their host held `max_per_host` conversations.
     pub host_capped: u64,
     /// Hosts that reached `max_per_host` at some time.
@@ -85,6 +87,7 @@ impl ConversationStats {
     pub fn add(&mut self, o: &ConversationStats) {
         self.peak += o.peak;
         self.untracked += o.untracked;
+        self.evicted += o.evicted;
         self.host_capped += o.host_capped;
         self.hosts_capped += o.hosts_capped;
         self.answered += o.answered;
@@ -409,6 +412,36 @@ impl Conversations {
         }
     }
 
+    /// The table is full: drop the conversation set longest ago (the oldest unresolved
+    /// attempt, else the oldest resolved one), so new attempts are still tracked while a
+    /// flood of spoofed sources fills the table; a real prober's attempts resolve within
+    /// a round trip, long before theirs come up. False when nothing could be dropped.
+    fn evict_oldest(&mut self) -> bool {
+        for q in 0..2 {
+            loop {
+                let front = if q == 0 {
+                    self.timeouts.pop_front()
+                } else {
+                    self.idle.pop_front()
+                };
+                let Some((_, k)) = front else { break };
+                // From `timeouts` any conversation still held (a resolved one's idle timer
+                // would only be set when its timeout comes up); from `idle` resolved ones.
+                let live = self
+                    .table
+                    .get(&k)
+                    .is_some_and(|c| q == 0 || c.state == State::Done);
+                if live {
+                    self.table.remove(&k);
+                    self.release(&k.local);
+                    self.stats.evicted += 1;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// One conversation of `host` is gone.
     fn release(&mut self, host: &Addr) {
         if let Entry::Occupied(mut e) = self.per_host.entry(*host) {
@@ -443,7 +476,7 @@ impl Conversations {
     }
 
     fn insert(&mut self, k: Key, c: Conv) -> bool {
-        if self.table.len() >= self.cfg.max_entries {
+        if self.table.len() >= self.cfg.max_entries && !self.evict_oldest() {
             self.stats.untracked += 1;
             return false;
         }
@@ -563,8 +596,16 @@ impl Conversations {
                 State::Received => Some(event::UNSOLICITED),
                 State::Orphan | State::Done => None,
             };
-            self.idle
-                .push_back((c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1), k));
+            if resolved.is_some() {
+                // Nothing came back: nothing is left to pair with it, so it leaves the table
+                // now (spoofed sources and reflectors hold an entry for the timeout only;
+                // an attempt retried after its timeout counts again).
+                self.table.remove(&k);
+                self.release(&k.local);
+            } else {
+                self.idle
+                    .push_back((c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1), k));
+            }
             let at = due.max(floor);
             match resolved {
                 Some(event::UNSOLICITED) => self.unsolicited_from(&k, at, c.ip_len),

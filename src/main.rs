@@ -130,7 +130,7 @@ struct EngineArgs {
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_zero)]
     lateness: u64,
     /// Most keys (source addresses) held at once; the quietest are evicted beyond it (counted).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_keys: usize,
     /// Distinct elements a set holds exactly before it becomes a HyperLogLog sketch.
     #[arg(long, value_name = "N", default_value_t = 4096)]
@@ -140,15 +140,15 @@ struct EngineArgs {
     /// answer this long after counts as unsolicited.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
     conn_timeout: u64,
-    /// Most conversations tracked at once (all shards); further attempts are not tracked
-    /// and are counted (`conversations.untracked` in the summary).
-    #[arg(long, value_name = "N", default_value_t = 1 << 20)]
+    /// Most conversations tracked at once (all shards); when full, the oldest are dropped
+    /// to make room (counted: `conversations.evicted` in the summary).
+    #[arg(long, value_name = "N", default_value_t = 1 << 17)]
     max_conversations: usize,
     /// Most conversations one host holds at once (as the side that attempts or receives),
     /// so a flood of spoofed sources at one victim or one fast scanner cannot take the table
     /// from the other hosts; further attempts of that host are counted
     /// (`conversations.host_capped`) and logged once.
-    #[arg(long, value_name = "N", default_value_t = 1 << 16)]
+    #[arg(long, value_name = "N", default_value_t = 1 << 13)]
     max_conversations_per_host: u32,
     /// No terminal dashboard (it shows when stdout is a terminal).
     #[arg(long)]

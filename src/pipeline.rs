@@ -77,7 +77,7 @@ impl Default for PipelineConfig {
                 .unwrap_or(2),
             batch_ns: 1_000_000_000,
             lateness_ns: 0,
-            max_keys: 1_000_000,
+            max_keys: 100_000,
             distinct_bound: 4096,
             speed: None,
             progress: false,

@@ -146,8 +146,8 @@ impl fmt::Display for Summary {
         if let Some(c) = &self.conversations {
             writeln!(
                 f,
-                "  conversations peak {}, not tracked: table full {}, host at its cap {} ({} hosts); state {}B; attempts answered {}, rejected {}, unanswered {}; unsolicited responses {}",
-                c.peak, c.untracked, c.host_capped, c.hosts_capped, human(c.state_bytes as f64), c.answered, c.rejected, c.unanswered, c.unsolicited
+                "  conversations peak {}, dropped oldest first when full {}, not tracked: table full {}, host at its cap {} ({} hosts); state {}B; attempts answered {}, rejected {}, unanswered {}; unsolicited responses {}",
+                c.peak, c.evicted, c.untracked, c.host_capped, c.hosts_capped, human(c.state_bytes as f64), c.answered, c.rejected, c.unanswered, c.unsolicited
             )?;
         }
         writeln!(

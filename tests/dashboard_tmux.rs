@@ -186,11 +186,11 @@ fn replay_under_the_dashboard_then_quit_restores_the_terminal() {
     let s = t.wait_for(
         "the finished replay with its alert",
         Duration::from_secs(90),
-        |s| s.contains("FINISHED") && s.lines().any(|l| l.contains("dst_ports=")),
+        |s| s.contains("FINISHED") && s.lines().any(|l| l.contains("failed_ports=")),
     );
     let alert_row = s
         .lines()
-        .find(|l| l.contains("port_scan") && l.contains("dst_ports="))
+        .find(|l| l.contains("port_scan") && l.contains("failed_ports="))
         .unwrap_or_else(|| panic!("no port_scan alert row with its metric:\n{s}"));
     assert!(alert_row.contains("192.0.2.10"), "{alert_row}");
     let source_row = s
@@ -214,7 +214,7 @@ fn replay_under_the_dashboard_then_quit_restores_the_terminal() {
     });
     t.send(&["Tab", "Enter"]);
     t.wait_for("the alert's details", Duration::from_secs(10), |s| {
-        s.contains("alert port_scan on 192.0.2.10") && s.contains("distinct_dst_ports >= 100")
+        s.contains("alert port_scan on 192.0.2.10") && s.contains("distinct_failed_ports >= 100")
     });
     t.send(&["Escape"]);
 

@@ -399,14 +399,16 @@ fn group_members_split_the_partitions_with_range_assignment() {
 #[test]
 fn group_members_split_the_partitions_of_a_scan() {
     let _b = broker_or_skip!();
-    members_split(&shared_capture("nmap-syn-scan.pcap"), &[]);
+    // Two hosts: both may hash to one member's partitions, so only the union is checked.
+    members_split(&shared_capture("nmap-syn-scan.pcap"), &[], false);
 }
 
 fn members_split_the_partitions(extra: &[&str]) {
-    members_split(&root().join("captures/demo.pcap"), extra);
+    members_split(&root().join("captures/demo.pcap"), extra, true);
 }
 
-fn members_split(capture: &Path, extra: &[&str]) {
+/// Two members of one group consume `capture`'s records; `both_busy`: each must get some.
+fn members_split(capture: &Path, extra: &[&str], both_busy: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (want, rsum) = replay(capture, dir.path(), &[]);
     assert!(!want.is_empty(), "{} raises alerts", capture.display());
@@ -447,7 +449,7 @@ fn members_split(capture: &Path, extra: &[&str]) {
         "{packets:?} of {total}"
     );
     assert!(
-        packets.iter().all(|p| *p > 0),
+        !both_busy || packets.iter().all(|p| *p > 0),
         "both members got partitions: {packets:?}"
     );
 }

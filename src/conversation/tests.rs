@@ -247,8 +247,10 @@ fn table_is_bounded_and_idle_conversations_go() {
     };
     let recs: Vec<Record> = (0..5).map(|i| tcp(S, 1, 2, 40000 + i, 80, SYN)).collect();
     let (ev, st) = run_with(&recs, 100 * S, cfg);
-    assert_eq!(st.untracked, 3);
+    // Full: the oldest attempts make room, so the newest two are tracked.
+    assert_eq!((st.untracked, st.evicted), (0, 3));
     assert_eq!(ev.len(), 2);
+    assert!(ev.iter().all(|e| e.0 == event::UNANSWERED), "{ev:?}");
     assert_eq!(st.peak, 2);
     let mut c = Conversations::new(ConversationConfig::default());
     for r in &recs {
