@@ -569,8 +569,10 @@ struct Route {
 
 enum Select {
     Every,
-    /// Records one of these filters matches (a stage's specs' filters).
-    Matching(Vec<Filter>),
+    /// Records one of these filters matches (a stage's specs' filters), with a table by
+    /// record class (`Filter::class_of`) of the filters whose class part passes, so most
+    /// records are decided by one lookup.
+    Matching(Vec<Filter>, Vec<u64>),
     /// Records that may answer an attempt of their destination (`Conversations::reply_class`).
     Replies,
     /// Records that may start, answer or refuse a conversation of their source
@@ -591,10 +593,21 @@ impl Route {
         for g in [GroupBy::Dst, GroupBy::All] {
             let filters = rules.stage_filters(g);
             if !filters.is_empty() {
+                let classes = (0..Filter::CLASSES)
+                    .map(|c| {
+                        let r = Filter::class_example(c);
+                        filters
+                            .iter()
+                            .take(64)
+                            .enumerate()
+                            .filter(|(_, f)| f.matches_class(&r))
+                            .fold(0u64, |m, (i, _)| m | 1 << i)
+                    })
+                    .collect();
                 t.push(Route {
                     stage: g.stage() as u8,
                     owner: g,
-                    select: Select::Matching(filters),
+                    select: Select::Matching(filters, classes),
                     mark: event::PACKET,
                 });
             }
@@ -621,7 +634,20 @@ impl Route {
     fn selects(&self, r: &Record) -> bool {
         match &self.select {
             Select::Every => true,
-            Select::Matching(f) => f.iter().any(|f| f.matches(r)),
+            Select::Matching(f, _) if f.len() > 64 => f.iter().any(|f| f.matches(r)),
+            Select::Matching(f, classes) => {
+                // Only packets reach the reader's routes, and a packet's class decides
+                // `matches_class`.
+                let mut m = classes[Filter::class_of(r)];
+                while m != 0 {
+                    let i = m.trailing_zeros() as usize;
+                    if f[i].matches_rest(r) {
+                        return true;
+                    }
+                    m &= m - 1;
+                }
+                false
+            }
             Select::Replies => Conversations::reply_class(r),
             Select::Senders => Conversations::sender_class(r),
         }
