@@ -631,6 +631,27 @@ fn in_not_in<'v>(
     }
 }
 
+/// A name or a list of names from `names`, as the union of their bits; an unknown one is
+/// an error at `v` listing the names.
+fn named_mask(cx: &mut Ctx<'_>, v: &Spanned<Value>, field: &str, names: &[(&str, u8)]) -> u8 {
+    let mut mask = 0u8;
+    for item in list(v.get_ref()) {
+        let bits = match item {
+            Value::String(s) => names.iter().find(|(n, _)| n == s).map_or(0, |(_, b)| *b),
+            _ => 0,
+        };
+        if bits == 0 {
+            let all: Vec<String> = names.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+            cx.err(
+                v.span().start,
+                format!("{field} is {}, or a list of them", all.join(", ")),
+            );
+        }
+        mask |= bits;
+    }
+    mask
+}
+
 fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
     let mut out = Filter::default();
     if let Some(p) = f.proto {
@@ -683,51 +704,23 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
         out.icmp_types = Some(types);
     }
     if let Some(o) = f.outcome {
-        let mut mask = 0u8;
-        for v in list(o.get_ref()) {
-            let bits = match v {
-                Value::String(s) => match s.as_str() {
-                    "answered" => 1 << event::ANSWERED,
-                    "rejected" => 1 << event::REJECTED,
-                    "unanswered" => 1 << event::UNANSWERED,
-                    "failed" => 1 << event::REJECTED | 1 << event::UNANSWERED,
-                    "unsolicited" => 1 << event::UNSOLICITED,
-                    _ => 0,
-                },
-                _ => 0,
-            };
-            if bits == 0 {
-                cx.err(
-                    o.span().start,
-                    "outcome is \"answered\", \"rejected\", \"unanswered\", \"failed\" or \"unsolicited\", or a list of them",
-                );
-            }
-            mask |= bits;
-        }
-        out.outcomes = Some(mask);
+        let names: &[(&str, u8)] = &[
+            ("answered", 1 << event::ANSWERED),
+            ("rejected", 1 << event::REJECTED),
+            ("unanswered", 1 << event::UNANSWERED),
+            ("failed", 1 << event::REJECTED | 1 << event::UNANSWERED),
+            ("unsolicited", 1 << event::UNSOLICITED),
+        ];
+        out.outcomes = Some(named_mask(cx, &o, "outcome", names));
     }
     if let Some(o) = f.fragment {
-        let mut mask = 0u8;
-        for v in list(o.get_ref()) {
-            let bits = match v {
-                Value::String(s) => match s.as_str() {
-                    "none" => 1 << frag::NONE,
-                    "first" => 1 << frag::FIRST,
-                    "later" => 1 << frag::LATER,
-                    "any" => 1 << frag::FIRST | 1 << frag::LATER,
-                    _ => 0,
-                },
-                _ => 0,
-            };
-            if bits == 0 {
-                cx.err(
-                    o.span().start,
-                    "fragment is \"none\", \"first\", \"later\" or \"any\", or a list of them",
-                );
-            }
-            mask |= bits;
-        }
-        out.fragments = Some(mask);
+        let names: &[(&str, u8)] = &[
+            ("none", 1 << frag::NONE),
+            ("first", 1 << frag::FIRST),
+            ("later", 1 << frag::LATER),
+            ("any", 1 << frag::FIRST | 1 << frag::LATER),
+        ];
+        out.fragments = Some(named_mask(cx, &o, "fragment", names));
     }
     if let Some(p) = &f.src_ports {
         let (i, n) = in_not_in(cx, p);
