@@ -781,7 +781,11 @@ fn publish_from_interface_reaches_kafka_and_consume_raises_the_scan_alert() {
     // Each record, and a copy of those whose destination is in another partition.
     let copies = s["copies"].as_u64().unwrap_or(0);
     assert!(copies > 0 && copies <= records, "{s}");
-    assert_eq!(s["delivered_records"].as_u64(), Some(records + copies), "{s}");
+    assert_eq!(
+        s["delivered_records"].as_u64(),
+        Some(records + copies),
+        "{s}"
+    );
     assert_eq!(s["undeliverable_records"], 0, "{s}");
     assert_eq!(s["undeliverable_messages"], 0, "{s}");
     assert_eq!(s["stopped"], true, "{s}");
@@ -996,8 +1000,16 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
     let sub = net.host_ip.split('.').nth(2).unwrap().to_string();
     let dark_net = format!("10.97.{sub}.0/24");
     let dark = format!("10.97.{sub}.7");
-    ip(&["-n", &net.ns, "route", "add", &dark_net, "via", &net.host_ip])
-        .unwrap_or_else(|e| panic!("{e}"));
+    ip(&[
+        "-n",
+        &net.ns,
+        "route",
+        "add",
+        &dark_net,
+        "via",
+        &net.host_ip,
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
     ip(&["route", "add", "blackhole", &dark_net]).unwrap_or_else(|e| panic!("{e}"));
     struct Unroute(String);
     impl Drop for Unroute {
@@ -1041,10 +1053,38 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
     };
     // (name, program, arguments, rule, key field, key)
     let cases: Vec<(&str, &str, Vec<String>, &str, &str, String)> = vec![
-        ("masscan TCP", "masscan", masscan("1-400"), "port_scan", "src_ip", net.ns_ip.clone()),
-        ("masscan UDP", "masscan", masscan("U:1-400"), "port_scan", "src_ip", net.ns_ip.clone()),
-        ("hping3 UDP flood", "timeout", flood(&["--udp"], &net.host_ip), "udp_flood", "src_ip", net.ns_ip.clone()),
-        ("hping3 ICMP flood", "timeout", flood(&["--icmp"], &net.host_ip), "icmp_flood", "src_ip", net.ns_ip.clone()),
+        (
+            "masscan TCP",
+            "masscan",
+            masscan("1-400"),
+            "port_scan",
+            "src_ip",
+            net.ns_ip.clone(),
+        ),
+        (
+            "masscan UDP",
+            "masscan",
+            masscan("U:1-400"),
+            "port_scan",
+            "src_ip",
+            net.ns_ip.clone(),
+        ),
+        (
+            "hping3 UDP flood",
+            "timeout",
+            flood(&["--udp"], &net.host_ip),
+            "udp_flood",
+            "src_ip",
+            net.ns_ip.clone(),
+        ),
+        (
+            "hping3 ICMP flood",
+            "timeout",
+            flood(&["--icmp"], &net.host_ip),
+            "icmp_flood",
+            "src_ip",
+            net.ns_ip.clone(),
+        ),
         (
             "hping3 spoofed SYN flood",
             "timeout",
@@ -1054,7 +1094,13 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
             dark.clone(),
         ),
     ];
-    let family = |r: &str| r.trim_end_matches("_dst").rsplit('_').next().unwrap_or("").to_string();
+    let family = |r: &str| {
+        r.trim_end_matches("_dst")
+            .rsplit('_')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
     let mut report = Vec::new();
     for (name, program, args, rule, field, key) in &cases {
         let mut fs = Flowsentry::start(&net.host_if, &[]);
@@ -1069,7 +1115,11 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
         // From the tool's start to the first alert, polled while the tool runs.
         let deadline = Duration::from_secs(15);
         let seen = loop {
-            if fs.alerts().iter().any(|a| a["alert"]["rule"] == *rule && a[*field] == key.as_str()) {
+            if fs
+                .alerts()
+                .iter()
+                .any(|a| a["alert"]["rule"] == *rule && a[*field] == key.as_str())
+            {
                 break Some(t.elapsed());
             }
             if t.elapsed() > deadline {
@@ -1095,8 +1145,16 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
         let rules: Vec<String> = alerts
             .iter()
             .map(|a| {
-                let k = if a["group_by"] == "dst" { &a["dest_ip"] } else { &a["src_ip"] };
-                format!("{} {}", a["alert"]["rule"].as_str().unwrap_or(""), k.as_str().unwrap_or(""))
+                let k = if a["group_by"] == "dst" {
+                    &a["dest_ip"]
+                } else {
+                    &a["src_ip"]
+                };
+                format!(
+                    "{} {}",
+                    a["alert"]["rule"].as_str().unwrap_or(""),
+                    k.as_str().unwrap_or("")
+                )
             })
             .collect();
         let s = fs.summary();
@@ -1104,13 +1162,22 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
             "{name}: {rules:?} after {seen:?}; packets {}, kernel drops {}",
             s["packets"], s["kernel_drops"]
         ));
-        assert!(seen.is_some(), "{name}: no {rule} at {key} within 15 s; alerts {rules:?}");
+        assert!(
+            seen.is_some(),
+            "{name}: no {rule} at {key} within 15 s; alerts {rules:?}"
+        );
         let want = family(rule);
         assert!(
-            alerts.iter().all(|a| family(a["alert"]["rule"].as_str().unwrap_or("")) == want),
+            alerts
+                .iter()
+                .all(|a| family(a["alert"]["rule"].as_str().unwrap_or("")) == want),
             "{name}: one family ({want}) only, got {rules:?}"
         );
-        assert!(matches!(st.code(), Some(0) | Some(1)), "{name}: {st}\n{}", fs.stderr());
+        assert!(
+            matches!(st.code(), Some(0) | Some(1)),
+            "{name}: {st}\n{}",
+            fs.stderr()
+        );
     }
     eprintln!("{}", report.join("\n"));
 }

@@ -98,9 +98,13 @@ fn scapy_captures_are_named_by_their_family_and_benign_ones_are_quiet() {
         let first_alert = sink
             .lines
             .iter()
-            .map(|l| ns(serde_json::from_str::<serde_json::Value>(l).unwrap()["timestamp"]
-                .as_str()
-                .unwrap()))
+            .map(|l| {
+                ns(
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["timestamp"]
+                        .as_str()
+                        .unwrap(),
+                )
+            })
             .min();
         let delay = first_alert.map(|t| {
             let n = times.iter().filter(|&&p| p < t).count();
@@ -112,7 +116,11 @@ fn scapy_captures_are_named_by_their_family_and_benign_ones_are_quiet() {
             "| {class} | {} | {} | {} | {} |\n",
             e["kind"].as_str().unwrap(),
             want.as_deref().unwrap_or("nothing"),
-            if shown.is_empty() { "none".to_string() } else { shown.join(", ") },
+            if shown.is_empty() {
+                "none".to_string()
+            } else {
+                shown.join(", ")
+            },
             delay.map_or("-".to_string(), |(n, s)| format!("{n}, {s:.2}")),
         );
         if attack {

@@ -150,7 +150,10 @@ fn ten_million_spoofed_sources_stay_bounded_and_real_attackers_are_caught() {
         );
     }
     assert!(s.packets > SPOOFED);
-    assert!(s.keys_evicted > 0, "more sources than --max-keys: some evicted");
+    assert!(
+        s.keys_evicted > 0,
+        "more sources than --max-keys: some evicted"
+    );
     let c = s.conversations.expect("the default pack reads outcomes");
     assert!(c.host_capped > 0 && c.hosts_capped >= 1, "{c:?}");
     assert!(c.peak <= cfg.conversation.max_entries as u64, "{c:?}");

@@ -253,7 +253,9 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
         for i in 0..count {
             let at = c.pos;
             let kind = c.u8()?;
-            if kind & !known != 0 || kind & (KIND_COPY | KIND_ELSEWHERE) == KIND_COPY | KIND_ELSEWHERE {
+            if kind & !known != 0
+                || kind & (KIND_COPY | KIND_ELSEWHERE) == KIND_COPY | KIND_ELSEWHERE
+            {
                 return err(at, format!("record {i}: unknown kind bits {kind:#04x}"));
             }
             let delta = unzigzag(c.varint()?);
@@ -539,10 +541,16 @@ mod tests {
         // Version 1 has no copies; and a record is a copy or an original, not both.
         let mut bad = encode(&[(marked[1], 60)]);
         bad[4] = 1;
-        assert!(decode(&bad, &mut out).unwrap_err().to_string().contains("kind"));
+        assert!(decode(&bad, &mut out)
+            .unwrap_err()
+            .to_string()
+            .contains("kind"));
         let mut both = encode(&[(r, 60)]);
         both[HEADER_LEN] |= KIND_COPY | KIND_ELSEWHERE;
-        assert!(decode(&both, &mut out).unwrap_err().to_string().contains("kind"));
+        assert!(decode(&both, &mut out)
+            .unwrap_err()
+            .to_string()
+            .contains("kind"));
     }
 
     fn arb_addr() -> impl Strategy<Value = Addr> {

@@ -262,11 +262,16 @@ fn resolve_yields(cx: &mut Ctx<'_>, rules: &mut [Rule], yields: Vec<(usize, usiz
                 Some(j) if j == i => cx.err(at, format!("`{name}` cannot yield to itself")),
                 Some(j) if rules[j].group_by != rules[i].group_by => cx.err(
                     at,
-                    format!("yield_to `{name}`: it groups by another key than `{}`", rules[i].id),
+                    format!(
+                        "yield_to `{name}`: it groups by another key than `{}`",
+                        rules[i].id
+                    ),
                 ),
                 Some(j) if rules[j].cooldown_ns == 0 => cx.err(
                     at,
-                    format!("yield_to `{name}`: it has no cooldown, so it never holds anything back"),
+                    format!(
+                        "yield_to `{name}`: it has no cooldown, so it never holds anything back"
+                    ),
                 ),
                 Some(j) if yielding.contains(&j) => cx.err(
                     at,

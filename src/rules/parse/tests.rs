@@ -193,7 +193,10 @@ fn yield_to_names_rules_of_the_same_grouping_with_a_cooldown() {
         .iter()
         .enumerate()
     {
-        assert!(e[i].starts_with("f:15:10:") && e[i].contains(want), "{e:#?}");
+        assert!(
+            e[i].starts_with("f:15:10:") && e[i].contains(want),
+            "{e:#?}"
+        );
     }
 }
 
