@@ -11,9 +11,11 @@
 //! timed when the outcome became known; for a host that received a response it never asked
 //! for, `UNSOLICITED`, shaped like that response (destination = that host).
 //! Guarantees: a host's outcomes depend only on the records that involve it, in capture
-//! order, and on watermarks, so they are the same for any number of shards. Memory is
-//! bounded: at most `max_entries` conversations (attempts beyond that are not tracked, and
-//! counted), each dropped `idle_ns` after its last packet.
+//! order, and on watermarks, so they are the same for any number of shards while the table
+//! has room. Memory is bounded: at most `max_entries` conversations (when full, the oldest
+//! are dropped to make room, counted) and `max_per_host` per host (further attempts of that
+//! host are counted, not tracked); an answered conversation is dropped `idle_ns` after its
+//! last packet, an unanswered or unsolicited one when its timeout resolves it.
 //!
 //! What counts as an attempt: a TCP SYN; a TCP segment without ACK into a connection the
 //! table does not know (FIN, NULL, Xmas probes; only a RST resolves those, since the data a
@@ -58,7 +60,7 @@ impl Default for ConversationConfig {
             idle_ns: 30_000_000_000,
             max_entries: 1 << 17,
             max_per_host: 1 << 13,
-            kinds: 0x1e,
+            kinds: event::OUTCOMES,
         }
     }
 }
@@ -345,20 +347,8 @@ impl Conversations {
                     self.outcome(&k, &c, r.ts_ns, event::REJECTED);
                 }
                 Some(_) => {}
-                None => {
-                    // The quote names an attempt the capture did not show: still a refusal.
-                    let c = Conv {
-                        state: State::Done,
-                        first_ns: r.ts_ns,
-                        last_ns: r.ts_ns,
-                        flags: 0,
-                        icmp_type: 0,
-                        ip_len: 0,
-                    };
-                    if self.insert(k, c) {
-                        self.outcome(&k, &c, r.ts_ns, event::REJECTED);
-                    }
-                }
+                // The quote names an attempt the capture did not show: still a refusal.
+                None => self.refused_unseen(k, r.ts_ns, 0),
             }
             return;
         }
@@ -393,22 +383,29 @@ impl Conversations {
                 // into no connection: an ACK, window or Maimon probe of the local host,
                 // refused. (A refused SYN draws RST+ACK, and SYNs are always in the table.)
                 proto::TCP if r.tcp_flags & crate::record::tcp_flag::ACK == 0 && r.is_rst() => {
-                    let c = Conv {
-                        state: State::Done,
-                        first_ns: r.ts_ns,
-                        last_ns: r.ts_ns,
-                        flags: crate::record::tcp_flag::ACK,
-                        icmp_type: 0,
-                        ip_len: 0,
-                    };
-                    if self.insert(k, c) {
-                        self.outcome(&k, &c, r.ts_ns, event::REJECTED);
-                    }
+                    self.refused_unseen(k, r.ts_ns, crate::record::tcp_flag::ACK)
                 }
                 // Only responses reach here (see `reply_class`): never asked for.
                 proto::TCP | proto::ICMP | proto::ICMPV6 => self.unsolicited(r),
                 _ => {}
             },
+        }
+    }
+
+    /// Attempt `k` of the local host, which the table never saw, was refused at `ts_ns` (a
+    /// reply names it: an ICMP error quoting it, a bare RST); `flags`: what the probe must
+    /// have carried. Held as resolved, so a repeated reply counts once.
+    fn refused_unseen(&mut self, k: Key, ts_ns: u64, flags: u8) {
+        let c = Conv {
+            state: State::Done,
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            flags,
+            icmp_type: 0,
+            ip_len: 0,
+        };
+        if self.insert(k, c) {
+            self.outcome(&k, &c, ts_ns, event::REJECTED);
         }
     }
 
@@ -467,19 +464,12 @@ impl Conversations {
     }
 
     /// Whether attempt `k` died in transit (and forget that it did).
-    fn died_in_transit(&mut self, k: &Key) -> bool {
-        if self.transit.is_empty() {
-            return false;
-        }
-        let t = TransitKey::of(k);
-        self.transit.remove(&t).is_some()
+    /// (On the transit notes alone, so the table can stay borrowed meanwhile.)
+    fn died_in_transit(transit: &mut FxHashMap<TransitKey, u64>, k: &Key) -> bool {
+        !transit.is_empty() && transit.remove(&TransitKey::of(k)).is_some()
     }
 
     fn insert(&mut self, k: Key, c: Conv) -> bool {
-        if self.table.len() >= self.cfg.max_entries && !self.evict_oldest() {
-            self.stats.untracked += 1;
-            return false;
-        }
         let n = self.per_host.entry(k.local).or_insert(0);
         if *n >= self.cfg.max_per_host {
             if *n == self.cfg.max_per_host {
@@ -496,6 +486,12 @@ impl Conversations {
             return false;
         }
         *n += 1;
+        // The host has room; make room in the table (dropping nothing for a host at its cap).
+        if self.table.len() >= self.cfg.max_entries && !self.evict_oldest() {
+            self.release(&k.local);
+            self.stats.untracked += 1;
+            return false;
+        }
         if matches!(c.state, State::Done) {
             self.idle
                 .push_back((c.last_ns.saturating_add(self.cfg.idle_ns), k));
@@ -586,13 +582,14 @@ impl Conversations {
                 break;
             }
             self.timeouts.pop_front();
-            let Some(e) = self.table.get_mut(&k) else {
+            let Entry::Occupied(mut e) = self.table.entry(k) else {
                 continue;
             };
-            let c = *e;
-            e.state = State::Done;
+            let c = *e.get();
             let resolved = match c.state {
-                State::Pending => (!self.died_in_transit(&k)).then_some(event::UNANSWERED),
+                State::Pending => {
+                    (!Self::died_in_transit(&mut self.transit, &k)).then_some(event::UNANSWERED)
+                }
                 State::Received => Some(event::UNSOLICITED),
                 State::Orphan | State::Done => None,
             };
@@ -600,9 +597,10 @@ impl Conversations {
                 // Nothing came back: nothing is left to pair with it, so it leaves the table
                 // now (spoofed sources and reflectors hold an entry for the timeout only;
                 // an attempt retried after its timeout counts again).
-                self.table.remove(&k);
+                e.remove();
                 self.release(&k.local);
             } else {
+                e.get_mut().state = State::Done;
                 self.idle
                     .push_back((c.last_ns.saturating_add(self.cfg.idle_ns).max(due + 1), k));
             }

@@ -53,6 +53,8 @@ pub mod event {
     /// A response the destination received without having asked: a SYN-ACK or RST without
     /// its SYN, an echo reply without a request, UDP it never sent to nor answered.
     pub const UNSOLICITED: u8 = 4;
+    /// Every outcome kind, as bits `1 << kind`.
+    pub const OUTCOMES: u8 = 1 << ANSWERED | 1 << REJECTED | 1 << UNANSWERED | 1 << UNSOLICITED;
     /// On the way to the conversation stage only: the shard owns the record's source
     /// (`VIA_OUT`) or its destination (`VIA_IN`).
     pub const VIA_OUT: u8 = 0x40;

@@ -126,17 +126,7 @@ impl Route {
         for g in [GroupBy::Dst, GroupBy::All] {
             let filters = rules.stage_filters(g);
             if !filters.is_empty() {
-                let classes = (0..Filter::CLASSES)
-                    .map(|c| {
-                        let r = Filter::class_example(c);
-                        filters
-                            .iter()
-                            .take(64)
-                            .enumerate()
-                            .filter(|(_, f)| f.matches_class(&r))
-                            .fold(0u64, |m, (i, _)| m | 1 << i)
-                    })
-                    .collect();
+                let classes = Filter::class_table(filters.iter());
                 t.push(Route {
                     stage: g.stage() as u8,
                     owner: g,
@@ -167,7 +157,7 @@ impl Route {
     pub(super) fn selects(&self, r: &Record) -> bool {
         match &self.select {
             Select::Every => true,
-            Select::Matching(f, _) if f.len() > 64 => f.iter().any(|f| f.matches(r)),
+            Select::Matching(f, classes) if classes.is_empty() => f.iter().any(|f| f.matches(r)),
             Select::Matching(f, classes) => {
                 // Only packets reach the reader's routes, and a packet's class decides
                 // `matches_class`.

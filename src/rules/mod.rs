@@ -223,10 +223,7 @@ impl RuleSet {
     /// The outcome kinds some spec takes (bit `record::event::*`): the conversation stage
     /// makes records of these only.
     pub fn outcome_kinds(&self) -> u8 {
-        let all = (1 << event::ANSWERED)
-            | (1 << event::REJECTED)
-            | (1 << event::UNANSWERED)
-            | (1 << event::UNSOLICITED);
+        let all = event::OUTCOMES;
         self.specs
             .iter()
             .map(|s| s.filter.outcomes.unwrap_or(all) & all)
@@ -407,6 +404,24 @@ impl Filter {
             crate::record::proto::ICMPV6 => 768 + r.icmp_type as usize,
             p => p as usize,
         }
+    }
+
+    /// Per record class: bit `i` set when `filters[i]`'s class part passes it (see
+    /// [`Filter::matches_class`]). Empty for more than 64 filters: check them whole.
+    pub fn class_table<'a>(filters: impl ExactSizeIterator<Item = &'a Filter> + Clone) -> Vec<u64> {
+        if filters.len() > 64 {
+            return Vec::new();
+        }
+        (0..Filter::CLASSES)
+            .map(|c| {
+                let r = Filter::class_example(c);
+                filters
+                    .clone()
+                    .enumerate()
+                    .filter(|(_, f)| f.matches_class(&r))
+                    .fold(0u64, |m, (i, _)| m | 1 << i)
+            })
+            .collect()
     }
 
     pub fn class_example(class: usize) -> Record {

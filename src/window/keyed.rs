@@ -135,9 +135,11 @@ impl KeyedWindows {
         for (l, &s) in specs.iter().enumerate() {
             local_of[s as usize] = l as u16;
         }
-        let stage_rules: Vec<usize> = (0..rules.rules.len())
+        let mut stage_rules: Vec<usize> = (0..rules.rules.len())
             .filter(|&r| local_of[rules.rules[r].spec] != u16::MAX)
             .collect();
+        // Rules that yield come last, after the rules they yield to fired or not.
+        stage_rules.sort_by_key(|&r| !rules.rules[r].yields_to.is_empty());
         let window_b = stage_rules
             .iter()
             .map(|&r| timing[r].window_b)
@@ -157,22 +159,8 @@ impl KeyedWindows {
             .iter()
             .map(|&s| (rules.spec_window_ns(s as usize) / b).max(1))
             .collect();
-        let class_specs = if specs.len() <= 64 {
-            (0..Filter::CLASSES)
-                .map(|c| {
-                    let r = Filter::class_example(c);
-                    specs.iter().enumerate().fold(0u64, |m, (l, &s)| {
-                        if rules.specs[s as usize].filter.matches_class(&r) {
-                            m | 1 << l
-                        } else {
-                            m
-                        }
-                    })
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let class_specs =
+            Filter::class_table(specs.iter().map(|&s| &rules.specs[s as usize].filter));
         KeyedWindows {
             class_specs,
             local_keep,

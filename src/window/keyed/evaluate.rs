@@ -85,14 +85,12 @@ struct Due<'a> {
 
 impl KeyedWindows {
     pub(super) fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
-        let mut due: Vec<usize> = self
+        let due: Vec<usize> = self
             .stage_rules
             .iter()
             .copied()
             .filter(|&r| end % self.timing[r].slide_b == 0)
             .collect();
-        // Rules that yield come last, after the rules they yield to fired or not.
-        due.sort_by_key(|&r| !self.rules.rules[r].yields_to.is_empty());
         if due.is_empty() {
             return;
         }
