@@ -29,18 +29,6 @@ fn scapy_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// The family a rule id names (its suffix); reflection and amplification are one.
-fn family(rule: &str) -> &str {
-    if rule == "brute_force" || rule.ends_with("_guessing") {
-        return "guessing";
-    }
-    let rule = rule.trim_end_matches("_dst").trim_end_matches("_src");
-    match rule.rsplit('_').next().unwrap_or("") {
-        "amplification" => "reflection",
-        f => f,
-    }
-}
-
 /// Capture times of the packets in `path` (ns), in file order.
 fn packet_times(path: &Path) -> Vec<u64> {
     let mut cap = pcap::Capture::from_file(path).unwrap();

@@ -98,3 +98,16 @@ pub fn replay_summary(file: &Path) -> (std::process::ExitStatus, serde_json::Val
         .unwrap_or(serde_json::Value::Null);
     (st, j)
 }
+
+/// The family a rule id names (its suffix, less a `_dst`/`_src` grouping mark);
+/// reflection and amplification are one, and so are `brute_force` and `..._guessing`.
+pub fn family(rule: &str) -> &str {
+    if rule == "brute_force" || rule.ends_with("_guessing") {
+        return "guessing";
+    }
+    let rule = rule.trim_end_matches("_dst").trim_end_matches("_src");
+    match rule.rsplit('_').next().unwrap_or("") {
+        "amplification" => "reflection",
+        f => f,
+    }
+}
