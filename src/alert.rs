@@ -13,13 +13,17 @@ use serde::Serialize;
 use crate::metrics::Metric;
 use crate::record::{proto_name, Addr};
 use crate::rules::{fmt_duration, GroupBy, RuleSet};
+use crate::window::FlowKey;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     /// Index of the rule in its [`RuleSet`].
     pub rule: u16,
     pub group_by: GroupBy,
+    /// The key's address (the source for `pair` and `flow` rules).
     pub key: Addr,
+    /// The address pair or 5-tuple of a `pair` or `flow` rule.
+    pub flow: Option<FlowKey>,
     pub window_start_ns: u64,
     pub window_end_ns: u64,
     /// First and last packet of the window (capture time).
@@ -55,31 +59,62 @@ pub struct Evidence {
 }
 
 impl Alert {
-    pub fn sort_key(&self) -> (u64, u16, Addr) {
-        (self.window_end_ns, self.rule, self.key)
+    pub fn sort_key(&self) -> (u64, u16, Addr, Option<FlowKey>) {
+        (self.window_end_ns, self.rule, self.key, self.flow)
     }
 
     /// A stable id: xxh3 of rule id, grouping, key and window end.
     pub fn id(&self, rules: &RuleSet) -> String {
         let r = &rules.rules[self.rule as usize];
-        let text = format!(
-            "{}|{}|{}|{}",
-            r.id,
-            self.group_by.name(),
-            self.key,
-            self.window_end_ns
-        );
+        let text = match &self.flow {
+            None => format!(
+                "{}|{}|{}|{}",
+                r.id,
+                self.group_by.name(),
+                self.key,
+                self.window_end_ns
+            ),
+            Some(f) => format!(
+                "{}|{}|{}|{}|{}|{}|{}|{}",
+                r.id,
+                self.group_by.name(),
+                f.src,
+                f.dst,
+                f.src_port,
+                f.dst_port,
+                f.proto,
+                self.window_end_ns
+            ),
+        };
         format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
     }
 
     pub fn to_json(&self, rules: &RuleSet) -> String {
         let r = &rules.rules[self.rule as usize];
-        let key = self.key.to_string();
+        let key = match &self.flow {
+            Some(f) if self.group_by == GroupBy::Flow => format!(
+                "{} {}:{} > {}:{}",
+                proto_name(f.proto),
+                f.src,
+                f.src_port,
+                f.dst,
+                f.dst_port
+            ),
+            Some(f) => format!("{} > {}", f.src, f.dst),
+            None => self.key.to_string(),
+        };
         let peer = self.peer.map(|p| p.to_string());
-        let (src_ip, dest_ip) = match self.group_by {
-            GroupBy::Src => (Some(key.clone()), peer),
-            GroupBy::Dst => (peer, Some(key.clone())),
-            GroupBy::All => (None, None),
+        let (src_ip, dest_ip) = match (self.group_by, &self.flow) {
+            (GroupBy::Dst, _) => (peer, Some(self.key.to_string())),
+            (GroupBy::All, _) => (None, None),
+            (_, Some(f)) => (Some(f.src.to_string()), Some(f.dst.to_string())),
+            (_, None) => (Some(self.key.to_string()), peer),
+        };
+        let (src_port, dest_port, proto) = match &self.flow {
+            Some(f) if self.group_by == GroupBy::Flow => {
+                (Some(f.src_port), Some(f.dst_port), Some(f.proto))
+            }
+            _ => (None, None, self.proto),
         };
         let values: Vec<String> = self
             .values
@@ -100,8 +135,10 @@ impl Alert {
             event_type: "alert",
             group_by: self.group_by.name(),
             src_ip,
+            src_port,
             dest_ip,
-            proto: self.proto.map(proto_name),
+            dest_port,
+            proto: proto.map(proto_name),
             alert: EveAlert {
                 action: "allowed",
                 rule: &r.id,
@@ -153,7 +190,11 @@ struct Eve<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     src_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     dest_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proto: Option<&'static str>,
     alert: EveAlert<'a>,
@@ -289,6 +330,7 @@ mod tests {
         let a = Alert {
             rule: idx,
             group_by: GroupBy::Src,
+            flow: None,
             key: Addr::v4([192, 0, 2, 10]),
             window_start_ns: 1_000_000_000,
             window_end_ns: 2_000_000_000,

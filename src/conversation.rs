@@ -542,6 +542,8 @@ impl Conversations {
             icmp_type: c.icmp_type,
             frag: 0,
             event: ev,
+            // Not kept per conversation: `dsize` filters packets only.
+            payload_len: 0,
         });
     }
 

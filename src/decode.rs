@@ -281,6 +281,8 @@ fn ipv4_fields<'a, 'b>(rec: &mut Record, v4: &'b LaxIpv4Slice<'a>) -> &'b LaxIpP
     rec.src = Addr::v4(h.source());
     rec.dst = Addr::v4(h.destination());
     rec.ip_len = h.total_len() as u32;
+    // The IP payload as the header says; `finish` takes the transport header off.
+    rec.payload_len = h.total_len().saturating_sub(u16::from(h.ihl()) * 4);
     if h.is_fragmenting_payload() {
         rec.frag = if h.fragments_offset().value() == 0 {
             frag::FIRST
@@ -298,8 +300,11 @@ fn ipv6_fields<'a, 'b>(rec: &mut Record, v6: &'b LaxIpv6Slice<'a>) -> &'b LaxIpP
     rec.src = Addr::v6(h.source());
     rec.dst = Addr::v6(h.destination());
     rec.ip_len = h.payload_length() as u32 + 40;
+    let exts = v6.extensions();
+    rec.payload_len = h
+        .payload_length()
+        .saturating_sub(exts.slice().len().min(u16::MAX as usize) as u16);
     if v6.is_payload_fragmented() {
-        let exts = v6.extensions();
         rec.frag = if has_first_fragment_header(h.next_header().0, exts.slice()) {
             frag::FIRST
         } else {
@@ -366,14 +371,17 @@ fn finish(
             rec.src_port = t.source_port();
             rec.dst_port = t.destination_port();
             rec.tcp_flags = t.header_slice().get(13).copied().unwrap_or(0);
+            rec.payload_len = rec.payload_len.saturating_sub(t.header_len() as u16);
             true
         }
         Some(TransportSlice::Udp(u)) => {
             rec.src_port = u.source_port();
             rec.dst_port = u.destination_port();
+            rec.payload_len = rec.payload_len.saturating_sub(8);
             true
         }
         Some(TransportSlice::Icmpv4(i)) => {
+            rec.payload_len = rec.payload_len.saturating_sub(8);
             rec.icmp_type = i.type_u8();
             if rec.is_icmp_error() {
                 quoted_packet(&mut rec, i.payload());
@@ -381,6 +389,7 @@ fn finish(
             true
         }
         Some(TransportSlice::Icmpv6(i)) => {
+            rec.payload_len = rec.payload_len.saturating_sub(8);
             rec.icmp_type = i.type_u8();
             if rec.is_icmp_error() {
                 quoted_packet(&mut rec, i.payload());
@@ -439,6 +448,7 @@ fn raw_transport(rec: &mut Record, b: &[u8]) -> bool {
             rec.src_port = u16::from_be_bytes([b[0], b[1]]);
             rec.dst_port = u16::from_be_bytes([b[2], b[3]]);
             rec.tcp_flags = b[13];
+            rec.payload_len = rec.payload_len.saturating_sub(u16::from(b[12] >> 4) * 4);
             true
         }
         proto::UDP => {
@@ -447,10 +457,12 @@ fn raw_transport(rec: &mut Record, b: &[u8]) -> bool {
             }
             rec.src_port = u16::from_be_bytes([b[0], b[1]]);
             rec.dst_port = u16::from_be_bytes([b[2], b[3]]);
+            rec.payload_len = rec.payload_len.saturating_sub(8);
             true
         }
         proto::ICMP | proto::ICMPV6 => match b.first() {
             Some(t) if b.len() >= 8 => {
+                rec.payload_len = rec.payload_len.saturating_sub(8);
                 rec.icmp_type = *t;
                 true
             }

@@ -30,12 +30,12 @@ use crate::sink::{AlertSink, SinkError};
 use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
 use crate::telemetry::{BatchPoint, Telemetry};
-use crate::window::{KeyedConfig, KeyedStats, KeyedWindows, Totals, WatermarkTracker};
+use crate::window::{KeyedConfig, KeyedStats, Totals, WatermarkTracker};
 
 mod route;
 mod shard;
 use route::{Reader, Route, STAGES};
-use shard::shard_loop;
+use shard::{shard_loop, Stage};
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -194,11 +194,7 @@ pub fn run<S: AlertSink + 'static>(
                 shard_loop(
                     GroupBy::ALL
                         .iter()
-                        .map(|&g| {
-                            rules
-                                .has_stage(g)
-                                .then(|| KeyedWindows::new(rules.clone(), g, kcfg))
-                        })
+                        .map(|&g| rules.has_stage(g).then(|| Stage::new(&rules, g, kcfg)))
                         .collect(),
                     conversations.then(|| Conversations::new(ccfg)),
                     kcfg.batch_ns,

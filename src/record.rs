@@ -167,6 +167,10 @@ pub struct Record {
     pub dst_port: u16,
     /// IP total length (IPv4) or payload length + 40 (IPv6), as the header says.
     pub ip_len: u32,
+    /// Transport payload bytes, as the headers say (IP payload less the TCP header, or the
+    /// 8-byte UDP or ICMP header; a later fragment's whole IP payload): Suricata's
+    /// `dsize`. Estimated where only lengths are known ([`Record::estimated_payload_len`]).
+    pub payload_len: u16,
     /// IP protocol number of the transport (after IPv6 extension headers).
     pub proto: u8,
     /// TCP flags byte; for ICMP errors the IP protocol of the packet they quote (see
@@ -182,6 +186,22 @@ pub struct Record {
 }
 
 impl Record {
+    /// The payload length a record of this protocol and IP length has with the shortest
+    /// headers (IPv4 20 or IPv6 40 bytes, TCP 20, UDP and ICMP 8): for sources that carry
+    /// lengths only (flow records, wire format versions 1 and 2).
+    pub fn estimated_payload_len(&self) -> u16 {
+        let ip = if self.src.as_v4().is_some() { 20 } else { 40 };
+        let transport = match self.proto {
+            _ if self.frag == frag::LATER => 0,
+            proto::TCP => 20,
+            proto::UDP | proto::ICMP | proto::ICMPV6 => 8,
+            _ => 0,
+        };
+        self.ip_len
+            .saturating_sub(ip + transport)
+            .min(u16::MAX as u32) as u16
+    }
+
     #[inline]
     pub fn is_tcp(&self) -> bool {
         self.proto == proto::TCP

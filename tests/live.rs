@@ -1063,7 +1063,8 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
         v
     };
     // (name, program, arguments, rule, key field, key)
-    let cases: Vec<(&str, &str, Vec<String>, &str, &str, String)> = vec![
+    type Case<'a> = (&'a str, &'a str, Vec<String>, &'a str, &'a str, String);
+    let cases: Vec<Case> = vec![
         (
             "masscan TCP",
             "masscan",

@@ -79,7 +79,7 @@ fn scapy_captures_are_named_by_their_family_and_benign_ones_are_quiet() {
             shards: 2,
             ..Default::default()
         };
-        let (summary, sink) = replay_with(&[file.clone()], default_rules(), cfg);
+        let (summary, sink) = replay_with(std::slice::from_ref(&file), default_rules(), cfg);
         assert_eq!(summary.decode.errors(), 0, "{class}: decode errors");
         let found = found(&sink);
         let times = packet_times(&file);

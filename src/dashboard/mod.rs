@@ -77,6 +77,7 @@ pub(crate) fn test_alert(
     crate::alert::Alert {
         rule,
         group_by: crate::rules::GroupBy::Src,
+        flow: None,
         key,
         window_start_ns: end_ns.saturating_sub(1_000_000_000),
         window_end_ns: end_ns,

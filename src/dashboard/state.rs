@@ -118,7 +118,7 @@ impl SortColumn {
 }
 
 /// An alert's identity: window end, rule, key (its sort key; unique per alert).
-pub type AlertId = (u64, u16, Addr);
+pub type AlertId = (u64, u16, Addr, Option<crate::window::FlowKey>);
 
 /// A selected row: its index in the list as drawn, and the item it points at once the
 /// user has moved (until then the selection stays on the index, e.g. the newest alert).

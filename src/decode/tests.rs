@@ -328,3 +328,50 @@ proptest! {
         prop_assert_eq!(a.records + a.network_errors, 1);
     }
 }
+
+#[test]
+fn payload_length_is_what_the_headers_say_for_every_transport() {
+    let mut s = DecodeStats::default();
+    let mut dec = |v: &[u8]| decode(linktype::ETHERNET, 0, v, &mut s).unwrap();
+    // TCP with 16 bytes of options (a 36-byte header) and 100 bytes of data.
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 80, 1, 1024)
+        .options(&[
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+            etherparse::TcpOptionElement::Noop,
+            etherparse::TcpOptionElement::Noop,
+            etherparse::TcpOptionElement::Timestamp(1, 2),
+        ])
+        .unwrap()
+        .write(&mut v, &[0; 100])
+        .unwrap();
+    let r = dec(&v);
+    assert_eq!((r.ip_len, r.payload_len), (20 + 36 + 100, 100));
+    // UDP over IPv6, 7 bytes.
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv6([1; 16], [2; 16], 64)
+        .udp(5353, 5353)
+        .write(&mut v, &[0; 7])
+        .unwrap();
+    assert_eq!(dec(&v).payload_len, 7);
+    // An echo request with 56 bytes (ping's default).
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .icmpv4_echo_request(1, 1)
+        .write(&mut v, &[0; 56])
+        .unwrap();
+    assert_eq!(dec(&v).payload_len, 56);
+    // Captured short of the data (snaplen 54): the header's length still counts.
+    let mut v = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .tcp(40000, 80, 1, 1024)
+        .write(&mut v, &[0; 500])
+        .unwrap();
+    let r = dec(&v[..54]);
+    assert_eq!((r.src_port, r.payload_len), (40000, 500));
+}

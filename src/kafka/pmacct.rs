@@ -239,9 +239,13 @@ pub fn expand(f: &Flow, out: &mut Vec<(Record, u32)>) {
                 },
                 frag: frag::NONE,
                 event: 0,
+                payload_len: 0,
             },
             ip_len + 14,
         ));
+        // Flow records carry byte counts only: the shortest headers are assumed.
+        let last = out.len() - 1;
+        out[last].0.payload_len = out[last].0.estimated_payload_len();
     }
 }
 

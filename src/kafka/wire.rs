@@ -8,7 +8,7 @@
 //! offset and the reason), so a consumer never acts on half a batch. Encoding then decoding
 //! gives back exactly the records that went in, in order.
 //!
-//! # Format, version 2
+//! # Format, version 3
 //!
 //! One Kafka message carries a batch of records of one partition, in capture order: the
 //! records of sources that hash to that partition (`partition::shard_of(&record.src,
@@ -25,7 +25,7 @@
 //! | offset | size | field |
 //! |-------:|-----:|-------|
 //! | 0 | 4 | magic `FSPR` (`46 53 50 52`) |
-//! | 4 | 1 | version: `1` (a reader rejects versions it does not know) |
+//! | 4 | 1 | version: `3` (a reader rejects versions it does not know) |
 //! | 5 | 1 | flags: `0` (reserved; a version-1 reader rejects any other value) |
 //! | 6 | 2 | reserved: `0` |
 //! | 8 | 4 | record count `N` (u32) |
@@ -46,12 +46,15 @@
 //! | 1 | ICMP / ICMPv6 type (0 for other protocols) |
 //! | 1 | fragment: 0 not fragmented, 1 first fragment, 2 later fragment |
 //! | varint | IP length: IPv4 total length, or IPv6 payload length + 40 (fits in u32) |
+//! | varint | transport payload length, as the headers say (`dsize`; fits in u16; version 3 on) |
 //! | varint | frame length on the wire (fits in u32) |
 //!
 //! Nothing may follow the `N`th record. An IPv4 record takes about 24 bytes (a fixed-size
 //! layout would take 56); producers compress messages (lz4 by default) on top.
 //! A later version changes the version byte; readers keep accepting the versions they know.
-//! Version 1 is version 2 without copies (kind bits 2-7 are 0); this reader accepts both.
+//! Version 1 is version 2 without copies (kind bits 2-7 are 0); version 2 is version 3
+//! without the payload length (a reader assumes the shortest headers); this reader accepts
+//! all three.
 //!
 //! Bits 2 and 3 travel in [`Record::event`] as [`event::COPY`] and [`event::ELSEWHERE`]:
 //! the publisher sets them, the pipeline routes by them (a copy feeds only the
@@ -62,14 +65,15 @@ use crate::record::{event, frag, Addr, Record};
 /// The first four bytes of every message.
 pub const MAGIC: [u8; 4] = *b"FSPR";
 /// The version this code writes.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// The oldest version this code reads.
 pub const OLDEST_VERSION: u8 = 1;
 /// Size of the message header.
 pub const HEADER_LEN: usize = 20;
 /// Largest encoded record (two IPv6 addresses, longest varints).
-pub const MAX_RECORD_LEN: usize = 1 + 10 + 16 + 16 + 2 + 2 + 4 + 5 + 5;
+pub const MAX_RECORD_LEN: usize = 1 + 10 + 16 + 16 + 2 + 2 + 4 + 5 + 3 + 5;
 /// Smallest encoded record: a reader uses it to bound a claimed record count.
+/// (Versions 1 and 2; version 3's shortest is a byte longer, so the bound is looser there.)
 const MIN_RECORD_LEN: usize = 1 + 1 + 4 + 4 + 2 + 2 + 4 + 1 + 1;
 
 const KIND_SRC_V6: u8 = 0x01;
@@ -179,6 +183,7 @@ impl BatchEncoder {
         self.buf
             .extend_from_slice(&[r.proto, r.tcp_flags, r.icmp_type, r.frag]);
         put_varint(&mut self.buf, r.ip_len as u64);
+        put_varint(&mut self.buf, r.payload_len as u64);
         put_varint(&mut self.buf, wire_len as u64);
         self.count += 1;
     }
@@ -274,29 +279,39 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
                 return err(c.pos - 1, format!("record {i}: fragment value {fr}"));
             }
             let ip_len = c.varint_u32()?;
+            let payload_len = if version >= 3 {
+                let at = c.pos;
+                match u16::try_from(c.varint()?) {
+                    Ok(p) => Some(p),
+                    Err(_) => return err(at, format!("record {i}: payload length over 65535")),
+                }
+            } else {
+                None
+            };
             let wire_len = c.varint_u32()?;
-            out.push((
-                Record {
-                    ts_ns: prev,
-                    src,
-                    dst,
-                    src_port,
-                    dst_port,
-                    ip_len,
-                    proto,
-                    tcp_flags,
-                    icmp_type,
-                    frag: fr,
-                    event: if kind & KIND_COPY != 0 {
-                        event::COPY
-                    } else if kind & KIND_ELSEWHERE != 0 {
-                        event::ELSEWHERE
-                    } else {
-                        0
-                    },
+            let mut rec = Record {
+                ts_ns: prev,
+                src,
+                dst,
+                src_port,
+                dst_port,
+                ip_len,
+                proto,
+                tcp_flags,
+                icmp_type,
+                frag: fr,
+                event: if kind & KIND_COPY != 0 {
+                    event::COPY
+                } else if kind & KIND_ELSEWHERE != 0 {
+                    event::ELSEWHERE
+                } else {
+                    0
                 },
-                wire_len,
-            ));
+                payload_len: 0,
+            };
+            // Versions 1 and 2 carry no payload length: the shortest headers are assumed.
+            rec.payload_len = payload_len.unwrap_or_else(|| rec.estimated_payload_len());
+            out.push((rec, wire_len));
         }
         if c.pos != msg.len() {
             return err(
@@ -415,6 +430,7 @@ mod tests {
             icmp_type: 0,
             frag: frag::NONE,
             event: 0,
+            payload_len: 0,
         }
     }
 
@@ -483,10 +499,10 @@ mod tests {
             (
                 {
                     let mut m = good.clone();
-                    m[4] = 3;
+                    m[4] = 4;
                     m
                 },
-                "version 3",
+                "version 4",
             ),
             (
                 {
@@ -512,8 +528,25 @@ mod tests {
         }
     }
 
+    /// `msg` (IPv4 records from `rec` with the same time, payload length 0) as a writer of
+    /// `version` 1 or 2 would have sent it: without the payload-length byte.
+    fn older(msg: &[u8], version: u8) -> Vec<u8> {
+        const LEN_V3: usize = 21;
+        const PAYLOAD_AT: usize = 19;
+        let n = (msg.len() - HEADER_LEN) / LEN_V3;
+        let mut m = msg[..HEADER_LEN].to_vec();
+        m[4] = version;
+        for i in 0..n {
+            let r = &msg[HEADER_LEN + i * LEN_V3..HEADER_LEN + (i + 1) * LEN_V3];
+            assert_eq!(r[PAYLOAD_AT], 0, "payload length 0");
+            m.extend_from_slice(&r[..PAYLOAD_AT]);
+            m.extend_from_slice(&r[PAYLOAD_AT + 1..]);
+        }
+        m
+    }
+
     #[test]
-    fn version_1_is_read_and_copy_marks_round_trip() {
+    fn versions_1_and_2_are_read_and_copy_marks_round_trip() {
         let r = rec(5, Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]));
         let marked = [
             r,
@@ -527,20 +560,29 @@ mod tests {
             },
         ];
         let m = encode(&marked.map(|r| (r, 60)));
-        assert_eq!(m[4], 2);
+        assert_eq!(m[4], 3);
         let mut out = Vec::new();
         decode(&m, &mut out).unwrap();
         let events: Vec<u8> = out.iter().map(|(r, _)| r.event).collect();
         assert_eq!(events, [0, event::COPY, event::ELSEWHERE]);
+        // Older writers carry no payload length: a 60-byte IPv4 TCP packet is taken to
+        // have 20-byte IP and TCP headers.
+        let assumed = Record {
+            payload_len: 20,
+            ..r
+        };
+        out.clear();
+        decode(&older(&m, 2), &mut out).unwrap();
+        let events: Vec<u8> = out.iter().map(|(r, _)| r.event).collect();
+        assert_eq!(events, [0, event::COPY, event::ELSEWHERE]);
+        assert_eq!(out[0], (assumed, 60));
         // A version-1 writer's message: the same bytes without marks.
-        let mut v1 = encode(&[(r, 60)]);
-        v1[4] = 1;
+        let v1 = older(&encode(&[(r, 60)]), 1);
         out.clear();
         decode(&v1, &mut out).unwrap();
-        assert_eq!(out, vec![(r, 60)]);
+        assert_eq!(out, vec![(assumed, 60)]);
         // Version 1 has no copies; and a record is a copy or an original, not both.
-        let mut bad = encode(&[(marked[1], 60)]);
-        bad[4] = 1;
+        let bad = older(&encode(&[(marked[1], 60)]), 1);
         assert!(decode(&bad, &mut out)
             .unwrap_err()
             .to_string()
@@ -551,6 +593,19 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("kind"));
+    }
+
+    #[test]
+    fn a_payload_length_over_65535_is_rejected() {
+        let r = rec(5, Addr::v4([10, 0, 0, 1]), Addr::v4([10, 0, 0, 2]));
+        let m = encode(&[(r, 60)]);
+        // Replace the payload byte (0) by the 3-byte varint of 65536.
+        let at = HEADER_LEN + 19;
+        let mut bad = m[..at].to_vec();
+        bad.extend_from_slice(&[0x80, 0x80, 0x04]);
+        bad.extend_from_slice(&m[at + 1..]);
+        let e = decode(&bad, &mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("payload length"), "{e}");
     }
 
     fn arb_addr() -> impl Strategy<Value = Addr> {
@@ -593,6 +648,7 @@ mod tests {
                         icmp_type: it,
                         frag: fr,
                         event: ev,
+                        payload_len: (len % 65536) as u16,
                     },
                     wl,
                 )

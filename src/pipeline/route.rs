@@ -85,9 +85,10 @@ impl Reader {
     }
 }
 
-/// Stages per shard: keyed windows by source, by destination, of all traffic; conversations.
-pub(super) const STAGES: usize = 4;
-pub(super) const CONVERSATION_STAGE: u8 = 3;
+/// Stages per shard: keyed windows by source, by destination, of all traffic, by address
+/// pair, by flow (`GroupBy::stage`); conversations.
+pub(super) const STAGES: usize = 6;
+pub(super) const CONVERSATION_STAGE: u8 = 5;
 
 /// Which records a stage gets, and which shard owns each: one row per (stage, owner). The
 /// reader sends every record down each row that selects it.
@@ -122,14 +123,15 @@ impl Route {
             mark: event::PACKET,
         }];
         // Victim-side rules: the same record, keyed and partitioned by destination; global
-        // rules: one key, so one shard (each shard still closes its windows).
-        for g in [GroupBy::Dst, GroupBy::All] {
+        // rules: one key, so one shard (each shard still closes its windows); pair and flow
+        // rules: in the source's shard, keyed by more than the source.
+        for g in [GroupBy::Dst, GroupBy::All, GroupBy::Pair, GroupBy::Flow] {
             let filters = rules.stage_filters(g);
             if !filters.is_empty() {
                 let classes = Filter::class_table(filters.iter());
                 t.push(Route {
                     stage: g.stage() as u8,
-                    owner: g,
+                    owner: g.owner(),
                     select: Select::Matching(filters, classes),
                     mark: event::PACKET,
                 });

@@ -15,13 +15,72 @@ use super::route::CONVERSATION_STAGE;
 use super::{FromShard, ShardReport, ToShard};
 use crate::alert::Alert;
 use crate::conversation::Conversations;
+use crate::record::Addr;
 use crate::record::{event, Record};
 use crate::rules::GroupBy;
 use crate::telemetry::Telemetry;
-use crate::window::KeyedWindows;
+use crate::window::{FlowKey, KeyedWindows};
+
+/// A keyed stage of either key type: by address (`src`, `dst`, `all`) or by address pair
+/// or flow (`pair`, `flow`).
+pub(super) enum Stage {
+    Host(KeyedWindows<Addr>),
+    Flow(KeyedWindows<FlowKey>),
+}
+
+impl Stage {
+    pub(super) fn new(
+        rules: &Arc<crate::rules::RuleSet>,
+        g: GroupBy,
+        cfg: crate::window::KeyedConfig,
+    ) -> Stage {
+        match g {
+            GroupBy::Pair | GroupBy::Flow => {
+                Stage::Flow(KeyedWindows::keyed(rules.clone(), g, cfg))
+            }
+            _ => Stage::Host(KeyedWindows::new(rules.clone(), g, cfg)),
+        }
+    }
+
+    fn group_by(&self) -> GroupBy {
+        match self {
+            Stage::Host(k) => k.group_by(),
+            Stage::Flow(k) => k.group_by(),
+        }
+    }
+
+    #[inline]
+    fn ingest(&mut self, r: &Record) {
+        match self {
+            Stage::Host(k) => k.ingest(r),
+            Stage::Flow(k) => k.ingest(r),
+        }
+    }
+
+    fn flush(&mut self, c: u64) -> Vec<Alert> {
+        match self {
+            Stage::Host(k) => k.flush(c),
+            Stage::Flow(k) => k.flush(c),
+        }
+    }
+
+    fn stats(&self) -> crate::window::KeyedStats {
+        match self {
+            Stage::Host(k) => k.stats(),
+            Stage::Flow(k) => k.stats(),
+        }
+    }
+
+    fn state_bytes(&self) -> usize {
+        match self {
+            Stage::Host(k) => k.state_bytes(),
+            Stage::Flow(k) => k.state_bytes(),
+        }
+    }
+}
 
 pub(super) fn shard_loop(
-    stages: Vec<Option<KeyedWindows>>,
+    stages: Vec<Option<Stage>>,
     mut conversations: Option<Conversations>,
     batch_ns: u64,
     rx: Receiver<ToShard>,
@@ -29,7 +88,11 @@ pub(super) fn shard_loop(
     recycle: Sender<Vec<Record>>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
-    let mut stages: Vec<KeyedWindows> = stages.into_iter().flatten().collect();
+    let mut stages: Vec<Stage> = stages.into_iter().flatten().collect();
+    // The source stage, always present and first: the dashboard's and the summary's view.
+    let Some(Stage::Host(_)) = stages.first() else {
+        unreachable!("the source stage comes first")
+    };
     let stage_of: Vec<usize> = GroupBy::ALL
         .iter()
         .map(|g| {
@@ -64,9 +127,9 @@ pub(super) fn shard_loop(
             }
             ToShard::Watermark(c) => {
                 let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
-                if let Some((t, i)) = &tel {
-                    stages[0].publish(c, t);
-                    let st = stages[0].stats();
+                if let (Some((t, i)), Some(Stage::Host(src))) = (&tel, stages.first()) {
+                    src.publish(c, t);
+                    let st = src.stats();
                     let g = &t.shards[*i];
                     g.records.store(st.records, Ordering::Relaxed);
                     g.keys.store(st.keys, Ordering::Relaxed);
@@ -89,10 +152,14 @@ pub(super) fn shard_loop(
                         stats.add(&kw.stats());
                     }
                 }
+                let top = match stages.first() {
+                    Some(Stage::Host(src)) => src.top(10),
+                    _ => Vec::new(),
+                };
                 let report = ShardReport {
                     stats,
                     conversations: conversations.as_ref().map(|c| c.stats()),
-                    top: stages[0].top(10),
+                    top,
                     state_bytes,
                 };
                 let _ = tx.send(FromShard::Done(Box::new(report)));
@@ -110,18 +177,25 @@ pub(super) fn close(
     batch_ns: u64,
     conversations: &mut Option<Conversations>,
     stage_of: &[usize],
-    stages: &mut [KeyedWindows],
+    stages: &mut [Stage],
 ) -> Vec<Alert> {
     if let Some(conv) = conversations.as_mut() {
         conv.flush(c.saturating_mul(batch_ns));
+        // An unsolicited response is known at its receiver's shard (the destination's
+        // stage); an attempt's outcome at the attempting host's, which owns its source,
+        // pair and flow keys.
+        const RECEIVER: &[GroupBy] = &[GroupBy::Dst];
+        const SENDER: &[GroupBy] = &[GroupBy::Src, GroupBy::Pair, GroupBy::Flow];
         for r in conv.take() {
-            let g = if r.event == event::UNSOLICITED {
-                GroupBy::Dst
+            let to = if r.event == event::UNSOLICITED {
+                RECEIVER
             } else {
-                GroupBy::Src
+                SENDER
             };
-            if let Some(kw) = stage_of.get(g.stage()).and_then(|i| stages.get_mut(*i)) {
-                kw.ingest(&r);
+            for g in to {
+                if let Some(kw) = stage_of.get(g.stage()).and_then(|i| stages.get_mut(*i)) {
+                    kw.ingest(&r);
+                }
             }
         }
     }

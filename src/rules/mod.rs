@@ -31,28 +31,48 @@ pub enum GroupBy {
     Dst,
     /// All traffic as one key (global rules such as a traffic spike).
     All,
+    /// Source and destination address (Suricata's `by_both`): what one host does to another.
+    Pair,
+    /// The 5-tuple in the record's direction (Suricata's `by_flow`).
+    Flow,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 3] = [GroupBy::Src, GroupBy::Dst, GroupBy::All];
-    /// Stage index in the pipeline (0 source, 1 destination, 2 all).
+    pub const ALL: [GroupBy; 5] = [
+        GroupBy::Src,
+        GroupBy::Dst,
+        GroupBy::All,
+        GroupBy::Pair,
+        GroupBy::Flow,
+    ];
+    /// Stage index in the pipeline (0 source, 1 destination, 2 all, 3 pair, 4 flow).
     pub fn stage(self) -> usize {
         self as usize
     }
-}
 
-impl GroupBy {
+    /// Whose shard holds the stage's keys: `pair` and `flow` keys live with their source.
+    pub fn owner(self) -> GroupBy {
+        match self {
+            GroupBy::Pair | GroupBy::Flow => GroupBy::Src,
+            g => g,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             GroupBy::Src => "src",
             GroupBy::Dst => "dst",
             GroupBy::All => "all",
+            GroupBy::Pair => "pair",
+            GroupBy::Flow => "flow",
         }
     }
+
+    /// The address that partitions a record for this grouping (its owner's).
     #[inline]
     pub fn key(self, r: &Record) -> Addr {
         match self {
-            GroupBy::Src => r.src,
+            GroupBy::Src | GroupBy::Pair | GroupBy::Flow => r.src,
             GroupBy::Dst => r.dst,
             GroupBy::All => Addr::UNSPECIFIED,
         }
@@ -343,6 +363,9 @@ pub struct Filter {
     pub outcomes: Option<u8>,
     /// `fragment = [...]`: only packets of these fragment kinds (bit `record::frag::*`).
     pub fragments: Option<u8>,
+    /// `dsize = "..."`: only packets whose transport payload length is in this inclusive
+    /// range (`Record::payload_len`).
+    pub dsize: Option<(u16, u16)>,
     pub src_ports: Option<PortSet>,
     pub dst_ports: Option<PortSet>,
     pub src_nets: Option<Vec<Cidr>>,
@@ -445,6 +468,11 @@ impl Filter {
     pub fn matches_rest(&self, r: &Record) -> bool {
         if let Some(m) = self.fragments {
             if m & (1 << (r.frag & 7)) == 0 {
+                return false;
+            }
+        }
+        if let Some((lo, hi)) = self.dsize {
+            if r.payload_len < lo || r.payload_len > hi {
                 return false;
             }
         }

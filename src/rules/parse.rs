@@ -33,7 +33,7 @@ use crate::record::event;
 use toml::{Spanned, Value};
 
 use super::{Baseline, Cidr, Expr, Filter, GroupBy, Override, PortSet, Rule, RuleSet, Spec};
-use crate::metrics::DistinctKind;
+use crate::metrics::{DistinctKind, Metric};
 use crate::record::{frag, proto, tcp_flag};
 
 /// One problem in a rule file.
@@ -108,6 +108,7 @@ struct RawFilter {
     icmp_type: Option<Spanned<Value>>,
     outcome: Option<Spanned<Value>>,
     fragment: Option<Spanned<Value>>,
+    dsize: Option<Spanned<Value>>,
     src_ports: Option<Spanned<Value>>,
     dst_ports: Option<Spanned<Value>>,
     src_cidrs: Option<Spanned<Value>>,
@@ -362,10 +363,15 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         None | Some(("src", _)) => GroupBy::Src,
         Some(("dst", _)) => GroupBy::Dst,
         Some(("all", _)) => GroupBy::All,
+        Some(("pair", _)) => GroupBy::Pair,
+        Some(("flow", _)) => GroupBy::Flow,
         Some((other, sp)) => {
             cx.err(
                 sp.start,
-                format!("group_by must be \"src\", \"dst\" or \"all\", not \"{other}\""),
+                format!(
+                    "group_by must be \"src\", \"dst\", \"all\", \"pair\" (source and \
+                     destination address) or \"flow\" (5-tuple), not \"{other}\""
+                ),
             );
             GroupBy::Src
         }
@@ -391,6 +397,7 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         cx.err(at, "slide must not be longer than the window");
     }
     let (condition, cond_text) = parse_condition(cx, r.condition);
+    let filter_at = r.filter.as_ref().map_or(0, |f| f.span().start);
     let mut filter = match r.filter {
         Some(f) => compile_filter(cx, f.into_inner()),
         None => Filter::default(),
@@ -473,7 +480,6 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
     let reads = condition.metrics();
     let necessary = condition.monotone_part();
     let zscores = condition.zscores();
-    let mut filter = filter;
     let reads_outcomes = reads
         .iter()
         .chain(overrides.iter().flat_map(|o| o.reads.iter()))
@@ -482,6 +488,34 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         // A rule that reads no outcome sees packets only: its packet counts and distinct
         // sets are not mixed with the conversation stage's records.
         filter.outcomes = Some(1 << event::PACKET);
+    }
+    if filter.dsize.is_some() && filter.outcomes != Some(1 << event::PACKET) {
+        // Outcome records carry no payload length.
+        cx.err(
+            filter_at,
+            "dsize filters packets; a rule that reads connection outcomes cannot use it",
+        );
+        return None;
+    }
+    if matches!(group_by, GroupBy::Pair | GroupBy::Flow) {
+        // Pair and flow keys live in the source's shard; an unsolicited response is known
+        // in its receiver's, so such a rule would count none.
+        let wants = filter
+            .outcomes
+            .is_some_and(|m| m & (1 << event::UNSOLICITED) != 0);
+        let reads_unsolicited = reads
+            .iter()
+            .chain(overrides.iter().flat_map(|o| o.reads.iter()))
+            .any(|m| *m == Metric::Unsolicited);
+        if wants || reads_unsolicited {
+            let at = r.group_by.as_ref().map_or(0, |g| g.span().start);
+            cx.err(
+                at,
+                "unsolicited responses are counted at their receiver: group_by \"pair\" and \
+                 \"flow\" cannot read them (use group_by = \"dst\")",
+            );
+            return None;
+        }
     }
     Some(Rule {
         necessary,
@@ -727,6 +761,21 @@ fn compile_filter(cx: &mut Ctx<'_>, f: RawFilter) -> Filter {
         ];
         out.fragments = Some(named_mask(cx, &o, "fragment", names));
     }
+    if let Some(d) = &f.dsize {
+        let text = match d.get_ref() {
+            Value::Integer(i) => Some(i.to_string()),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        };
+        match text.as_deref().and_then(dsize) {
+            Some(r) => out.dsize = Some(r),
+            None => cx.err(
+                d.span().start,
+                "dsize is a payload length in bytes as Suricata writes it: \"N\", \"<N\", \
+                 \">N\", \"<=N\", \">=N\" or \"A<>B\" (between, exclusive), N up to 65535",
+            ),
+        }
+    }
     if let Some(p) = &f.src_ports {
         let (i, n) = in_not_in(cx, p);
         out.src_ports = i.map(|v| ports(cx, p, &v));
@@ -808,3 +857,25 @@ fn cidr_list(cx: &mut Ctx<'_>, at: &Spanned<Value>, items: &[&Value]) -> Vec<Cid
 
 #[cfg(test)]
 mod tests;
+
+/// Suricata's `dsize` forms, as an inclusive range: `N`, `<N`, `>N`, `<=N`, `>=N`, `A<>B`
+/// (strictly between). `None` for anything else or an empty range.
+fn dsize(s: &str) -> Option<(u16, u16)> {
+    let s = s.trim();
+    let n = |x: &str| x.trim().parse::<u16>().ok();
+    let (lo, hi) = if let Some((a, b)) = s.split_once("<>") {
+        (n(a)?.checked_add(1)?, n(b)?.checked_sub(1)?)
+    } else if let Some(x) = s.strip_prefix("<=") {
+        (0, n(x)?)
+    } else if let Some(x) = s.strip_prefix(">=") {
+        (n(x)?, u16::MAX)
+    } else if let Some(x) = s.strip_prefix('<') {
+        (0, n(x)?.checked_sub(1)?)
+    } else if let Some(x) = s.strip_prefix('>') {
+        (n(x)?.checked_add(1)?, u16::MAX)
+    } else {
+        let v = n(s)?;
+        (v, v)
+    };
+    (lo <= hi).then_some((lo, hi))
+}

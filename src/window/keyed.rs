@@ -15,6 +15,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::key::WindowKey;
 use super::state::KeyEntry;
 pub use super::state::Totals;
 use crate::alert::Alert;
@@ -82,7 +83,7 @@ const MIN_KEEP_B: u64 = 30;
 /// How many top sources each shard keeps from keys it has dropped.
 const TOP_KEEP: usize = 64;
 
-pub struct KeyedWindows {
+pub struct KeyedWindows<K: WindowKey = Addr> {
     rules: Arc<RuleSet>,
     group_by: GroupBy,
     cfg: KeyedConfig,
@@ -102,12 +103,12 @@ pub struct KeyedWindows {
     local_gates: Vec<Vec<(u64, u64)>>,
     /// Per local spec: its longest window in batches (how long its distinct sets are kept).
     local_keep: Vec<u64>,
-    keys: FxHashMap<Addr, KeyEntry>,
+    keys: FxHashMap<K, KeyEntry>,
     /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
     /// repeated addresses; see `KeyEntry::evaluated`).
-    active: Vec<Addr>,
+    active: Vec<K>,
     /// The previous list's buffer, reused.
-    spare: Vec<Addr>,
+    spare: Vec<K>,
     pending: Vec<(u64, Record)>,
     closed: Option<u64>,
     max_applied: Option<u64>,
@@ -117,8 +118,16 @@ pub struct KeyedWindows {
     stats: KeyedStats,
 }
 
-impl KeyedWindows {
+impl KeyedWindows<Addr> {
+    /// A stage keyed by address (`src`, `dst`, `all`).
     pub fn new(rules: Arc<RuleSet>, group_by: GroupBy, cfg: KeyedConfig) -> Self {
+        Self::keyed(rules, group_by, cfg)
+    }
+}
+
+impl<K: WindowKey> KeyedWindows<K> {
+    /// A stage keyed by `K` (see [`WindowKey`]).
+    pub fn keyed(rules: Arc<RuleSet>, group_by: GroupBy, cfg: KeyedConfig) -> Self {
         let b = cfg.batch_ns.max(1);
         let timing = rules
             .rules
@@ -208,11 +217,7 @@ impl KeyedWindows {
     fn apply(&mut self, batch: u64, rec: &Record) {
         self.stats.records += 1;
         self.max_applied = Some(self.max_applied.map_or(batch, |m| m.max(batch)));
-        let (key, peer) = match self.group_by {
-            GroupBy::Src => (rec.src, rec.dst),
-            GroupBy::Dst => (rec.dst, rec.src),
-            GroupBy::All => (Addr::UNSPECIFIED, rec.dst),
-        };
+        let (key, peer) = K::of(self.group_by, rec);
         if self.keys.len() >= self.cfg.max_keys && !self.keys.contains_key(&key) {
             self.evict();
         }
@@ -284,7 +289,7 @@ impl KeyedWindows {
     /// Evict the quietest eighth of the keys (oldest last packet; ties by address, so the
     /// choice is deterministic).
     fn evict(&mut self) {
-        let mut order: Vec<(u64, Addr)> = self
+        let mut order: Vec<(u64, K)> = self
             .keys
             .iter()
             .map(|(k, e)| (e.totals.last_ns, *k))
@@ -295,7 +300,7 @@ impl KeyedWindows {
         }
         for (_, k) in order.iter().take(n) {
             if let Some(e) = self.keys.remove(k) {
-                self.keep_top(*k, e.totals);
+                self.keep_top(k.addr(), e.totals);
                 self.stats.keys_evicted += 1;
             }
         }
@@ -403,7 +408,7 @@ impl KeyedWindows {
         let h = self.horizon_b;
         let end_ns = end * self.cfg.batch_ns;
         let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
-        let mut gone: Vec<(Addr, Totals)> = Vec::new();
+        let mut gone: Vec<(K, Totals)> = Vec::new();
         let keep = &self.local_keep;
         self.keys.retain(|k, e| {
             if e.last_batch + h < end {
@@ -433,7 +438,7 @@ impl KeyedWindows {
         });
         for (k, t) in gone {
             self.stats.keys_expired += 1;
-            self.keep_top(k, t);
+            self.keep_top(k.addr(), t);
         }
     }
 
@@ -444,7 +449,7 @@ impl KeyedWindows {
             all.entry(*k).or_default().merge(t);
         }
         for (k, e) in &self.keys {
-            all.entry(*k).or_default().merge(&e.totals);
+            all.entry(k.addr()).or_default().merge(&e.totals);
         }
         let mut v: Vec<(Addr, Totals)> = all.into_iter().collect();
         v.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
@@ -456,7 +461,7 @@ impl KeyedWindows {
     pub fn publish(&self, end: u64, tel: &crate::telemetry::Telemetry) {
         let b = end.saturating_sub(1);
         let secs = self.cfg.batch_ns as f64 / 1e9;
-        let mut active: Vec<(&Addr, &KeyEntry)> =
+        let mut active: Vec<(&K, &KeyEntry)> =
             self.keys.iter().filter(|(_, e)| e.cur_b == b).collect();
         let n = crate::telemetry::SOURCES_PER_SHARD.min(active.len());
         if n < active.len() {
@@ -479,7 +484,7 @@ impl KeyedWindows {
                 .flat_map(|st| st.cooldowns().iter().map(|c| c.0))
                 .collect();
             tel.sources.insert(
-                *k,
+                k.addr(),
                 crate::telemetry::SourceView {
                     batch_end_ns: end * self.cfg.batch_ns,
                     pps: e.cur_pkts as f64 / secs,
@@ -495,7 +500,7 @@ impl KeyedWindows {
 
     /// Approximate bytes of window state held now.
     pub fn state_bytes(&self) -> usize {
-        let per_key = std::mem::size_of::<(Addr, KeyEntry)>() + 1;
+        let per_key = std::mem::size_of::<(K, KeyEntry)>() + 1;
         let mut b = self.keys.capacity() * per_key;
         for e in self.keys.values() {
             b += e.state.capacity() * std::mem::size_of::<super::state::SpecState>();

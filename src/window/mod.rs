@@ -6,6 +6,7 @@
 //! the Unix epoch, so every shard and every run cuts time the same way.
 
 pub mod distinct;
+pub mod key;
 pub mod keyed;
 pub mod pane;
 mod state;
@@ -13,6 +14,7 @@ pub mod topk;
 pub mod watermark;
 
 pub use distinct::DistinctSet;
+pub use key::{FlowKey, WindowKey};
 pub use keyed::{KeyedConfig, KeyedStats, KeyedWindows, Totals};
 pub use pane::{Counters, PaneRing};
 pub use watermark::WatermarkTracker;

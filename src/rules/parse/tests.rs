@@ -222,3 +222,78 @@ fn fragment_filter() {
     .unwrap_err();
     assert!(e[0].message.contains("fragment is"), "{e:?}");
 }
+
+#[test]
+fn pair_and_flow_groupings_compile_and_cannot_read_unsolicited() {
+    let ok = "[[rule]]\nid='guess'\ngroup_by='pair'\nwindow='10s'\ncondition='syn >= 20'\n\
+              [[rule]]\nid='chatty'\ngroup_by='flow'\nwindow='10s'\ncondition='packets >= 50'\n\
+              [[rule]]\nid='fails'\ngroup_by='pair'\nwindow='10s'\nfilter={outcome='failed'}\n\
+              condition='failed >= 5'\n";
+    let rs = parse_rules(ok, "f").unwrap();
+    assert_eq!(rs.rule("guess").unwrap().group_by, GroupBy::Pair);
+    assert_eq!(rs.rule("chatty").unwrap().group_by, GroupBy::Flow);
+    assert!(rs.has_stage(GroupBy::Pair) && rs.has_stage(GroupBy::Flow));
+    for bad in [
+        "[[rule]]\nid='r'\ngroup_by='flow'\nwindow='1s'\nfilter={outcome='unsolicited'}\ncondition='packets > 1'\n",
+        "[[rule]]\nid='r'\ngroup_by='pair'\nwindow='1s'\ncondition='unsolicited > 1'\n",
+    ] {
+        let e = parse_rules(bad, "f").unwrap_err()[0].to_string();
+        assert!(e.starts_with("f:3:10:") && e.contains("receiver"), "{e}");
+    }
+    let e = parse_rules(
+        "[[rule]]\nid='r'\ngroup_by='both'\nwindow='1s'\ncondition='pps > 1'\n",
+        "f",
+    )
+    .unwrap_err()[0]
+        .to_string();
+    assert!(e.contains("\"pair\"") && e.contains("\"flow\""), "{e}");
+}
+
+#[test]
+fn dsize_takes_suricatas_forms() {
+    assert_eq!(dsize("0"), Some((0, 0)));
+    assert_eq!(dsize("<10"), Some((0, 9)));
+    assert_eq!(dsize(">1400"), Some((1401, u16::MAX)));
+    assert_eq!(dsize("<=8"), Some((0, 8)));
+    assert_eq!(dsize(">=8"), Some((8, u16::MAX)));
+    assert_eq!(dsize("100<>200"), Some((101, 199)));
+    for bad in ["<0", ">65535", "5<>6", "abc", "70000", "", "-1"] {
+        assert_eq!(dsize(bad), None, "{bad}");
+    }
+    let rs = parse_rules(
+        "[[rule]]\nid='tiny'\nwindow='1s'\nfilter={proto='udp', dsize='<16'}\ncondition='packets > 1'\n",
+        "f",
+    )
+    .unwrap();
+    let f = &rs.rule("tiny").unwrap().filter;
+    let rec = |payload_len| Record {
+        proto: 17,
+        payload_len,
+        ..Default::default()
+    };
+    assert!(f.matches(&rec(15)) && !f.matches(&rec(16)));
+    // A number means exactly that size; outcome records carry no payload length.
+    let rs = parse_rules(
+        "[[rule]]\nid='zero'\nwindow='1s'\nfilter={dsize=0}\ncondition='packets > 1'\n",
+        "f",
+    )
+    .unwrap();
+    assert_eq!(rs.rule("zero").unwrap().filter.dsize, Some((0, 0)));
+    let e = parse_rules(
+        "[[rule]]\nid='r'\nwindow='1s'\nfilter={dsize='<9', outcome='failed'}\ncondition='failed > 1'\n",
+        "f",
+    )
+    .unwrap_err()[0]
+    .to_string();
+    assert!(
+        e.starts_with("f:4:8:") && e.contains("dsize filters packets"),
+        "{e}"
+    );
+    let e = parse_rules(
+        "[[rule]]\nid='r'\nwindow='1s'\nfilter={dsize='9<>9'}\ncondition='pps > 1'\n",
+        "f",
+    )
+    .unwrap_err()[0]
+        .to_string();
+    assert!(e.starts_with("f:4:15:") && e.contains("dsize is"), "{e}");
+}

@@ -11,8 +11,8 @@ use super::super::state::{evidence, KeyEntry};
 use super::{KeyedStats, KeyedWindows, Timing};
 use crate::alert::Alert;
 use crate::metrics::{Metric, MetricValues};
-use crate::record::Addr;
 use crate::rules::{Expr, GroupBy, Rule, RuleSet};
+use crate::window::key::WindowKey;
 
 /// Largest IP packet without a jumbogram (IPv6 payload length 65535 + 40): the byte bound
 /// per packet that [`gate_packets`] assumes. Panes holding bigger records are never gated.
@@ -83,7 +83,7 @@ struct Due<'a> {
     reach: u64,
 }
 
-impl KeyedWindows {
+impl<K: WindowKey> KeyedWindows<K> {
     pub(super) fn evaluate(&mut self, end: u64, out: &mut Vec<Alert>) {
         let due: Vec<usize> = self
             .stage_rules
@@ -151,7 +151,13 @@ impl KeyedWindows {
 
 impl Due<'_> {
     /// Evaluate the due rules of one key whose dirty bits say they may fire.
-    fn key(&self, key: &Addr, entry: &mut KeyEntry, stats: &mut KeyedStats, out: &mut Vec<Alert>) {
+    fn key<K: WindowKey>(
+        &self,
+        key: &K,
+        entry: &mut KeyEntry,
+        stats: &mut KeyedStats,
+        out: &mut Vec<Alert>,
+    ) {
         let want = entry.dirty & self.mask;
         if want == 0 && !self.big {
             return;
@@ -185,7 +191,7 @@ impl Due<'_> {
                 continue;
             };
             let t = self.timing[ri];
-            let var = rule.variant(key);
+            let var = rule.variant(&key.addr());
             let c = st.panes.sums(end, t.window_b);
             if c.packets == 0 || !var.enabled {
                 dirty &= !bit;
@@ -279,7 +285,8 @@ impl Due<'_> {
             out.push(Alert {
                 rule: ri16,
                 group_by: self.group_by,
-                key: *key,
+                key: key.addr(),
+                flow: key.flow(),
                 window_start_ns: (end - t.window_b) * bns,
                 window_end_ns: end_ns,
                 first_ns: c.first_ns,
