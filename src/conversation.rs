@@ -12,8 +12,10 @@
 //! for, `UNSOLICITED`, shaped like that response (destination = that host).
 //! Guarantees: a host's outcomes depend only on the records that involve it, in capture
 //! order, and on watermarks, so they are the same for any number of shards while the table
-//! has room. Memory is bounded: at most `max_entries` conversations (when full, the oldest
-//! are dropped to make room, counted) and `max_per_host` per host (further attempts of that
+//! has room (dropping resolved conversations to make room changes no outcome, so only a
+//! table full of unresolved attempts makes them differ). Memory is bounded: at most
+//! `max_entries` conversations (when full, the resolved one idle the longest is dropped to
+//! make room, else the oldest unresolved attempt; counted) and `max_per_host` per host (further attempts of that
 //! host are counted, not tracked); an answered conversation is dropped `idle_ns` after its
 //! last packet, an unanswered or unsolicited one when its timeout resolves it.
 //!
@@ -71,7 +73,8 @@ pub struct ConversationStats {
     pub peak: u64,
     /// Attempts not tracked because the table was full and nothing could be dropped.
     pub untracked: u64,
-    /// Conversations dropped, oldest first, to make room for new ones in a full table.
+    /// Conversations dropped to make room for new ones in a full table (resolved ones idle
+    /// the longest first, then the oldest attempts).
     pub evicted: u64,
     /// Attempts not tracked because their host held `max_per_host` conversations.
     pub host_capped: u64,
@@ -409,31 +412,44 @@ impl Conversations {
         }
     }
 
-    /// The table is full: drop the conversation set longest ago (the oldest unresolved
-    /// attempt, else the oldest resolved one), so new attempts are still tracked while a
-    /// flood of spoofed sources fills the table; a real prober's attempts resolve within
-    /// a round trip, long before theirs come up. False when nothing could be dropped.
+    /// The table is full: drop a resolved conversation idle the longest (its packets were
+    /// answered or refused long ago; should it carry on, it is only tracked anew), else the
+    /// oldest unresolved attempt, so new attempts are still tracked while a flood of
+    /// spoofed sources fills the table: a real prober's attempts resolve within a round
+    /// trip, long before theirs come up. False when nothing could be dropped.
+    ///
+    /// (Resolved ones first: dropping the newest answered conversations instead, as the
+    /// attempts queue would, makes every later packet of theirs an insert that evicts again.)
     fn evict_oldest(&mut self) -> bool {
-        for q in 0..2 {
-            loop {
-                let front = if q == 0 {
-                    self.timeouts.pop_front()
-                } else {
-                    self.idle.pop_front()
-                };
-                let Some((_, k)) = front else { break };
-                // From `timeouts` any conversation still held (a resolved one's idle timer
-                // would only be set when its timeout comes up); from `idle` resolved ones.
-                let live = self
-                    .table
-                    .get(&k)
-                    .is_some_and(|c| q == 0 || c.state == State::Done);
-                if live {
-                    self.table.remove(&k);
-                    self.release(&k.local);
-                    self.stats.evicted += 1;
-                    return true;
-                }
+        // Each idle timer is looked at at most once here: a conversation busy since its
+        // timer was set is re-armed at the back, not dropped.
+        for _ in 0..self.idle.len() {
+            let Some((due, k)) = self.idle.pop_front() else {
+                break;
+            };
+            let Some(c) = self.table.get(&k) else {
+                continue;
+            };
+            if c.state != State::Done {
+                continue;
+            }
+            let idle_end = c.last_ns.saturating_add(self.cfg.idle_ns);
+            if idle_end > due {
+                self.idle.push_back((idle_end, k));
+                continue;
+            }
+            self.table.remove(&k);
+            self.release(&k.local);
+            self.stats.evicted += 1;
+            return true;
+        }
+        while let Some((_, k)) = self.timeouts.pop_front() {
+            // Any conversation still held (a resolved one's idle timer would only be set
+            // when its timeout comes up).
+            if self.table.remove(&k).is_some() {
+                self.release(&k.local);
+                self.stats.evicted += 1;
+                return true;
             }
         }
         false

@@ -140,8 +140,9 @@ struct EngineArgs {
     /// answer this long after counts as unsolicited.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
     conn_timeout: u64,
-    /// Most conversations tracked at once (all shards); when full, the oldest are dropped
-    /// to make room (counted: `conversations.evicted` in the summary).
+    /// Most conversations tracked at once (all shards); when full, resolved ones idle the
+    /// longest are dropped to make room, then the oldest unresolved attempts (counted:
+    /// `conversations.evicted` in the summary).
     #[arg(long, value_name = "N", default_value_t = 1 << 17)]
     max_conversations: usize,
     /// Most conversations one host holds at once (as the side that attempts or receives),

@@ -146,7 +146,7 @@ impl fmt::Display for Summary {
         if let Some(c) = &self.conversations {
             writeln!(
                 f,
-                "  conversations peak {}, dropped oldest first when full {}, not tracked: table full {}, host at its cap {} ({} hosts); state {}B; attempts answered {}, rejected {}, unanswered {}; unsolicited responses {}",
+                "  conversations peak {}, dropped to make room {}, not tracked: table full {}, host at its cap {} ({} hosts); state {}B; attempts answered {}, rejected {}, unanswered {}; unsolicited responses {}",
                 c.peak, c.evicted, c.untracked, c.host_capped, c.hosts_capped, human(c.state_bytes as f64), c.answered, c.rejected, c.unanswered, c.unsolicited
             )?;
         }

@@ -293,3 +293,45 @@ fn one_host_cannot_take_the_table() {
     assert_eq!(c.stats().host_capped, 7);
     assert_eq!(c.per_host.get(&a(1)), Some(&1));
 }
+
+#[test]
+fn a_full_table_drops_the_longest_idle_resolved_conversation_before_any_attempt() {
+    let cfg = ConversationConfig {
+        max_entries: 3,
+        ..Default::default()
+    };
+    let mut c = Conversations::new(cfg);
+    let mut feed = |c: &mut Conversations, r: Record| {
+        let mut r = r;
+        r.event = 0;
+        if Conversations::sender_class(&r) {
+            r.event |= event::VIA_OUT;
+        }
+        if Conversations::reply_class(&r) {
+            r.event |= event::VIA_IN;
+        }
+        c.ingest(&r);
+    };
+    // Two answered connections (the older idle longer), then a pending attempt.
+    feed(&mut c, tcp(S, 1, 2, 40000, 80, SYN));
+    feed(&mut c, tcp(S + 1, 2, 1, 80, 40000, SYN | ACK));
+    feed(&mut c, tcp(2 * S, 1, 3, 40001, 80, SYN));
+    feed(&mut c, tcp(2 * S + 1, 3, 1, 80, 40001, SYN | ACK));
+    c.flush(5 * S); // both timeouts passed: resolved, on the idle queue
+    feed(&mut c, tcp(6 * S, 1, 4, 40002, 80, SYN));
+    // Full: the next attempt drops the connection idle the longest, not the pending one.
+    feed(&mut c, tcp(6 * S + 5, 1, 5, 40003, 80, SYN));
+    assert_eq!(c.stats().evicted, 1);
+    let held = |c: &Conversations, remote: u8, lport: u16| {
+        c.table
+            .keys()
+            .any(|k| k.remote == a(remote) && k.lport == lport)
+    };
+    assert!(!held(&c, 2, 40000), "the oldest idle connection went");
+    assert!(held(&c, 3, 40001) && held(&c, 4, 40002) && held(&c, 5, 40003));
+    // Both attempts still resolve: nothing answered them.
+    c.take().for_each(drop);
+    c.flush(9 * S);
+    let ev: Vec<u8> = c.take().map(|r| r.event).collect();
+    assert_eq!(ev, vec![event::UNANSWERED, event::UNANSWERED]);
+}
