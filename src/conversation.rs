@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::record::{event, proto, Addr, Record};
+use crate::record::{event, proto, tcp_flag, Addr, Record};
 
 #[derive(Clone, Copy, Debug)]
 pub struct ConversationConfig {
@@ -313,6 +313,9 @@ impl Conversations {
         let state = match r.proto {
             // A response of the local host to something the table did not see: no attempt.
             proto::TCP if r.is_synack() || r.is_rst() => return,
+            // To an address not seen sending: whatever it sends back is routed here (its
+            // first segment), so silence is a failure (an ACK ping of dark space).
+            proto::TCP if !r.is_syn() && r.event & event::DARK != 0 => State::Pending,
             proto::TCP if !r.is_syn() => State::Orphan,
             _ => State::Pending,
         };
@@ -371,6 +374,9 @@ impl Conversations {
                 let ev = match (c.state, r.proto) {
                     (State::Pending | State::Orphan, proto::TCP) if r.is_rst() => event::REJECTED,
                     (State::Pending, proto::TCP) if r.is_synack() => event::ANSWERED,
+                    // Any other segment (a first one from an address thought dark) answers
+                    // a segment that was not a SYN; a SYN needs its SYN-ACK.
+                    (State::Pending, proto::TCP) if c.flags & tcp_flag::SYN == 0 => event::ANSWERED,
                     (State::Pending, p) if p != proto::TCP => event::ANSWERED,
                     _ => return,
                 };
@@ -388,8 +394,10 @@ impl Conversations {
                 proto::TCP if r.tcp_flags & crate::record::tcp_flag::ACK == 0 && r.is_rst() => {
                     self.refused_unseen(k, r.ts_ns, crate::record::tcp_flag::ACK)
                 }
-                // Only responses reach here (see `reply_class`): never asked for.
-                proto::TCP | proto::ICMP | proto::ICMPV6 => self.unsolicited(r),
+                // Responses (see `reply_class`) never asked for; other segments come only
+                // as an address's first (for probes of it), and are no response.
+                proto::TCP if r.is_synack() || r.is_rst() => self.unsolicited(r),
+                proto::ICMP | proto::ICMPV6 => self.unsolicited(r),
                 _ => {}
             },
         }

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod dashboard;
 pub mod decode;
 pub mod kafka;
+pub mod liveness;
 pub mod metrics;
 pub mod partition;
 pub mod pipeline;

@@ -22,6 +22,7 @@ use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::conversation::{ConversationConfig, ConversationStats, Conversations};
 use crate::decode::{decode, DecodeStats};
+use crate::liveness::Liveness;
 use crate::partition::shard_of;
 use crate::record::{event, proto};
 use crate::record::{Addr, Record};
@@ -34,7 +35,7 @@ use crate::window::{KeyedConfig, KeyedStats, Totals, WatermarkTracker};
 
 mod route;
 mod shard;
-use route::{Reader, Route, STAGES};
+use route::{Hints, Reader, Route, STAGES};
 use shard::{shard_loop, Stage};
 
 #[derive(Debug, Clone)]
@@ -238,6 +239,8 @@ pub fn run<S: AlertSink + 'static>(
     let tel = cfg.telemetry.clone();
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
     let routes = Route::table(&rules, conversations);
+    // Which addresses sent TCP lately (for probes of dark addresses): boxed, 2 MiB.
+    let mut liveness = conversations.then(|| Box::new(Liveness::default()));
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();
@@ -392,11 +395,15 @@ pub fn run<S: AlertSink + 'static>(
         }
         max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
         let side = rec.event & (event::COPY | event::ELSEWHERE);
+        let hints = match liveness.as_mut() {
+            Some(l) => Hints::of(l, &rec),
+            None => Hints::default(),
+        };
         for route in &routes {
-            if route.serves(side) && route.selects(&rec) {
+            if route.serves(side) && route.selects(&rec, hints) {
                 let shard = shard_of(&route.owner(&rec), n);
                 let rec = Record {
-                    event: route.mark,
+                    event: route.mark(hints),
                     ..rec
                 };
                 reader_alive &= reader.push(shard, route.stage, rec);

@@ -59,6 +59,9 @@ pub mod event {
     /// (`VIA_OUT`) or its destination (`VIA_IN`).
     pub const VIA_OUT: u8 = 0x40;
     pub const VIA_IN: u8 = 0x80;
+    /// With `VIA_OUT` only: a TCP segment (not SYN nor RST) to an address the reader has not
+    /// seen send TCP lately (`liveness`), so an attempt that only its answer resolves.
+    pub const DARK: u8 = 0x08;
     /// From Kafka only (wire format version 2), read by the pipeline's routing and cleared
     /// there: a copy of a record, published to its destination's partition for the
     /// destination's side (`COPY`); an original whose destination's partition holds that

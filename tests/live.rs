@@ -914,9 +914,9 @@ fn live_survives_crafted_ipv6_extension_frames() {
 /// the scan is named by the rule of its family from the outcomes (RST, ICMP unreachable, no
 /// answer), not from flags.
 /// Port scans go to the host end; sweeps go to a /24 routed through it, whose addresses do
-/// not exist (the host does not forward), so their probes go unanswered. Not here: an ACK
-/// ping sweep (`-PA`) of dark addresses, a known miss: a bare ACK is resolved only by a RST
-/// (see rules/README.md), so only live hosts' answers count.
+/// not exist (the host does not forward), so their probes go unanswered; the ACK ping
+/// sweep too (`-PA`): a segment to an address never seen sending TCP is an attempt that
+/// only that address's answer resolves.
 #[test]
 fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
     const T: &str = "live_nmap_scan_types";
@@ -943,6 +943,7 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
         ("ping sweep", vec!["-sn", "-PE"], "host_sweep"),
         ("UDP ping sweep", vec!["-sn", "-PU40125"], "host_sweep"),
         ("SYN ping sweep", vec!["-sn", "-PS443"], "host_sweep"),
+        ("ACK ping sweep", vec!["-sn", "-PA80"], "host_sweep"),
     ];
     let mut report = Vec::new();
     for (name, args, rule) in &cases {

@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::ToShard;
 use crate::conversation::Conversations;
+use crate::liveness::Liveness;
 use crate::record::{event, Addr, Record};
 use crate::rules::{Filter, GroupBy, RuleSet};
 
@@ -85,6 +86,31 @@ impl Reader {
     }
 }
 
+/// What the reader's liveness map says of a record (`Liveness`): its source sent TCP for
+/// the first time (it may answer a probe of a host that thought it dark), or it is TCP other
+/// than a SYN or RST to an address not seen sending (a probe that only that address's
+/// answer resolves).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Hints {
+    pub(super) first_sight: bool,
+    pub(super) dark_dst: bool,
+}
+
+impl Hints {
+    #[inline]
+    pub(super) fn of(live: &mut Liveness, r: &Record) -> Hints {
+        use crate::record::tcp_flag::{RST, SYN};
+        let first_sight = live.observe(r);
+        let dark_dst = r.proto == crate::record::proto::TCP
+            && r.tcp_flags & (SYN | RST) == 0
+            && live.is_dark(&r.dst);
+        Hints {
+            first_sight,
+            dark_dst,
+        }
+    }
+}
+
 /// Stages per shard: keyed windows by source, by destination, of all traffic, by address
 /// pair, by flow (`GroupBy::stage`); conversations.
 pub(super) const STAGES: usize = 6;
@@ -156,7 +182,7 @@ impl Route {
     }
 
     #[inline]
-    pub(super) fn selects(&self, r: &Record) -> bool {
+    pub(super) fn selects(&self, r: &Record, hints: Hints) -> bool {
         match &self.select {
             Select::Every => true,
             Select::Matching(f, classes) if classes.is_empty() => f.iter().any(|f| f.matches(r)),
@@ -173,8 +199,18 @@ impl Route {
                 }
                 false
             }
-            Select::Replies => Conversations::reply_class(r),
-            Select::Senders => Conversations::sender_class(r),
+            Select::Replies => Conversations::reply_class(r) || hints.first_sight,
+            Select::Senders => Conversations::sender_class(r) || hints.dark_dst,
+        }
+    }
+
+    /// What the record carries in `event` on this route.
+    #[inline]
+    pub(super) fn mark(&self, hints: Hints) -> u8 {
+        if hints.dark_dst && matches!(self.select, Select::Senders) {
+            self.mark | event::DARK
+        } else {
+            self.mark
         }
     }
 

@@ -37,7 +37,7 @@ from scapy.layers.snmp import SNMP, SNMPget, SNMPresponse, SNMPvarbind
 
 from common import (EXPIRY, INCEPTION, chain, dns_bytes, domain, http_request, http_response,
                     iputils_payload, rbytes, tls_client_hello, tls_records, tls_server_flight)
-from wire import (ECHO_REPLY, ECHO_REQUEST, STACKS, UNREACH, AddrPool, Capture, TcpConn)
+from wire import (ACK, ECHO_REPLY, ECHO_REQUEST, STACKS, UNREACH, AddrPool, Capture, TcpConn)
 
 SITE = ("10.0.0.0/24",)
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
@@ -459,4 +459,44 @@ def gen_mail_relay(rng):
         c2 = TcpConn(cap, c.t + rng.uniform(0.001, 0.01), RELAY, rng.randint(32768, 60999), b, 25,
                      rng.uniform(0.01, 0.2), near="a", a_stack="linux", b_stack="server")
         deliver(rng, c2, names[b])
+    return cap
+
+
+# =============================================================================================
+# midstream_start
+# =============================================================================================
+
+def gen_midstream_start(rng):
+    """A capture started while 250 connections of a NAT gateway were open: no handshake is
+    in it, and for each connection the gateway's segment (a pure ACK, a keepalive or a
+    request) comes first, before its server has sent anything the capture holds. A detector
+    that takes every segment to an address it has not seen yet for a probe would see an ACK
+    sweep; these are answered (data, ACKs) one round trip later. Then 30 s of traffic."""
+    gw = "198.51.100.1"
+    cap = Capture(rng, ("198.51.100.0/24",))
+    servers = AddrPool(rng).take(250)
+    used_ports = set()
+    for k, s in enumerate(servers):
+        t = k * 0.004 + rng.uniform(0.0, 0.002)
+        port = rng.choices((443, 80, 993, 5223), (80, 10, 5, 5))[0]
+        c = TcpConn(cap, t, gw, nat_port(rng, used_ports, s), s, port, rng.uniform(0.01, 0.2),
+                    near="a", b_stack=rng.choice(("server", "winserver")))
+        c.synced = True
+        first = rng.random()
+        if first < 0.4:
+            c.emit(t, "a", ACK)  # a window update or delayed ACK
+            c.t = t
+            c.send("b", tls_records(rng, rng.randint(100, 1400)))
+        elif first < 0.6:
+            c.emit(t, "a", ACK, seq=c.seq["a"] - 1)  # a keepalive probe
+            c.t = t + c.gap("b")
+            c.emit(c.t, "b", ACK)
+        else:
+            c.t = t
+            c.send("a", tls_records(rng, rng.randint(60, 600)), final_ack=False)
+            c.send("b", tls_records(rng, rng.randint(100, 3000)))
+        for _ in range(rng.randint(0, 3)):
+            c.t += rng.uniform(1.0, 9.0)
+            c.send("a", tls_records(rng, rng.randint(60, 600)), final_ack=False)
+            c.send("b", tls_records(rng, rng.randint(100, 3000)))
     return cap

@@ -38,8 +38,10 @@ Where each part lives (each module's docstring describes its classes, what they 
     reflection_devices.py  ssdp, ws_discovery, vpn_ike_openvpn, iot_coap_bacnet, burst_short,
                            sparse_sample
     floods.py              udp_flood_dst, icmp_flood_dst, fragment_flood_dst, syn_flood_spoofed
+    probes.py              ack_sweep_dark, fin_sweep_dark
     benign.py              bittorrent_p2p, cdn_browsing, traceroute, failing_client
-    benign_infra.py        dns_resolver, nat_gateway, monitoring_poller, mail_relay
+    benign_infra.py        dns_resolver, nat_gateway, midstream_start, monitoring_poller,
+                           mail_relay
     common.py              helpers the classes share (victim, random values, TLS, HTTP)
     wire.py                frames: headers, fragmentation, the TCP model, address pools
 """
@@ -60,6 +62,7 @@ conf.verb = 0
 import benign  # noqa: E402
 import benign_infra  # noqa: E402
 import floods  # noqa: E402
+import probes  # noqa: E402
 import reflection  # noqa: E402
 import reflection_devices  # noqa: E402
 from common import VICTIM  # noqa: E402
@@ -112,6 +115,12 @@ CLASSES = [
     ("syn_flood_spoofed", "attack", "flood", VICTIM, floods.gen_syn_flood_spoofed,
      "SYN flood to port 80 from 20,000 random spoofed sources in 2 s; victim SYN-ACKs while "
      "its 1024-entry backlog has room, resent after 1 s; RSTs from live spoofed hosts"),
+    ("ack_sweep_dark", "attack", "sweep", probes.SCANNER, probes.gen_ack_sweep_dark,
+     "TCP ACK ping sweep (nmap -sn -PA) of 1024 addresses on port 80 in 4 s, resent once; 8 "
+     "live hosts answer RST, the rest is dark"),
+    ("fin_sweep_dark", "attack", "sweep", probes.SCANNER, probes.gen_fin_sweep_dark,
+     "bare FINs to port 443 of 1024 addresses in 4 s, resent once; 8 live hosts answer "
+     "RST+ACK, the rest is dark"),
     ("bittorrent_p2p", "benign", None, None, benign.gen_bittorrent_p2p,
      "BitTorrent client 192.168.1.20: DHT with 240 nodes, uTP with 60 and TCP with 100 peers "
      "over 60 s; ~10% never answer, a few refuse"),
@@ -124,6 +133,10 @@ CLASSES = [
     ("nat_gateway", "benign", None, None, benign_infra.gen_nat_gateway,
      "NAT gateway 198.51.100.1 for 100 users: 3000 TCP connections to 600 servers, random "
      "source ports; 60 s"),
+    ("midstream_start", "benign", None, None, benign_infra.gen_midstream_start,
+     "NAT gateway 198.51.100.1, capture started inside 250 open connections: each one's first "
+     "captured segment is the gateway's (pure ACK, keepalive or request), answered a round "
+     "trip later; 30 s"),
     ("monitoring_poller", "benign", None, None, benign_infra.gen_monitoring_poller,
      "monitoring server 10.0.0.5 polling 500 hosts every 10 s (ping, SNMP get, TCP 22/80), 2% "
      "down; 60 s"),
