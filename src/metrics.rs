@@ -34,10 +34,11 @@ pub enum Metric {
     DistinctFailedPorts,
     DistinctFailedHosts,
     DistinctSrcPorts,
+    IcmpErrors,
 }
 
 impl Metric {
-    pub const COUNT: usize = 25;
+    pub const COUNT: usize = 26;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Packets,
         Metric::Bytes,
@@ -64,6 +65,7 @@ impl Metric {
         Metric::DistinctFailedPorts,
         Metric::DistinctFailedHosts,
         Metric::DistinctSrcPorts,
+        Metric::IcmpErrors,
     ];
 
     /// Metrics read from the conversation stage's outcomes (a rule pack that reads none of
@@ -110,6 +112,7 @@ impl Metric {
             Metric::DistinctFailedPorts => "distinct_failed_ports",
             Metric::DistinctFailedHosts => "distinct_failed_hosts",
             Metric::DistinctSrcPorts => "distinct_src_ports",
+            Metric::IcmpErrors => "icmp_errors",
         }
     }
 
@@ -125,6 +128,7 @@ impl Metric {
             Metric::Fin => "TCP packets with FIN",
             Metric::IcmpEcho => "ICMP / ICMPv6 echo requests",
             Metric::Udp => "UDP packets",
+            Metric::IcmpErrors => "ICMP / ICMPv6 error messages (unreachable, time exceeded, parameter problem, ...): those the key sent for group_by src, pair and flow; those it received for group_by dst",
             Metric::DistinctDstPorts => "distinct destination ports",
             Metric::DistinctDstHosts => "distinct destination addresses",
             Metric::DistinctSrcHosts => "distinct source addresses (for rules grouped by destination: how many attack it)",

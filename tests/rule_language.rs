@@ -1,4 +1,4 @@
-//! Suricata's threshold parity, end to end through the pipeline: `group_by = "pair"`
+//! Suricata's threshold parity and the ICMP-error metric, end to end through the pipeline: `group_by = "pair"`
 //! (`by_both`, on packets and on connection outcomes), `group_by = "flow"` (`by_flow`)
 //! and `dsize`, with alerts identical for any shard count.
 
@@ -91,6 +91,12 @@ window = "10s"
 cooldown = "1m"
 filter = { outcome = "failed", proto = "tcp" }
 condition = "failed >= 20"
+
+[[rule]]
+id = "refusing_host"
+window = "10s"
+cooldown = "1m"
+condition = "icmp_errors >= 10"
 "#;
 
 /// Attacker .1 guesses at .11 and .12 (25 connections each, new source ports); client .2
@@ -122,6 +128,28 @@ fn traffic() -> Vec<Record> {
         v.push(udp(T0 + i * 50 * MS + 7, a(1), 5000, a(11), 9000, 4));
         v.push(udp(T0 + i * 50 * MS + 8, a(3), 6000, a(11), 9000, 1200));
     }
+    // .11 refuses .3's datagrams with 12 port unreachables (and echoes one ping).
+    for i in 0..12u64 {
+        v.push(Record {
+            ts_ns: T0 + i * 100 * MS + 9,
+            src: a(11),
+            dst: a(3),
+            proto: proto::ICMP,
+            icmp_type: 3,
+            tcp_flags: proto::UDP,
+            ip_len: 56,
+            ..Default::default()
+        });
+    }
+    v.push(Record {
+        ts_ns: T0 + 10,
+        src: a(11),
+        dst: a(3),
+        proto: proto::ICMP,
+        icmp_type: 0,
+        ip_len: 84,
+        ..Default::default()
+    });
     v.sort_by_key(|r| r.ts_ns);
     v
 }
@@ -183,6 +211,7 @@ fn pair_and_flow_rules_name_each_pair_and_flow_and_dsize_selects_small_payloads(
     assert_eq!(
         got_sorted,
         vec![
+            want("refusing_host", "10.0.0.11", "10.0.0.3", None),
             want("ssh_guessing", "10.0.0.1", "10.0.0.11", None),
             want("ssh_guessing", "10.0.0.1", "10.0.0.12", None),
             want(
@@ -199,6 +228,10 @@ fn pair_and_flow_rules_name_each_pair_and_flow_and_dsize_selects_small_payloads(
     );
     for j in &alerts {
         let by = j["group_by"].as_str().unwrap();
+        if j["alert"]["rule"] == "refusing_host" {
+            assert_eq!(j["metrics"]["icmp_errors"], 12, "{j}");
+            continue;
+        }
         assert!(by == "pair" || by == "flow", "{j}");
         if by == "flow" {
             assert_eq!(j["proto"], "UDP");

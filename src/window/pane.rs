@@ -73,6 +73,7 @@ pub struct Sums {
     pub fin: u32,
     pub icmp_echo: u32,
     pub udp: u32,
+    pub icmp_errors: u32,
     /// Outcome records of the conversation stage, by kind (`record::event`).
     pub answered: u32,
     pub rejected: u32,
@@ -106,6 +107,7 @@ impl Sums {
         self.fin += r.is_fin() as u32;
         self.icmp_echo += r.is_echo_request() as u32;
         self.udp += r.is_udp() as u32;
+        self.icmp_errors += r.is_icmp_error() as u32;
     }
 
     #[inline]
@@ -118,6 +120,7 @@ impl Sums {
         self.fin += o.fin;
         self.icmp_echo += o.icmp_echo;
         self.udp += o.udp;
+        self.icmp_errors += o.icmp_errors;
         self.answered += o.answered;
         self.rejected += o.rejected;
         self.unanswered += o.unanswered;

@@ -210,6 +210,7 @@ impl Due<'_> {
             v.set(Metric::Fin, c.fin as f64);
             v.set(Metric::IcmpEcho, c.icmp_echo as f64);
             v.set(Metric::Udp, c.udp as f64);
+            v.set(Metric::IcmpErrors, c.icmp_errors as f64);
             let failed = (c.rejected + c.unanswered) as f64;
             v.set(Metric::Attempts, failed + c.answered as f64);
             v.set(Metric::Answered, c.answered as f64);
