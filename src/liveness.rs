@@ -9,21 +9,23 @@
 //! a group each judge by the records they read: a member sees what its addresses sent and
 //! received, so an address that sends only to others' addresses looks dark to it; a probe
 //! of such an address then fails unless answered.) Memory is fixed: two bitmaps
-//! of `BITS` bits (a Bloom filter with one hash), whatever an attacker sends; a collision
+//! of `BITS` bits, interleaved (a Bloom filter with one hash), whatever an attacker sends; a collision
 //! only makes a dark address look alive (a probe to it is then not tracked: a miss, never
 //! a false failure). Generations turn every `GENERATION_NS` of capture time, so an address
 //! silent for two generations is dark again.
 
 use crate::record::{proto, Addr, Record};
 
-/// Bits per generation (1 MiB).
-const BITS: usize = 1 << 23;
+/// Bits per generation (512 KiB): 40,000 live addresses set 1 % of them, a million 21 %.
+const BITS: usize = 1 << 22;
+const BITS_LOG2: u32 = 22;
 /// Capture time a generation covers.
 pub const GENERATION_NS: u64 = 600_000_000_000;
 
 pub struct Liveness {
-    cur: Vec<u64>,
-    prev: Vec<u64>,
+    /// Word `w` of the current and of the previous generation side by side, so one cache
+    /// line answers both.
+    words: Vec<[u64; 2]>,
     /// The generation `cur` covers (capture time / `GENERATION_NS`).
     gen: u64,
 }
@@ -31,8 +33,7 @@ pub struct Liveness {
 impl Default for Liveness {
     fn default() -> Self {
         Liveness {
-            cur: vec![0; BITS / 64],
-            prev: vec![0; BITS / 64],
+            words: vec![[0; 2]; BITS / 64],
             gen: 0,
         }
     }
@@ -43,7 +44,7 @@ fn bit(a: &Addr) -> (usize, u64) {
     let lo = u64::from_ne_bytes(a.0[..8].try_into().expect("8 bytes"));
     let hi = u64::from_ne_bytes(a.0[8..].try_into().expect("8 bytes"));
     let h = (lo ^ hi.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let i = (h >> (64 - 23)) as usize;
+    let i = (h >> (64 - BITS_LOG2)) as usize;
     (i / 64, 1u64 << (i % 64))
 }
 
@@ -59,25 +60,28 @@ impl Liveness {
             self.turn(g);
         }
         let (w, m) = bit(&r.src);
-        let was = (self.cur[w] | self.prev[w]) & m != 0;
-        self.cur[w] |= m;
-        !was
+        let [cur, prev] = &mut self.words[w];
+        if *cur & m != 0 {
+            return false;
+        }
+        let dark = *prev & m == 0;
+        *cur |= m;
+        dark
     }
 
     /// Whether nothing was seen from `a` (TCP) in this generation or the one before.
     #[inline]
     pub fn is_dark(&self, a: &Addr) -> bool {
         let (w, m) = bit(a);
-        (self.cur[w] | self.prev[w]) & m == 0
+        let [cur, prev] = self.words[w];
+        (cur | prev) & m == 0
     }
 
     fn turn(&mut self, g: u64) {
-        if g == self.gen + 1 {
-            std::mem::swap(&mut self.cur, &mut self.prev);
-        } else {
-            self.prev.fill(0);
+        let keep = g == self.gen + 1;
+        for w in self.words.iter_mut() {
+            *w = [0, if keep { w[0] } else { 0 }];
         }
-        self.cur.fill(0);
         self.gen = g;
     }
 }

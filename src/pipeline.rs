@@ -239,7 +239,7 @@ pub fn run<S: AlertSink + 'static>(
     let tel = cfg.telemetry.clone();
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
     let routes = Route::table(&rules, conversations);
-    // Which addresses sent TCP lately (for probes of dark addresses): boxed, 2 MiB.
+    // Which addresses sent TCP lately (for probes of dark addresses): boxed, 1 MiB.
     let mut liveness = conversations.then(|| Box::new(Liveness::default()));
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
