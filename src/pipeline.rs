@@ -239,6 +239,7 @@ pub fn run<S: AlertSink + 'static>(
     let tel = cfg.telemetry.clone();
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
     let routes = Route::table(&rules, conversations);
+    let all_shard = shard_of(&Addr::UNSPECIFIED, n);
     // Which addresses sent TCP lately (for probes of dark addresses): boxed, 1 MiB.
     let mut liveness = conversations.then(|| Box::new(Liveness::default()));
     let mut cur_point = BatchPoint::default();
@@ -399,9 +400,15 @@ pub fn run<S: AlertSink + 'static>(
             Some(l) => Hints::of(l, &rec),
             None => Hints::default(),
         };
+        // Each owner's shard is hashed once per record, when a route first needs it.
+        let mut owners = [usize::MAX, usize::MAX, all_shard];
         for route in &routes {
             if route.serves(side) && route.selects(&rec, hints) {
-                let shard = shard_of(&route.owner(&rec), n);
+                let o = route.owner.stage();
+                if owners[o] == usize::MAX {
+                    owners[o] = shard_of(&route.owner(&rec), n);
+                }
+                let shard = owners[o];
                 let rec = Record {
                     event: route.mark(hints),
                     ..rec
