@@ -301,7 +301,7 @@ fn a_full_table_drops_the_longest_idle_resolved_conversation_before_any_attempt(
         ..Default::default()
     };
     let mut c = Conversations::new(cfg);
-    let mut feed = |c: &mut Conversations, r: Record| {
+    let feed = |c: &mut Conversations, r: Record| {
         let mut r = r;
         r.event = 0;
         if Conversations::sender_class(&r) {

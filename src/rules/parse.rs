@@ -132,6 +132,7 @@ struct RawOverride {
 
 struct Ctx<'a> {
     text: &'a str,
+    lines: LineIndex,
     file: &'a str,
     errors: Vec<RuleError>,
     groups: HashMap<String, Vec<Cidr>>,
@@ -147,7 +148,7 @@ struct Allow {
 
 impl Ctx<'_> {
     fn err(&mut self, at: usize, msg: impl Into<String>) {
-        let (line, column) = line_col(self.text, at);
+        let (line, column) = self.lines.line_col(self.text, at);
         self.errors.push(RuleError {
             file: self.file.to_string(),
             line,
@@ -158,26 +159,41 @@ impl Ctx<'_> {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-pub fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let mut at = at.min(text.len());
-    while at > 0 && !text.is_char_boundary(at) {
-        at -= 1;
+#[cfg(test)]
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    LineIndex::new(text).line_col(text, at)
+}
+
+/// Where each line of a text starts, so finding a position's line is a binary search, not a
+/// scan from the top (a file of 20,000 rules, each error and rule placed by a scan, took
+/// 20 s).
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
     }
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, col)
+
+    fn line_col(&self, text: &str, at: usize) -> (usize, usize) {
+        let mut at = at.min(text.len());
+        while at > 0 && !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= at);
+        let start = self.starts[line - 1];
+        (line, text[start..at].chars().count() + 1)
+    }
 }
 
 /// Parse and compile a rule file; `file` names it in errors.
 pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
     let mut cx = Ctx {
         text,
+        lines: LineIndex::new(text),
         file,
         errors: Vec::new(),
         groups: HashMap::new(),
@@ -207,6 +223,7 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
     let mut rules: Vec<Rule> = Vec::new();
     let mut seen_ids: HashMap<String, usize> = HashMap::new();
     let mut seen_sids: HashMap<u32, String> = HashMap::new();
+    let mut defaulted: Vec<usize> = Vec::new();
     let mut yields: Vec<(usize, usize, Vec<String>)> = Vec::new();
     for spanned in raw.rule {
         let span = spanned.span();
@@ -214,8 +231,9 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
         if r.enabled == Some(false) {
             continue;
         }
-        let line = line_col(text, span.start).0;
+        let line = cx.lines.line_col(text, span.start).0;
         let y = r.yield_to.take();
+        let explicit_sid = r.sid.is_some();
         if let Some(rule) = compile_rule(&mut cx, r, line) {
             if let Some(y) = y {
                 yields.push((rules.len(), y.span().start, y.into_inner()));
@@ -226,7 +244,9 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
                     format!("duplicate rule id `{}` (first at line {prev})", rule.id),
                 );
             }
-            if let Some(other) = seen_sids.insert(rule.signature_id, rule.id.clone()) {
+            if !explicit_sid {
+                defaulted.push(rules.len());
+            } else if let Some(other) = seen_sids.insert(rule.signature_id, rule.id.clone()) {
                 cx.err(
                     span.start,
                     format!(
@@ -237,6 +257,16 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
             }
             rules.push(rule);
         }
+    }
+    // Default sids come from a hash of the id: on a collision (with a written sid or an
+    // earlier default) take the next free one, so they never clash by accident.
+    for i in defaulted {
+        let mut sid = rules[i].signature_id;
+        while seen_sids.contains_key(&sid) {
+            sid = next_default_sid(sid);
+        }
+        seen_sids.insert(sid, rules[i].id.clone());
+        rules[i].signature_id = sid;
     }
     resolve_yields(&mut cx, &mut rules, yields);
     if !cx.errors.is_empty() {
@@ -580,9 +610,15 @@ fn allow(cx: &mut Ctx<'_>, a: &RawAllow) -> Allow {
     out
 }
 
-/// A stable signature id from the rule id: 9,000,000 + a 20-bit hash.
+/// A stable signature id from the rule id: 9,000,000 + a hash mod 1,000,000 (moved on by
+/// [`next_default_sid`] when another rule of the file holds it).
 fn default_sid(id: &str) -> u32 {
     9_000_000 + (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % 1_000_000) as u32
+}
+
+/// The default sid after `sid`, wrapping within 9,000,000..10,000,000.
+fn next_default_sid(sid: u32) -> u32 {
+    9_000_000 + (sid.wrapping_sub(9_000_000).wrapping_add(1)) % 1_000_000
 }
 
 /// Byte offset of the condition's first character (after the opening quote(s)).

@@ -297,3 +297,39 @@ fn dsize_takes_suricatas_forms() {
         .to_string();
     assert!(e.starts_with("f:4:15:") && e.contains("dsize is"), "{e}");
 }
+
+#[test]
+fn default_sids_never_collide_and_positions_come_from_a_line_index() {
+    let mut text = String::new();
+    for i in 0..20_000 {
+        text.push_str(&format!(
+            "[[rule]]\nid = \"r{i}\"\nwindow = \"1s\"\ncondition = \"pps > {i}\"\n"
+        ));
+    }
+    // A written sid equal to one rule's default does not clash either: the default moves.
+    let taken = default_sid("r7");
+    text.push_str(&format!(
+        "[[rule]]\nid = \"explicit\"\nsid = {taken}\nwindow = \"1s\"\ncondition = \"pps > 1\"\n"
+    ));
+    let rs = parse_rules(&text, "big.toml").expect("20,001 rules compile");
+    let mut sids: Vec<u32> = rs.rules.iter().map(|r| r.signature_id).collect();
+    sids.sort();
+    sids.dedup();
+    assert_eq!(sids.len(), 20_001, "every sid distinct");
+    assert_eq!(rs.rule("explicit").unwrap().signature_id, taken);
+    assert_ne!(rs.rule("r7").unwrap().signature_id, taken);
+    // Two written sids that clash are an error, at the second rule's line.
+    let e = parse_rules(
+        "[[rule]]\nid='a'\nsid=5\nwindow='1s'\ncondition='pps > 1'\n\
+         [[rule]]\nid='b'\nsid=5\nwindow='1s'\ncondition='pps > 1'\n",
+        "f",
+    )
+    .unwrap_err()[0]
+        .to_string();
+    assert!(
+        e.starts_with("f:6:1:") && e.contains("already used by `a`"),
+        "{e}"
+    );
+    assert_eq!(line_col("ab\ncd\u{e9}f\n", 7), (2, 4));
+    assert_eq!(line_col("ab\n", 99), (2, 1));
+}
