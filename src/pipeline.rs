@@ -576,7 +576,8 @@ fn store_counters(
     c.packets.store(summary.packets, Ordering::Relaxed);
     c.bytes.store(summary.bytes, Ordering::Relaxed);
     c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
-    c.late.store(summary.late_packets, Ordering::Relaxed);
+    // Late copies (Kafka records for a destination's side) are late records too.
+    c.late.store(summary.late_packets + summary.late_copies, Ordering::Relaxed);
     c.queue_drops.store(queue_drops, Ordering::Relaxed);
     c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
 }

@@ -22,6 +22,7 @@ pub struct Counters {
     pub bytes: AtomicU64,
     pub records: AtomicU64,
     pub decode_errors: AtomicU64,
+    /// Late records: packets and Kafka destination copies.
     pub late: AtomicU64,
     pub queue_drops: AtomicU64,
     pub kernel_drops: AtomicU64,
