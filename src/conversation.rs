@@ -114,17 +114,16 @@ struct Key {
 }
 
 impl std::hash::Hash for Key {
-    /// Five words instead of the derive's byte slices with length prefixes: this hash runs
-    /// for most packets.
+    /// Five words: this hash runs for most packets.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let w = |a: &Addr, i: usize| u64::from_ne_bytes(a.0[i..i + 8].try_into().unwrap());
-        h.write_u64(w(&self.local, 0));
-        h.write_u64(w(&self.local, 8));
-        h.write_u64(w(&self.remote, 0));
-        h.write_u64(w(&self.remote, 8));
-        h.write_u64(
-            u64::from(self.lport) | u64::from(self.rport) << 16 | u64::from(self.proto) << 32,
+        crate::record::hash_tuple(
+            h,
+            &self.local,
+            &self.remote,
+            self.lport,
+            self.rport,
+            self.proto,
         );
     }
 }

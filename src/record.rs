@@ -80,6 +80,18 @@ pub mod event {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Addr(pub [u8; 16]);
 
+/// Feed two addresses and two ports and a protocol to a hasher as five words, not the
+/// derive's byte slices with length prefixes (for keys hashed once per packet).
+#[inline]
+pub fn hash_tuple<H: std::hash::Hasher>(h: &mut H, a: &Addr, b: &Addr, pa: u16, pb: u16, p: u8) {
+    let w = |x: &Addr, i: usize| u64::from_ne_bytes(x.0[i..i + 8].try_into().expect("8 bytes"));
+    h.write_u64(w(a, 0));
+    h.write_u64(w(a, 8));
+    h.write_u64(w(b, 0));
+    h.write_u64(w(b, 8));
+    h.write_u64(u64::from(pa) | u64::from(pb) << 16 | u64::from(p) << 32);
+}
+
 impl Addr {
     pub const UNSPECIFIED: Addr = Addr([0; 16]);
 

@@ -59,13 +59,13 @@ impl Hash for FlowKey {
     /// Five words, as the conversation table's key.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let w = |a: &Addr, i: usize| u64::from_ne_bytes(a.0[i..i + 8].try_into().unwrap());
-        h.write_u64(w(&self.src, 0));
-        h.write_u64(w(&self.src, 8));
-        h.write_u64(w(&self.dst, 0));
-        h.write_u64(w(&self.dst, 8));
-        h.write_u64(
-            u64::from(self.src_port) | u64::from(self.dst_port) << 16 | u64::from(self.proto) << 32,
+        crate::record::hash_tuple(
+            h,
+            &self.src,
+            &self.dst,
+            self.src_port,
+            self.dst_port,
+            self.proto,
         );
     }
 }
