@@ -510,10 +510,27 @@ impl Conversations {
         }
         *n += 1;
         // The host has room; make room in the table (dropping nothing for a host at its cap).
-        if self.table.len() >= self.cfg.max_entries && !self.evict_oldest() {
-            self.release(&k.local);
-            self.stats.untracked += 1;
-            return false;
+        if self.table.len() >= self.cfg.max_entries {
+            let (evicted, untracked) = (self.stats.evicted, self.stats.untracked);
+            let made_room = self.evict_oldest();
+            if !made_room {
+                self.stats.untracked += 1;
+            }
+            if crate::summary::new_decade(evicted, self.stats.evicted)
+                || crate::summary::new_decade(untracked, self.stats.untracked)
+            {
+                tracing::warn!(
+                    "conversations: table full ({} in this shard): {} dropped so far to make \
+                     room (resolved ones idle the longest first), {} attempts not tracked",
+                    self.cfg.max_entries,
+                    self.stats.evicted,
+                    self.stats.untracked
+                );
+            }
+            if !made_room {
+                self.release(&k.local);
+                return false;
+            }
         }
         if matches!(c.state, State::Done) {
             self.idle

@@ -377,10 +377,18 @@ pub fn run<S: AlertSink + 'static>(
             reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
         }
         if obs.batch.is_none() {
-            if copy {
+            let (n, what) = if copy {
                 summary.late_copies += 1;
+                (summary.late_copies, "destination copies")
             } else {
                 summary.late_packets += 1;
+                (summary.late_packets, "packets")
+            };
+            if crate::summary::new_decade(n - 1, n) {
+                tracing::warn!(
+                    "{n} late {what} dropped so far: capture time behind the watermark by more \
+                     than --lateness (counted in the summary)"
+                );
             }
             continue;
         }
@@ -577,7 +585,10 @@ fn store_counters(
     c.bytes.store(summary.bytes, Ordering::Relaxed);
     c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
     // Late copies (Kafka records for a destination's side) are late records too.
-    c.late.store(summary.late_packets + summary.late_copies, Ordering::Relaxed);
+    c.late.store(
+        summary.late_packets + summary.late_copies,
+        Ordering::Relaxed,
+    );
     c.queue_drops.store(queue_drops, Ordering::Relaxed);
     c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
 }

@@ -82,6 +82,14 @@ impl Summary {
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`).
+/// Whether a loss counter that went from `before` to `after` reached a new power of ten
+/// (1, 10, 100, ...): such losses are logged as they happen, at each decade, so a flood of
+/// them is seen at once without a line per record.
+#[inline]
+pub fn new_decade(before: u64, after: u64) -> bool {
+    after > before && (before == 0 || before.ilog10() != after.ilog10())
+}
+
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -209,5 +217,20 @@ impl fmt::Display for Summary {
             writeln!(f, "  input error  {e}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod decade_tests {
+    use super::new_decade;
+
+    #[test]
+    fn losses_are_logged_at_each_power_of_ten() {
+        let hits: Vec<u64> = (0..1000u64)
+            .filter(|&n| new_decade(n, n + 1))
+            .map(|n| n + 1)
+            .collect();
+        assert_eq!(hits, vec![1, 10, 100, 1000]);
+        assert!(new_decade(5, 12) && !new_decade(12, 99) && !new_decade(7, 7));
     }
 }

@@ -298,11 +298,21 @@ impl<K: WindowKey> KeyedWindows<K> {
         if n < order.len() {
             order.select_nth_unstable(n);
         }
+        let before = self.stats.keys_evicted;
         for (_, k) in order.iter().take(n) {
             if let Some(e) = self.keys.remove(k) {
                 self.keep_top(k.addr(), e.totals);
                 self.stats.keys_evicted += 1;
             }
+        }
+        if crate::summary::new_decade(before, self.stats.keys_evicted) {
+            tracing::warn!(
+                "{} keys: {} evicted so far (the quietest eighth each time the shard holds \
+                 its share of --max-keys, {}); their windows start over",
+                self.group_by.name(),
+                self.stats.keys_evicted,
+                self.cfg.max_keys
+            );
         }
     }
 
