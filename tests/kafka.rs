@@ -785,12 +785,73 @@ fn pmacct_flows_raise_the_scan_alert() {
     let capture = shared_capture("nmap-syn-scan.pcap");
     let dir = tempfile::tempdir().unwrap();
     let (want, _) = replay(&capture, dir.path(), &[]);
-    let topic = unique("pmacct");
+    // pmacctd 1.7.7 sometimes exports only part of a replayed file when the machine is
+    // busy (seen once in five CI runs: 221 flows, its first purge empty): one more run on a
+    // fresh topic then, and the second run must export them all.
+    let mut topic = unique("pmacct");
     create_topic(BROKERS, &topic, 2);
+    let (mut n, mut text) = pmacct_export(
+        pmacctd,
+        lib.as_deref().unwrap(),
+        &capture,
+        dir.path(),
+        &topic,
+    );
+    if n <= 1000 {
+        eprintln!("pmacctd exported {n} flows; running it once more: {text}");
+        topic = unique("pmacct");
+        create_topic(BROKERS, &topic, 2);
+        (n, text) = pmacct_export(
+            pmacctd,
+            lib.as_deref().unwrap(),
+            &capture,
+            dir.path(),
+            &topic,
+        );
+    }
+    assert!(n > 1000, "{n} flows from pmacct: {text}");
+    let (a, s) = (dir.path().join("a.jsonl"), dir.path().join("s.json"));
+    run_ok(consume_cmd(&topic, &unique("g"), &a, &s).args([
+        "--stop-at-end",
+        "--format",
+        "pmacct",
+        "--lateness",
+        "60s",
+    ]));
+    let sum = json(&std::fs::read_to_string(&s).unwrap());
+    assert_eq!(sum["malformed_input"], 0, "{sum}");
+    let got = lines(&a);
+    // The scan alert, with the id the packet replay gives it (same rule, key and window).
+    let id = |l: &String| {
+        let v = json(l);
+        (v["alert"]["rule"].to_string(), v["id"].to_string())
+    };
+    let want_ids: BTreeMap<_, _> = want.iter().map(|l| (id(l), l)).collect();
+    let scan = want_ids
+        .keys()
+        .find(|(rule, _)| rule == "\"port_scan\"")
+        .expect("the replay raises port_scan")
+        .clone();
+    assert!(
+        got.iter().any(|l| id(l) == scan),
+        "no port_scan alert with id {} from pmacct's flows: {got:?}",
+        scan.1
+    );
+}
+
+/// Run pmacctd on `capture` with its Kafka plugin writing JSON flows to `topic`; the
+/// flows that reached the topic, and pmacctd's log.
+fn pmacct_export(
+    pmacctd: &Path,
+    lib: &Path,
+    capture: &Path,
+    dir: &Path,
+    topic: &str,
+) -> (usize, String) {
     // pmacctd reads the capture (-I), waits (pcap_savefile_wait) and purges its whole cache
     // when signalled: a shorter kafka_refresh_time loses the flows of a replayed file
     // (pmacct 1.7.7 purges on capture time, then drops what comes after the first purge).
-    let conf = dir.path().join("pmacctd.conf");
+    let conf = dir.join("pmacctd.conf");
     std::fs::write(
         &conf,
         format!(
@@ -803,11 +864,11 @@ fn pmacct_flows_raise_the_scan_alert() {
         ),
     )
     .unwrap();
-    let log = dir.path().join("pmacctd.log");
+    let log = dir.join("pmacctd.log");
     let mut pm = Command::new(pmacctd)
         .arg("-f")
         .arg(&conf)
-        .env("LD_LIBRARY_PATH", lib.unwrap())
+        .env("LD_LIBRARY_PATH", lib)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -836,40 +897,7 @@ fn pmacct_flows_raise_the_scan_alert() {
         st.success() || text.contains("Purging cache - END"),
         "pmacctd: {st}: {text}"
     );
-    let flows = read_topic(BROKERS, &topic);
-    assert!(
-        flows.len() > 1000,
-        "{} flows from pmacct: {text}",
-        flows.len()
-    );
-
-    let (a, s) = (dir.path().join("a.jsonl"), dir.path().join("s.json"));
-    run_ok(consume_cmd(&topic, &unique("g"), &a, &s).args([
-        "--stop-at-end",
-        "--format",
-        "pmacct",
-        "--lateness",
-        "60s",
-    ]));
-    let sum = json(&std::fs::read_to_string(&s).unwrap());
-    assert_eq!(sum["malformed_input"], 0, "{sum}");
-    let got = lines(&a);
-    // The scan alert, with the id the packet replay gives it (same rule, key and window).
-    let id = |l: &String| {
-        let v = json(l);
-        (v["alert"]["rule"].to_string(), v["id"].to_string())
-    };
-    let want_ids: BTreeMap<_, _> = want.iter().map(|l| (id(l), l)).collect();
-    let scan = want_ids
-        .keys()
-        .find(|(rule, _)| rule == "\"port_scan\"")
-        .expect("the replay raises port_scan")
-        .clone();
-    assert!(
-        got.iter().any(|l| id(l) == scan),
-        "no port_scan alert with id {} from pmacct's flows: {got:?}",
-        scan.1
-    );
+    (read_topic(BROKERS, topic).len(), text)
 }
 
 #[test]
