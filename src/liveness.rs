@@ -41,8 +41,7 @@ impl Default for Liveness {
 
 #[inline]
 fn bit(a: &Addr) -> (usize, u64) {
-    let lo = u64::from_ne_bytes(a.0[..8].try_into().expect("8 bytes"));
-    let hi = u64::from_ne_bytes(a.0[8..].try_into().expect("8 bytes"));
+    let [lo, hi] = a.words();
     let h = (lo ^ hi.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let i = (h >> (64 - BITS_LOG2)) as usize;
     (i / 64, 1u64 << (i % 64))

@@ -240,8 +240,8 @@ pub fn run<S: AlertSink + 'static>(
     let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
     let routes = Route::table(&rules, conversations);
     let all_shard = shard_of(&Addr::UNSPECIFIED, n);
-    // Which addresses sent TCP lately (for probes of dark addresses): boxed, 1 MiB.
-    let mut liveness = conversations.then(|| Box::new(Liveness::default()));
+    // Which addresses sent TCP lately (for probes of dark addresses): 1 MiB.
+    let mut liveness = conversations.then(Liveness::default);
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();

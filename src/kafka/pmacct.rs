@@ -222,30 +222,27 @@ pub fn expand(f: &Flow, out: &mut Vec<(Record, u32)>) {
         if i == n - 1 {
             fl |= closing;
         }
-        out.push((
-            Record {
-                ts_ns: ts,
-                src: f.src,
-                dst: f.dst,
-                src_port: f.src_port,
-                dst_port: f.dst_port,
-                ip_len,
-                proto: f.proto,
-                tcp_flags: fl,
-                icmp_type: if f.proto == proto::ICMP || f.proto == proto::ICMPV6 {
-                    f.icmp_type
-                } else {
-                    0
-                },
-                frag: frag::NONE,
-                event: 0,
-                payload_len: 0,
+        let mut rec = Record {
+            ts_ns: ts,
+            src: f.src,
+            dst: f.dst,
+            src_port: f.src_port,
+            dst_port: f.dst_port,
+            ip_len,
+            proto: f.proto,
+            tcp_flags: fl,
+            icmp_type: if f.proto == proto::ICMP || f.proto == proto::ICMPV6 {
+                f.icmp_type
+            } else {
+                0
             },
-            ip_len + 14,
-        ));
+            frag: frag::NONE,
+            event: 0,
+            payload_len: 0,
+        };
         // Flow records carry byte counts only: the shortest headers are assumed.
-        let last = out.len() - 1;
-        out[last].0.payload_len = out[last].0.estimated_payload_len();
+        rec.payload_len = rec.estimated_payload_len();
+        out.push((rec, ip_len + 14));
     }
 }
 

@@ -71,6 +71,14 @@ impl Stage {
         }
     }
 
+    /// The source stage: always built, and first (`GroupBy::ALL` starts with `Src`).
+    fn source(stages: &[Stage]) -> &KeyedWindows<Addr> {
+        match stages.first() {
+            Some(Stage::Host(src)) => src,
+            _ => unreachable!("the source stage comes first"),
+        }
+    }
+
     fn state_bytes(&self) -> usize {
         match self {
             Stage::Host(k) => k.state_bytes(),
@@ -89,10 +97,6 @@ pub(super) fn shard_loop(
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
     let mut stages: Vec<Stage> = stages.into_iter().flatten().collect();
-    // The source stage, always present and first: the dashboard's and the summary's view.
-    let Some(Stage::Host(_)) = stages.first() else {
-        unreachable!("the source stage comes first")
-    };
     let stage_of: Vec<usize> = GroupBy::ALL
         .iter()
         .map(|g| {
@@ -127,7 +131,8 @@ pub(super) fn shard_loop(
             }
             ToShard::Watermark(c) => {
                 let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
-                if let (Some((t, i)), Some(Stage::Host(src))) = (&tel, stages.first()) {
+                if let Some((t, i)) = &tel {
+                    let src = Stage::source(&stages);
                     src.publish(c, t);
                     let st = src.stats();
                     let g = &t.shards[*i];
@@ -152,14 +157,10 @@ pub(super) fn shard_loop(
                         stats.add(&kw.stats());
                     }
                 }
-                let top = match stages.first() {
-                    Some(Stage::Host(src)) => src.top(10),
-                    _ => Vec::new(),
-                };
                 let report = ShardReport {
                     stats,
                     conversations: conversations.as_ref().map(|c| c.stats()),
-                    top,
+                    top: Stage::source(&stages).top(10),
                     state_bytes,
                 };
                 let _ = tx.send(FromShard::Done(Box::new(report)));

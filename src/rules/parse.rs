@@ -510,10 +510,14 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
     let reads = condition.metrics();
     let necessary = condition.monotone_part();
     let zscores = condition.zscores();
-    let reads_outcomes = reads
-        .iter()
-        .chain(overrides.iter().flat_map(|o| o.reads.iter()))
-        .any(|m| m.from_conversations());
+    // Whether the condition or an override's reads a metric `pick` accepts.
+    let any_read = |pick: fn(&Metric) -> bool| {
+        reads
+            .iter()
+            .chain(overrides.iter().flat_map(|o| o.reads.iter()))
+            .any(pick)
+    };
+    let reads_outcomes = any_read(|m| m.from_conversations());
     if filter.outcomes.is_none() && !reads_outcomes {
         // A rule that reads no outcome sees packets only: its packet counts and distinct
         // sets are not mixed with the conversation stage's records.
@@ -533,10 +537,7 @@ fn compile_rule(cx: &mut Ctx<'_>, r: RawRule, line: usize) -> Option<Rule> {
         let wants = filter
             .outcomes
             .is_some_and(|m| m & (1 << event::UNSOLICITED) != 0);
-        let reads_unsolicited = reads
-            .iter()
-            .chain(overrides.iter().flat_map(|o| o.reads.iter()))
-            .any(|m| *m == Metric::Unsolicited);
+        let reads_unsolicited = any_read(|m| *m == Metric::Unsolicited);
         if wants || reads_unsolicited {
             let at = r.group_by.as_ref().map_or(0, |g| g.span().start);
             cx.err(
