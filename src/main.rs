@@ -103,6 +103,12 @@ struct ReplayArgs {
     /// Pace the replay at X times the recorded speed (default: as fast as possible).
     #[arg(long, value_name = "X")]
     speed: Option<f64>,
+    /// How files are read: `mapped` parses them in place, memory-mapped, with no copy of
+    /// any frame (libpcap compiles `--filter`, and reads what `mapped` does not: pipes,
+    /// the "modified" pcap format); `libpcap` reads every file through libpcap. Both give
+    /// the same frames, so the same alerts.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "mapped")]
+    reader: flowsentry::source::Reader,
 }
 
 #[derive(Args)]
@@ -110,7 +116,8 @@ struct EngineArgs {
     /// Rule file (TOML) replacing the embedded default pack (see `flowsentry rules list`).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
-    /// BPF filter applied by libpcap before decoding, e.g. 'tcp or icmp'.
+    /// BPF filter (libpcap's syntax, compiled by libpcap) applied before decoding, e.g.
+    /// 'tcp or icmp'.
     #[arg(long, value_name = "EXPR")]
     filter: Option<String>,
     /// Where alerts go, one JSON object per line; `-` for stdout.
@@ -329,7 +336,7 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         (a.files.clone(), None)
     };
-    let mut source = PcapFiles::open(&files, a.engine.filter.as_deref())?;
+    let mut source = PcapFiles::open_with(&files, a.engine.filter.as_deref(), a.reader)?;
     if _demo_guard.is_some() {
         source.rename(&["captures/demo.pcap (embedded)".to_string()]);
     }

@@ -7,10 +7,11 @@
 //! panicked on; everything before it has already been handed out.
 
 pub mod live;
+pub mod mapped;
 pub mod pcap_file;
 
 pub use live::{LiveCapture, LiveOptions};
-pub use pcap_file::PcapFiles;
+pub use pcap_file::{PcapFiles, Reader};
 
 use crate::record::Record;
 
