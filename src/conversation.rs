@@ -175,6 +175,54 @@ struct Conv {
     ip_len: u32,
 }
 
+impl Conv {
+    /// A conversation whose first packet is `r`.
+    #[inline]
+    fn first(r: &Record, state: State) -> Conv {
+        Conv {
+            state,
+            first_ns: r.ts_ns,
+            last_ns: r.ts_ns,
+            flags: if r.proto == proto::TCP {
+                r.tcp_flags
+            } else {
+                0
+            },
+            icmp_type: r.icmp_type,
+            ip_len: r.ip_len,
+        }
+    }
+}
+
+/// Count one more conversation of `host`, unless it holds `max_per_host` already (then the
+/// attempt is counted as capped, and the host logged the first time): false.
+/// (On the fields it needs, so a caller may hold a table entry meanwhile.)
+#[inline]
+fn admit(
+    cfg: &ConversationConfig,
+    per_host: &mut FxHashMap<Addr, u32>,
+    stats: &mut ConversationStats,
+    host: &Addr,
+) -> bool {
+    let n = per_host.entry(*host).or_insert(0);
+    if *n >= cfg.max_per_host {
+        if *n == cfg.max_per_host {
+            // Logged once per host (and counted); its further attempts only counted.
+            *n += 1;
+            stats.hosts_capped += 1;
+            tracing::warn!(
+                host = %host,
+                "conversations: host holds {} conversations, its further attempts are not tracked",
+                cfg.max_per_host
+            );
+        }
+        stats.host_capped += 1;
+        return false;
+    }
+    *n += 1;
+    true
+}
+
 pub struct Conversations {
     cfg: ConversationConfig,
     table: FxHashMap<Key, Conv>,
@@ -301,14 +349,20 @@ impl Conversations {
             proto::TCP | proto::UDP => {}
             _ => (k.lport, k.rport) = (0, 0),
         }
-        if let Some(c) = self.table.get_mut(&k) {
-            c.last_ns = c.last_ns.max(r.ts_ns);
-            if c.state == State::Received {
-                // The local host answered: it was a request to a service, not a response.
-                c.state = State::Done;
+        // One lookup: the entry found or the slot for a new attempt.
+        let room = self.table.len() < self.cfg.max_entries;
+        let slot = match self.table.entry(k) {
+            Entry::Occupied(mut o) => {
+                let c = o.get_mut();
+                c.last_ns = c.last_ns.max(r.ts_ns);
+                if c.state == State::Received {
+                    // The local host answered: it was a request to a service, not a response.
+                    c.state = State::Done;
+                }
+                return;
             }
-            return;
-        }
+            Entry::Vacant(v) => v,
+        };
         let state = match r.proto {
             // A response of the local host to something the table did not see: no attempt.
             proto::TCP if r.is_synack() || r.is_rst() => return,
@@ -318,7 +372,17 @@ impl Conversations {
             proto::TCP if !r.is_syn() => State::Orphan,
             _ => State::Pending,
         };
-        self.open(k, r, state);
+        let c = Conv::first(r, state);
+        if room {
+            if admit(&self.cfg, &mut self.per_host, &mut self.stats, &k.local) {
+                self.timeouts
+                    .push_back((c.first_ns.saturating_add(self.cfg.timeout_ns), k));
+                slot.insert(c);
+                self.stats.peak = self.stats.peak.max(self.table.len() as u64);
+            }
+            return;
+        }
+        self.insert(k, c);
     }
 
     /// `r` as received by the local host (its destination).
@@ -367,8 +431,10 @@ impl Conversations {
             proto::TCP | proto::UDP => {}
             _ => (k.lport, k.rport) = (0, 0),
         }
-        match self.table.get_mut(&k) {
-            Some(c) => {
+        let room = self.table.len() < self.cfg.max_entries;
+        match self.table.entry(k) {
+            Entry::Occupied(mut o) => {
+                let c = o.get_mut();
                 c.last_ns = c.last_ns.max(r.ts_ns);
                 let ev = match (c.state, r.proto) {
                     (State::Pending | State::Orphan, proto::TCP) if r.is_rst() => event::REJECTED,
@@ -383,9 +449,18 @@ impl Conversations {
                 let c = *c;
                 self.outcome(&k, &c, r.ts_ns, ev);
             }
-            None => match r.proto {
-                // Remote-initiated UDP: a request to the local host, or a response it
-                // never asked for; which one shows when the local host answers or not.
+            // Remote-initiated UDP: a request to the local host, or a response it never
+            // asked for; which one shows when the local host answers or not.
+            Entry::Vacant(slot) if r.proto == proto::UDP && room => {
+                if admit(&self.cfg, &mut self.per_host, &mut self.stats, &k.local) {
+                    let c = Conv::first(r, State::Received);
+                    self.timeouts
+                        .push_back((c.first_ns.saturating_add(self.cfg.timeout_ns), k));
+                    slot.insert(c);
+                    self.stats.peak = self.stats.peak.max(self.table.len() as u64);
+                }
+            }
+            Entry::Vacant(_) => match r.proto {
                 proto::UDP => self.open(k, r, State::Received),
                 // A RST without ACK answers a segment that carried ACK (RFC 9293 3.10.7.1)
                 // into no connection: an ACK, window or Maimon probe of the local host,
@@ -493,22 +568,9 @@ impl Conversations {
     }
 
     fn insert(&mut self, k: Key, c: Conv) -> bool {
-        let n = self.per_host.entry(k.local).or_insert(0);
-        if *n >= self.cfg.max_per_host {
-            if *n == self.cfg.max_per_host {
-                // Logged once per host (and counted); its further attempts only counted.
-                *n += 1;
-                self.stats.hosts_capped += 1;
-                tracing::warn!(
-                    host = %k.local,
-                    "conversations: host holds {} conversations, its further attempts are not tracked",
-                    self.cfg.max_per_host
-                );
-            }
-            self.stats.host_capped += 1;
+        if !admit(&self.cfg, &mut self.per_host, &mut self.stats, &k.local) {
             return false;
         }
-        *n += 1;
         // The host has room; make room in the table (dropping nothing for a host at its cap).
         if self.table.len() >= self.cfg.max_entries {
             let (evicted, untracked) = (self.stats.evicted, self.stats.untracked);
@@ -545,19 +607,7 @@ impl Conversations {
     }
 
     fn open(&mut self, k: Key, r: &Record, state: State) {
-        let c = Conv {
-            state,
-            first_ns: r.ts_ns,
-            last_ns: r.ts_ns,
-            flags: if r.proto == proto::TCP {
-                r.tcp_flags
-            } else {
-                0
-            },
-            icmp_type: r.icmp_type,
-            ip_len: r.ip_len,
-        };
-        self.insert(k, c);
+        self.insert(k, Conv::first(r, state));
     }
 
     /// An outcome of the local host's attempt `k`, known at `ts_ns`.
