@@ -136,6 +136,16 @@ struct EngineArgs {
     /// count. Later packets are counted as late and dropped.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration_zero)]
     lateness: u64,
+    /// A record dated more than this ahead of the newest one (a bad clock, a bogus pcap
+    /// time) is held back from the watermark, and dropped as skewed (counted, logged)
+    /// unless the next records follow it there (a real jump: a quiet spell, the next file
+    /// a day later). 0s turns the check off. Kafka consume leaves it to its partitions.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_zero)]
+    max_clock_skew: u64,
+    /// Exit 0 even when records were lost (late, skewed, dropped, malformed); without it
+    /// such a run exits 3 after finishing its work, as it did not process all its input.
+    #[arg(long)]
+    accept_loss: bool,
     /// Most keys (source addresses) held at once; the quietest are evicted beyond it (counted).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_keys: usize,
@@ -179,6 +189,7 @@ impl EngineArgs {
         let mut cfg = PipelineConfig {
             batch_ns: self.batch,
             lateness_ns: self.lateness,
+            max_skew_ns: self.max_clock_skew,
             max_keys: self.max_keys,
             distinct_bound: self.distinct_bound,
             progress: false,
@@ -674,7 +685,7 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
 }
 
 /// The end of every run: the summary to `--summary` and stderr; exit 1 when some input was
-/// unreadable part-way (the rest was used).
+/// unreadable part-way (the rest was used), 3 when records were lost (unless accepted).
 fn finish_run(summary: &flowsentry::summary::Summary, engine: &EngineArgs) -> Result<ExitCode> {
     if let Some(p) = &engine.summary {
         let json = serde_json::to_string_pretty(summary)?;
@@ -684,9 +695,19 @@ fn finish_run(summary: &flowsentry::summary::Summary, engine: &EngineArgs) -> Re
     if !engine.quiet {
         eprint!("{summary}");
     }
-    Ok(if summary.input_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if !summary.input_errors.is_empty() {
         ExitCode::from(1)
+    } else if summary.lost_records > 0 && !engine.accept_loss {
+        if engine.quiet {
+            // -q prints no summary: say it here.
+            eprintln!(
+                "flowsentry: {} records not processed (late, skewed, dropped or malformed; see \
+                 the summary): exit status 3",
+                summary.lost_records
+            );
+        }
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     })
 }

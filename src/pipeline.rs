@@ -31,7 +31,7 @@ use crate::sink::{AlertSink, SinkError};
 use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
 use crate::telemetry::{BatchPoint, Telemetry};
-use crate::window::{KeyedConfig, KeyedStats, Totals, WatermarkTracker};
+use crate::window::{KeyedConfig, KeyedStats, SkewGuard, Totals, WatermarkTracker};
 
 mod route;
 mod shard;
@@ -73,6 +73,10 @@ pub struct PipelineConfig {
     pub source_watermark: bool,
     /// The conversation stage's timeout, idle time and table size (all shards together).
     pub conversation: ConversationConfig,
+    /// Records dated more than this ahead of the stream are held from the watermark and
+    /// dropped as skewed unless the stream follows them (`window::skew`); 0: no check.
+    /// Not applied with `source_watermark` (the source orders its streams).
+    pub max_skew_ns: u64,
 }
 
 impl Default for PipelineConfig {
@@ -97,6 +101,7 @@ impl Default for PipelineConfig {
             report_every: None,
             source_watermark: false,
             conversation: ConversationConfig::default(),
+            max_skew_ns: 300_000_000_000,
         }
     }
 }
@@ -247,6 +252,11 @@ pub fn run<S: AlertSink + 'static>(
     let mut last_report = Instant::now();
     let mut since_clock = 0u32;
     let mut wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
+    let mut skew = SkewGuard::new(if cfg.source_watermark {
+        0
+    } else {
+        cfg.max_skew_ns
+    });
     let mut dstats = DecodeStats::default();
     let (mut first_ts, mut last_ts, mut max_ts): (Option<u64>, Option<u64>, Option<u64>) =
         (None, None, None);
@@ -363,68 +373,75 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         let Some(rec) = rec else { continue };
-        let obs = if cfg.source_watermark {
-            let b = wm.batch_of(rec.ts_ns);
-            crate::window::watermark::Observation {
-                batch: wm.closed().is_none_or(|c| b >= c).then_some(b),
-                advanced_to: None,
-            }
-        } else {
-            wm.observe(rec.ts_ns)
-        };
-        if let Some(c) = obs.advanced_to {
-            close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
-            reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
-        }
-        if obs.batch.is_none() {
-            let (n, what) = if copy {
-                summary.late_copies += 1;
-                (summary.late_copies, "destination copies")
-            } else {
-                summary.late_packets += 1;
-                (summary.late_packets, "packets")
-            };
-            if crate::summary::new_decade(n - 1, n) {
-                tracing::warn!(
-                    "{n} late {what} dropped so far: capture time behind the watermark by more \
-                     than --lateness (counted in the summary)"
-                );
-            }
-            continue;
-        }
-        if tel.is_some() && !copy {
-            cur_point.packets += 1;
-            cur_point.bytes += rec.ip_len as u64;
-            match rec.proto {
-                proto::TCP => cur_point.tcp += 1,
-                proto::UDP => cur_point.udp += 1,
-                proto::ICMP | proto::ICMPV6 => cur_point.icmp += 1,
-                _ => cur_point.other += 1,
-            }
-        }
-        max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
-        let side = rec.event & (event::COPY | event::ELSEWHERE);
-        let hints = match liveness.as_mut() {
-            Some(l) => Hints::of(l, &rec),
-            None => Hints::default(),
-        };
-        // Each owner's shard is hashed once per record, when a route first needs it.
-        let mut owners = [usize::MAX, usize::MAX, all_shard];
-        for route in &routes {
-            if route.serves(side) && route.selects(&rec, hints) {
-                let o = route.owner.stage();
-                if owners[o] == usize::MAX {
-                    owners[o] = shard_of(&route.owner(&rec), n);
+        // A record far ahead of the stream is held until the stream follows it.
+        let ready = skew.admit(rec);
+        summary.skewed = ready.skewed;
+        for rec in ready.records {
+            let obs = if cfg.source_watermark {
+                let b = wm.batch_of(rec.ts_ns);
+                crate::window::watermark::Observation {
+                    batch: wm.closed().is_none_or(|c| b >= c).then_some(b),
+                    advanced_to: None,
                 }
-                let shard = owners[o];
-                let rec = Record {
-                    event: route.mark(hints),
-                    ..rec
+            } else {
+                wm.observe(rec.ts_ns)
+            };
+            if let Some(c) = obs.advanced_to {
+                close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
+                reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
+            }
+            if obs.batch.is_none() {
+                let (n, what) = if copy {
+                    summary.late_copies += 1;
+                    (summary.late_copies, "destination copies")
+                } else {
+                    summary.late_packets += 1;
+                    (summary.late_packets, "packets")
                 };
-                reader_alive &= reader.push(shard, route.stage, rec);
+                if crate::summary::new_decade(n - 1, n) {
+                    tracing::warn!(
+                        "{n} late {what} dropped so far: capture time behind the watermark by more \
+                         than --lateness (counted in the summary)"
+                    );
+                }
+                continue;
+            }
+            if tel.is_some() && !copy {
+                cur_point.packets += 1;
+                cur_point.bytes += rec.ip_len as u64;
+                match rec.proto {
+                    proto::TCP => cur_point.tcp += 1,
+                    proto::UDP => cur_point.udp += 1,
+                    proto::ICMP | proto::ICMPV6 => cur_point.icmp += 1,
+                    _ => cur_point.other += 1,
+                }
+            }
+            max_ts = Some(max_ts.map_or(rec.ts_ns, |m| m.max(rec.ts_ns)));
+            let side = rec.event & (event::COPY | event::ELSEWHERE);
+            let hints = match liveness.as_mut() {
+                Some(l) => Hints::of(l, &rec),
+                None => Hints::default(),
+            };
+            // Each owner's shard is hashed once per record, when a route first needs it.
+            let mut owners = [usize::MAX, usize::MAX, all_shard];
+            for route in &routes {
+                if route.serves(side) && route.selects(&rec, hints) {
+                    let o = route.owner.stage();
+                    if owners[o] == usize::MAX {
+                        owners[o] = shard_of(&route.owner(&rec), n);
+                    }
+                    let shard = owners[o];
+                    let rec = Record {
+                        event: route.mark(hints),
+                        ..rec
+                    };
+                    reader_alive &= reader.push(shard, route.stage, rec);
+                }
             }
         }
     }
+    skew.finish();
+    summary.skewed = skew.skewed();
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -501,6 +518,7 @@ pub fn run<S: AlertSink + 'static>(
         })
         .collect();
     summary.peak_rss_bytes = peak_rss_bytes();
+    summary.count_losses();
     Ok((summary, m.sink))
 }
 
@@ -584,9 +602,10 @@ fn store_counters(
     c.packets.store(summary.packets, Ordering::Relaxed);
     c.bytes.store(summary.bytes, Ordering::Relaxed);
     c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
-    // Late copies (Kafka records for a destination's side) are late records too.
+    // Late copies (Kafka records for a destination's side) are late records too, and
+    // skewed ones (dated far ahead) are out of time the other way.
     c.late.store(
-        summary.late_packets + summary.late_copies,
+        summary.late_packets + summary.late_copies + summary.skewed,
         Ordering::Relaxed,
     );
     c.queue_drops.store(queue_drops, Ordering::Relaxed);

@@ -38,6 +38,9 @@ pub struct Summary {
     pub decode: DecodeStats,
     /// Records behind the watermark (dropped, counted).
     pub late_packets: u64,
+    /// Records dated more than `--max-clock-skew` ahead of the stream, which it did not
+    /// follow (dropped, counted; `window::skew`).
+    pub skewed: u64,
     /// Kafka: copies of records in their destination's partition (wire format 2), read for
     /// the destination's side; not counted in `packets`.
     pub destination_copies: u64,
@@ -69,9 +72,39 @@ pub struct Summary {
     pub yielded: u64,
     pub top_sources: Vec<SourceSummary>,
     pub input_errors: Vec<String>,
+    /// Records read, or known to exist, that did not make it through the engine:
+    /// the sum of [`Summary::losses`]. Not 0: the run is not complete (exit status 3).
+    pub lost_records: u64,
 }
 
 impl Summary {
+    /// Every way a record can fail to be processed, with its count (zeros included):
+    /// late or skewed; dropped on a full shard queue, by the kernel or the interface;
+    /// malformed input a source skipped; frames that decoded to nothing (link or network
+    /// layer errors, link types not decoded). State kept in bounds under attack (evicted
+    /// keys, conversations not tracked) is not in it: those records were still counted by
+    /// every window; the summary shows those counts apart.
+    pub fn losses(&self) -> [(&'static str, u64); 10] {
+        let d = &self.decode;
+        [
+            ("late", self.late_packets),
+            ("late copies", self.late_copies),
+            ("skewed", self.skewed),
+            ("queue drops", self.queue_drops),
+            ("kernel drops", self.kernel_drops),
+            ("interface drops", self.interface_drops),
+            ("malformed input", self.malformed_input),
+            ("link errors", d.link_errors),
+            ("network errors", d.network_errors),
+            ("unsupported link", d.unsupported_link),
+        ]
+    }
+
+    /// Set `lost_records` from the counters.
+    pub fn count_losses(&mut self) {
+        self.lost_records = self.losses().iter().map(|l| l.1).sum();
+    }
+
     pub fn set_capture_span(&mut self, first_ns: Option<u64>, last_ns: Option<u64>) {
         if let (Some(a), Some(b)) = (first_ns, last_ns) {
             self.capture_start = Some(rfc3339(a));
@@ -141,8 +174,8 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  late         {} packets behind the watermark",
-            self.late_packets
+            "  late         {} packets behind the watermark; {} skewed (dated more than --max-clock-skew ahead)",
+            self.late_packets, self.skewed
         )?;
         if self.destination_copies > 0 {
             writeln!(
@@ -215,6 +248,20 @@ impl fmt::Display for Summary {
         }
         for e in &self.input_errors {
             writeln!(f, "  input error  {e}")?;
+        }
+        if self.lost_records > 0 {
+            let parts: Vec<String> = self
+                .losses()
+                .iter()
+                .filter(|l| l.1 > 0)
+                .map(|(what, n)| format!("{what} {n}"))
+                .collect();
+            writeln!(
+                f,
+                "  INCOMPLETE   {} records not processed ({}): exit status 3 (--accept-loss: 0)",
+                self.lost_records,
+                parts.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -489,13 +489,21 @@ fn malformed_records_are_counted_skipped_and_dead_lettered() {
     p.flush(Duration::from_secs(10)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (a, s) = (dir.path().join("a.jsonl"), dir.path().join("s.json"));
-    run_ok(
-        consume_cmd(&topic, &unique("g"), &a, &s)
-            .arg("--stop-at-end")
-            .args(["--dead-letter", &dlq]),
+    let out = consume_cmd(&topic, &unique("g"), &a, &s)
+        .arg("--stop-at-end")
+        .args(["--dead-letter", &dlq])
+        .output()
+        .unwrap();
+    // Malformed records are lost input: the run finishes, and says so in its exit status.
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let sum = json(&std::fs::read_to_string(&s).unwrap());
     assert_eq!(sum["malformed_input"], 4, "{sum}");
+    assert_eq!(sum["lost_records"], 4, "{sum}");
     assert_eq!(sum["packets"], 100);
     let dead = read_topic(BROKERS, &dlq);
     assert_eq!(dead.len(), 4);
@@ -528,9 +536,10 @@ fn malformed_records_are_counted_skipped_and_dead_lettered() {
             .unwrap();
     }
     p.flush(Duration::from_secs(10)).unwrap();
+    // --accept-loss: the run that skipped malformed objects exits 0 all the same.
     run_ok(
         consume_cmd(&ptopic, &unique("g"), &a, &s)
-            .arg("--stop-at-end")
+            .args(["--stop-at-end", "--accept-loss"])
             .args(["--format", "pmacct"]),
     );
     let sum = json(&std::fs::read_to_string(&s).unwrap());

@@ -244,6 +244,8 @@ fn mapped_and_libpcap_readers_give_identical_alerts() {
                 "-q",
                 "--shards",
                 "2",
+                // the files are from different days: later ones are partly late
+                "--accept-loss",
                 "--reader",
                 reader,
                 "--summary",
@@ -272,6 +274,125 @@ fn mapped_and_libpcap_readers_give_identical_alerts() {
         assert!(!mapped.0.is_empty());
         assert!(mapped == libpcap, "filter {filter:?}: the readers differ");
     }
+}
+
+/// The demo capture with one record in the middle dated a day ahead (a bad clock).
+fn demo_with_a_day_ahead(dir: &std::path::Path) -> PathBuf {
+    let mut b = std::fs::read(demo()).unwrap();
+    let mut pos = 24;
+    let mut n = 0;
+    while pos + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        if n == 10_000 {
+            let sec = u32::from_le_bytes(b[pos..pos + 4].try_into().unwrap()) + 86_400;
+            b[pos..pos + 4].copy_from_slice(&sec.to_le_bytes());
+        }
+        pos += 16 + caplen;
+        n += 1;
+    }
+    let p = dir.join("skewed.pcap");
+    std::fs::write(&p, b).unwrap();
+    p
+}
+
+fn replay_run(
+    args: &[&str],
+    file: &std::path::Path,
+) -> (Option<i32>, serde_json::Value, Vec<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let summ = dir.path().join("s.json");
+    let out = bin()
+        .args(["replay", "-q", "--summary"])
+        .arg(&summ)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    let s = serde_json::from_str(&std::fs::read_to_string(&summ).unwrap()).unwrap();
+    let alerts = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {}", v["alert"]["rule"], v["src_ip"])
+        })
+        .collect();
+    (
+        out.status.code(),
+        s,
+        alerts,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// One record a day ahead neither moves the watermark nor blinds the detector: it is
+/// dropped as skewed (counted, logged), the run exits 3; without the check every later
+/// record would be late.
+#[test]
+fn a_record_a_day_ahead_is_skewed_not_a_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let skewed = demo_with_a_day_ahead(dir.path());
+    let (code, clean, clean_alerts, _) = replay_run(&[], &demo());
+    assert_eq!(code, Some(0));
+    assert_eq!(clean["lost_records"], 0);
+
+    let (code, s, alerts, err) = replay_run(&[], &skewed);
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(
+        (s["skewed"].as_u64(), s["late_packets"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(s["lost_records"], 1);
+    assert!(
+        err.contains("records not processed") && err.contains("exit status 3"),
+        "{err}"
+    );
+    assert_eq!(alerts, clean_alerts);
+
+    let (code, s, _, _) = replay_run(&["--accept-loss"], &skewed);
+    assert_eq!(code, Some(0));
+    assert_eq!(s["skewed"], 1);
+
+    // with the check off, the one record moves the watermark a day ahead
+    let (code, s, alerts, _) = replay_run(&["--max-clock-skew", "0s"], &skewed);
+    assert_eq!(code, Some(3));
+    assert!(
+        s["late_packets"].as_u64().unwrap() > 10_000,
+        "{}",
+        s["late_packets"]
+    );
+    assert!(alerts.len() < clean_alerts.len());
+}
+
+/// A real jump in time (the next file a day later) is followed, not dropped.
+#[test]
+fn a_real_jump_in_time_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = std::fs::read(demo()).unwrap();
+    let mut pos = 24;
+    while pos + 16 <= b.len() {
+        let caplen = u32::from_le_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let sec = u32::from_le_bytes(b[pos..pos + 4].try_into().unwrap()) + 86_400;
+        b[pos..pos + 4].copy_from_slice(&sec.to_le_bytes());
+        pos += 16 + caplen;
+    }
+    let later = dir.path().join("later.pcap");
+    std::fs::write(&later, b).unwrap();
+    let out = bin()
+        .args(["replay", "-q", "--alerts", "-"])
+        .arg(demo())
+        .arg(&later)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, _, once, _) = replay_run(&[], &demo());
+    let lines = String::from_utf8(out.stdout).unwrap().lines().count();
+    assert_eq!(lines, 2 * once.len(), "both days' alerts");
 }
 
 #[test]

@@ -27,6 +27,7 @@ pub struct Snapshot {
     /// Bytes on the wire.
     pub bytes: u64,
     pub decode_errors: u64,
+    /// Records out of time: late (behind the watermark), and skewed (far ahead of it).
     pub late: u64,
     pub queue_drops: u64,
     pub kernel_drops: u64,
