@@ -20,7 +20,7 @@
 # is how the etherparse overrun showed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(decode kafka_wire pmacct rules condition)
+TARGETS=(decode pcap_file kafka_wire pmacct rules condition)
 if [ "${1:-}" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 [ $# -eq 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 what=$1 secs=$2
@@ -45,6 +45,37 @@ while off + 16 <= len(data) and n < 400:
     if n % 50 == 0 or n < 50:
         open(os.path.join(d, f"demo-{n}"), "wb").write(b"\x01" + frame)
     n += 1
+PY
+      ;;
+    pcap_file)
+      # The demo capture's first frames as pcap (both byte orders, nanosecond times) and
+      # as pcapng (two interfaces, an odd time resolution).
+      python3 - "$dir" <<'PY'
+import struct, sys, os
+d = sys.argv[1]
+data = open("captures/demo.pcap", "rb").read()
+off, recs = 24, []
+while off + 16 <= len(data) and len(recs) < 12:
+    s, u, incl, orig = struct.unpack("<IIII", data[off:off + 16])
+    recs.append((s, u, data[off + 16: off + 16 + incl], orig))
+    off += 16 + incl
+for name, magic, e in (("le", 0xa1b2c3d4, "<"), ("be", 0xa1b2c3d4, ">"), ("ns", 0xa1b23c4d, "<")):
+    b = struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1)
+    for s, u, f, o in recs:
+        b += struct.pack(e + "IIII", s, u, len(f), o) + f
+    open(os.path.join(d, "pcap-" + name), "wb").write(b)
+def block(kind, body):
+    body += b"\0" * (-len(body) % 4)
+    n = 12 + len(body)
+    return struct.pack("<II", kind, n) + body + struct.pack("<I", n)
+b = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+b += block(1, struct.pack("<HHI", 1, 0, 65535))
+b += block(1, struct.pack("<HHI", 1, 0, 200) + struct.pack("<HHBxxx", 9, 1, 0x94) + b"\0" * 4)
+for i, (s, u, f, o) in enumerate(recs):
+    t = s * 1000000 + u
+    b += block(6, struct.pack("<IIIII", i % 2, t >> 32, t & 0xFFFFFFFF, len(f), o) + f)
+b += block(3, struct.pack("<I", len(recs[0][2])) + recs[0][2])
+open(os.path.join(d, "pcapng"), "wb").write(b)
 PY
       ;;
     rules) cp rules/*.toml "$dir"/ ;;

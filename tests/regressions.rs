@@ -71,7 +71,14 @@ fn truncated_ipv6_extension_chains_are_counted_not_fatal() {
 fn fuzz_regressions_stay_fixed() {
     let root = repo().join("tests/fuzz-regressions");
     let mut seen = 0;
-    for target in ["decode", "kafka_wire", "pmacct", "rules", "condition"] {
+    for target in [
+        "decode",
+        "pcap_file",
+        "kafka_wire",
+        "pmacct",
+        "rules",
+        "condition",
+    ] {
         let Ok(dir) = std::fs::read_dir(root.join(target)) else {
             continue;
         };
@@ -96,6 +103,14 @@ fn fuzz_regressions_stay_fixed() {
                         + s.network_errors
                         + s.unsupported_link;
                     assert_eq!(outcomes, 1, "{}", f.path().display());
+                }
+                "pcap_file" => {
+                    // Read to the end (or an error): no panic, under overflow checks too.
+                    if let Ok(Some(mut m)) =
+                        flowsentry::source::mapped::MappedFile::from_bytes(data, None)
+                    {
+                        while let Ok(Some(_)) = m.next_frame() {}
+                    }
                 }
                 "kafka_wire" => {
                     let mut out = Vec::new();

@@ -74,8 +74,25 @@ enum Format {
     },
 }
 
+/// The file's bytes: mapped, or (tests, fuzzing) in memory.
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
 pub struct MappedFile {
-    map: Mmap,
+    map: Bytes,
     format: Format,
     pos: usize,
     /// The mapping before this offset is handed back to the kernel (`release_read`).
@@ -107,6 +124,30 @@ impl MappedFile {
             return Ok(None);
         };
         populate(&map, 0);
+        Self::over(Bytes::Mapped(map), format, pos, filter).map(Some)
+    }
+
+    /// A capture held in memory, read as a file would be (`Ok(None)`: not a format read
+    /// here). For tests and the fuzz target: the same parser over any bytes.
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        filter: Option<&str>,
+    ) -> Result<Option<MappedFile>, MappedError> {
+        if bytes.len() < 24 {
+            return Ok(None);
+        }
+        let Some((format, pos)) = Self::header(&bytes) else {
+            return Ok(None);
+        };
+        Self::over(Bytes::Owned(bytes), format, pos, filter).map(Some)
+    }
+
+    fn over(
+        map: Bytes,
+        format: Format,
+        pos: usize,
+        filter: Option<&str>,
+    ) -> Result<MappedFile, MappedError> {
         let mut m = MappedFile {
             map,
             format,
@@ -122,7 +163,7 @@ impl MappedFile {
             Format::PcapNg { .. } => linktype::ETHERNET,
         };
         m.program(first)?;
-        Ok(Some(m))
+        Ok(m)
     }
 
     fn header(map: &[u8]) -> Option<(Format, usize)> {
@@ -238,18 +279,20 @@ impl MappedFile {
         if end <= self.released {
             return;
         }
-        // SAFETY: no frame borrows the mapping now (`next_frame` holds `&mut self`), and
-        // nothing before `pos` is read again; a page of a read-only file mapping given up
-        // with DONTNEED would only be read back from the file if it were touched.
-        let _ = unsafe {
-            self.map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                self.released,
-                end - self.released,
-            )
-        };
+        if let Bytes::Mapped(map) = &self.map {
+            // SAFETY: no frame borrows the mapping now (`next_frame` holds `&mut self`),
+            // and nothing before `pos` is read again; a page of a read-only file mapping
+            // given up with DONTNEED would only be read back from the file if touched.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    end - self.released,
+                )
+            };
+            populate(map, end);
+        }
         self.released = end;
-        populate(&self.map, end);
     }
 
     /// (link type, time, data offset, captured length, wire length) of the next pcap record.
@@ -315,6 +358,7 @@ impl MappedFile {
         };
         let map: &[u8] = &self.map;
         let rest = &map[self.pos..];
+        check_block(rest, big_endian)?;
         let parsed = if big_endian {
             parse_block_be(rest)
         } else {
@@ -448,6 +492,45 @@ fn page_size() -> usize {
     } else {
         4096
     }
+}
+
+/// The generic layout of the pcapng block at the start of `rest`, checked before it is
+/// parsed: a block is at least 12 bytes, a multiple of 4, and within the file. (pcap-parser
+/// 0.17 subtracts 12 from a block length it checked only against 8: a panic with overflow
+/// checks, a wrapped length without.) A section header gives its own byte order.
+fn check_block(rest: &[u8], big_endian: bool) -> Result<(), MappedError> {
+    if rest.len() < 12 {
+        return Err(MappedError::Read(format!(
+            "truncated dump file; a block header needs 12 bytes, only {} left",
+            rest.len()
+        )));
+    }
+    let word = |at: usize, be: bool| {
+        let b = [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]];
+        if be {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let be = if word(0, false) == 0x0A0D_0D0A {
+        word(8, true) == 0x1A2B_3C4D
+    } else {
+        big_endian
+    };
+    let len = word(4, be);
+    if len < 12 || len % 4 != 0 {
+        return Err(MappedError::Read(format!(
+            "corrupt block: length {len} (a block is at least 12 bytes, a multiple of 4)"
+        )));
+    }
+    if len as usize > rest.len() {
+        return Err(MappedError::Read(format!(
+            "truncated dump file; a block of {len} bytes, only {} left",
+            rest.len()
+        )));
+    }
+    Ok(())
 }
 
 fn ng_reason(e: &pcap_parser::nom::Err<pcap_parser::PcapError<&[u8]>>, have: usize) -> String {
