@@ -389,6 +389,26 @@ impl Flowsentry {
         }
     }
 
+    /// The run ended as a complete one: exit 0, or 3 when the only records it lost are
+    /// the capture's own drops (kernel, interface, queue; a busy CI machine makes some),
+    /// which the summary must then show.
+    fn assert_finished(&self, st: std::process::ExitStatus, what: &str) {
+        if st.code() == Some(3) {
+            let s = self.summary();
+            let drops = ["kernel_drops", "interface_drops", "queue_drops"]
+                .iter()
+                .map(|k| s[*k].as_u64().unwrap_or(0))
+                .sum::<u64>();
+            assert!(
+                drops > 0 && s["lost_records"].as_u64() == Some(drops),
+                "{what}: exit 3 with losses other than capture drops: {s}\n{}",
+                self.stderr()
+            );
+            return;
+        }
+        assert_eq!(st.code(), Some(0), "{what}: {st}\n{}", self.stderr());
+    }
+
     fn summary(&self) -> Value {
         let text = fs::read_to_string(self.path("summary.json"))
             .unwrap_or_else(|e| panic!("summary not written: {e}\n{}", self.stderr()));
@@ -538,12 +558,7 @@ fn live_scan_and_flood_raise_alerts_and_sigint_exits_cleanly() {
     );
 
     let st = fs.stop(libc::SIGINT, Duration::from_secs(10));
-    assert_eq!(
-        st.code(),
-        Some(0),
-        "exit after SIGINT: {st}\n{}",
-        fs.stderr()
-    );
+    fs.assert_finished(st, "exit after SIGINT");
 
     let s = fs.summary();
     assert!(
@@ -619,12 +634,7 @@ fn live_idle_sigterm_exits_cleanly_and_interfaces_lists_the_veth() {
     std::thread::sleep(Duration::from_millis(1500));
     let t = Instant::now();
     let st = fs.stop(libc::SIGTERM, Duration::from_secs(5));
-    assert_eq!(
-        st.code(),
-        Some(0),
-        "exit after SIGTERM: {st}\n{}",
-        fs.stderr()
-    );
+    fs.assert_finished(st, "exit after SIGTERM");
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "took {:?} to stop",
@@ -905,7 +915,7 @@ fn live_survives_crafted_ipv6_extension_frames() {
         fs.stderr()
     );
     let st = fs.stop(libc::SIGINT, Duration::from_secs(5));
-    assert_eq!(st.code(), Some(0), "exit: {st}\n{}", fs.stderr());
+    fs.assert_finished(st, "exit");
     let s = fs.summary();
     assert_eq!(s["decode"]["ip_ext_errors"], 3, "{s}");
 }
@@ -963,7 +973,7 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
         );
         let seen = fs.wait_alert(rule, &net.ns_ip, t, Duration::from_secs(15));
         let st = fs.stop(libc::SIGINT, Duration::from_secs(5));
-        assert_eq!(st.code(), Some(0), "{name}: {st}\n{}", fs.stderr());
+        fs.assert_finished(st, name);
         let alerts = fs.alerts();
         let rules: Vec<String> = alerts
             .iter()
@@ -1179,11 +1189,11 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
                 .all(|a| common::family(a["alert"]["rule"].as_str().unwrap_or("")) == want),
             "{name}: one family ({want}) only, got {rules:?}"
         );
-        assert!(
-            matches!(st.code(), Some(0) | Some(1)),
-            "{name}: {st}\n{}",
-            fs.stderr()
-        );
+        if st.code() == Some(1) {
+            // an input error (the capture reported one) is allowed under a flood
+        } else {
+            fs.assert_finished(st, name);
+        }
     }
     eprintln!("{}", report.join("\n"));
 }
