@@ -30,7 +30,7 @@
 //! An ICMP error the host receives for an attempt the table never saw still names the
 //! attempt (it quotes the probe), so it counts as rejected: a scan shows in its replies.
 
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::{Entry, VacantEntry};
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
@@ -223,6 +223,27 @@ fn admit(
     true
 }
 
+/// What `insert_vacant` updates besides the table.
+type Tracking<'a> = (
+    &'a ConversationConfig,
+    &'a mut FxHashMap<Addr, u32>,
+    &'a mut ConversationStats,
+    &'a mut VecDeque<(u64, Key)>,
+);
+
+/// `Conversations::insert` for an unresolved conversation `c` whose key the table was just
+/// found not to hold, in `slot`, while the table has room (it holds `held`): the host's
+/// admission, the timer and the peak, with no second lookup.
+#[inline]
+fn insert_vacant(t: Tracking<'_>, slot: VacantEntry<'_, Key, Conv>, held: usize, c: Conv) {
+    let (cfg, per_host, stats, timeouts) = t;
+    if admit(cfg, per_host, stats, &slot.key().local) {
+        timeouts.push_back((c.first_ns.saturating_add(cfg.timeout_ns), *slot.key()));
+        slot.insert(c);
+        stats.peak = stats.peak.max(held as u64 + 1);
+    }
+}
+
 pub struct Conversations {
     cfg: ConversationConfig,
     table: FxHashMap<Key, Conv>,
@@ -350,7 +371,8 @@ impl Conversations {
             _ => (k.lport, k.rport) = (0, 0),
         }
         // One lookup: the entry found or the slot for a new attempt.
-        let room = self.table.len() < self.cfg.max_entries;
+        let held = self.table.len();
+        let room = held < self.cfg.max_entries;
         let slot = match self.table.entry(k) {
             Entry::Occupied(mut o) => {
                 let c = o.get_mut();
@@ -374,12 +396,13 @@ impl Conversations {
         };
         let c = Conv::first(r, state);
         if room {
-            if admit(&self.cfg, &mut self.per_host, &mut self.stats, &k.local) {
-                self.timeouts
-                    .push_back((c.first_ns.saturating_add(self.cfg.timeout_ns), k));
-                slot.insert(c);
-                self.stats.peak = self.stats.peak.max(self.table.len() as u64);
-            }
+            let t = (
+                &self.cfg,
+                &mut self.per_host,
+                &mut self.stats,
+                &mut self.timeouts,
+            );
+            insert_vacant(t, slot, held, c);
             return;
         }
         self.insert(k, c);
@@ -431,7 +454,8 @@ impl Conversations {
             proto::TCP | proto::UDP => {}
             _ => (k.lport, k.rport) = (0, 0),
         }
-        let room = self.table.len() < self.cfg.max_entries;
+        let held = self.table.len();
+        let room = held < self.cfg.max_entries;
         match self.table.entry(k) {
             Entry::Occupied(mut o) => {
                 let c = o.get_mut();
@@ -452,13 +476,13 @@ impl Conversations {
             // Remote-initiated UDP: a request to the local host, or a response it never
             // asked for; which one shows when the local host answers or not.
             Entry::Vacant(slot) if r.proto == proto::UDP && room => {
-                if admit(&self.cfg, &mut self.per_host, &mut self.stats, &k.local) {
-                    let c = Conv::first(r, State::Received);
-                    self.timeouts
-                        .push_back((c.first_ns.saturating_add(self.cfg.timeout_ns), k));
-                    slot.insert(c);
-                    self.stats.peak = self.stats.peak.max(self.table.len() as u64);
-                }
+                let t = (
+                    &self.cfg,
+                    &mut self.per_host,
+                    &mut self.stats,
+                    &mut self.timeouts,
+                );
+                insert_vacant(t, slot, held, Conv::first(r, State::Received));
             }
             Entry::Vacant(_) => match r.proto {
                 proto::UDP => self.open(k, r, State::Received),

@@ -362,6 +362,7 @@ pub fn run<S: AlertSink + 'static>(
                 pace(started, f0, ts, x, cfg.stop.as_deref());
             }
             if summary.packets % 1024 == 0 {
+                summary.skewed = skew.skewed();
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
                 }
@@ -374,9 +375,9 @@ pub fn run<S: AlertSink + 'static>(
         }
         let Some(rec) = rec else { continue };
         // A record far ahead of the stream is held until the stream follows it.
-        let ready = skew.admit(rec);
-        summary.skewed = ready.skewed;
-        for rec in ready.records {
+        for rec in skew.admit(rec) {
+            // (Of the record itself: a held one is let through with a later read.)
+            let copy = rec.event & event::COPY != 0;
             let obs = if cfg.source_watermark {
                 let b = wm.batch_of(rec.ts_ns);
                 crate::window::watermark::Observation {

@@ -46,6 +46,15 @@ pub enum MappedError {
     Read(String),
 }
 
+impl MappedError {
+    /// What went wrong, whatever the kind.
+    pub fn reason(self) -> String {
+        match self {
+            MappedError::Open(r) | MappedError::Filter(r) | MappedError::Read(r) => r,
+        }
+    }
+}
+
 /// A BPF program and the link type it was compiled for.
 struct Program {
     linktype: i32,
@@ -258,8 +267,7 @@ impl MappedFile {
                     None => continue,
                 },
             };
-            let data = &self.map[start..start + len];
-            if self.passes(lt, data, orig_len) {
+            if self.passes(lt, &self.map[start..start + len], orig_len) {
                 let data = &self.map[start..start + len];
                 return Ok(Some(MappedFrame {
                     linktype: lt,

@@ -73,9 +73,9 @@ impl PcapFiles {
                         filter: filter.unwrap_or_default().to_string(),
                         reason,
                     },
-                    MappedError::Open(reason) | MappedError::Read(reason) => SourceError::Open {
+                    other => SourceError::Open {
                         input: input.clone(),
-                        reason,
+                        reason: other.reason(),
                     },
                 })?,
                 Reader::Libpcap => None,
@@ -145,9 +145,10 @@ impl PcapFiles {
             .collect()
     }
 
-    fn read_error(&mut self, path: &std::path::Path, reason: String) -> SourceError {
+    /// The current file ended with `reason`; reading moves on to the next one.
+    fn read_error(&mut self, reason: String) -> SourceError {
         let err = SourceError::Read {
-            input: path.display().to_string(),
+            input: self.files[self.current].0.display().to_string(),
             record: self.record + 1,
             record_minus_one: self.record,
             reason,
@@ -194,10 +195,9 @@ impl PcapFiles {
 impl PacketSource for PcapFiles {
     fn next_with(&mut self, f: &mut dyn FnMut(&Input<'_>)) -> Result<Next, SourceError> {
         loop {
-            let Some((path, file)) = self.files.get_mut(self.current) else {
+            let Some((_, file)) = self.files.get_mut(self.current) else {
                 return Ok(Next::End);
             };
-            let path = path.clone();
             let got = match file {
                 File::Mapped(m) => {
                     let before = m.progress().0;
@@ -212,9 +212,7 @@ impl PacketSource for PcapFiles {
                             Ok(Some(m.progress().0 - before))
                         }
                         Ok(None) => Ok(None),
-                        Err(
-                            MappedError::Open(e) | MappedError::Filter(e) | MappedError::Read(e),
-                        ) => Err(e),
+                        Err(e) => Err(e.reason()),
                     }
                 }
                 File::Libpcap(cap, lt) => Self::next_libpcap(cap, *lt, f),
@@ -229,7 +227,7 @@ impl PacketSource for PcapFiles {
                     self.current += 1;
                     self.record = 0;
                 }
-                Err(reason) => return Err(self.read_error(&path, reason)),
+                Err(reason) => return Err(self.read_error(reason)),
             }
         }
     }

@@ -15,12 +15,6 @@ use crate::record::Record;
 /// Records in a row, all far ahead, that show the stream's time really jumped.
 pub const CONFIRM: usize = 4;
 
-/// What `admit` gives back.
-pub struct Ready<'a> {
-    pub skewed: u64,
-    pub records: std::vec::Drain<'a, Record>,
-}
-
 #[derive(Debug)]
 pub struct SkewGuard {
     /// 0: no check.
@@ -48,9 +42,9 @@ impl SkewGuard {
     }
 
     /// Take `r`; the records to process now (none while `r` is held, several when held
-    /// ones are let through), and the skewed count so far.
+    /// ones are let through).
     #[inline]
-    pub fn admit(&mut self, r: Record) -> Ready<'_> {
+    pub fn admit(&mut self, r: Record) -> std::vec::Drain<'_, Record> {
         match self.newest {
             _ if self.max_skew_ns == 0 => self.ready.push(r),
             None => {
@@ -70,10 +64,7 @@ impl SkewGuard {
                 self.ready.push(r);
             }
         }
-        Ready {
-            skewed: self.skewed,
-            records: self.ready.drain(..),
-        }
+        self.ready.drain(..)
     }
 
     /// The input ended: records still held were never confirmed (dropped, counted).
@@ -114,7 +105,7 @@ mod tests {
     fn feed(g: &mut SkewGuard, secs: &[u64]) -> Vec<u64> {
         let mut out = Vec::new();
         for &s in secs {
-            out.extend(g.admit(at(s)).records.map(|r| r.ts_ns / 1_000_000_000));
+            out.extend(g.admit(at(s)).map(|r| r.ts_ns / 1_000_000_000));
         }
         g.finish();
         out
