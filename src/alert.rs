@@ -1,9 +1,10 @@
 //! Alerts: what a rule found in one key's window, and its JSON Lines form.
 //!
 //! In: [`Alert`]s from the shards (plain data: rule index, key, window, metric values).
-//! Out: one JSON object per alert, laid out like Suricata's EVE `alert` records
-//! (`timestamp`, `event_type`, `src_ip`, `dest_ip`, `proto`, `alert.signature_id`, ...),
-//! plus `group_by`, `window`, `metrics` and a stable `id`.
+//! Out: one JSON object per alert, a valid record of Suricata's EVE schema (`timestamp`,
+//! `event_type`, `src_ip`, `dest_ip`, `proto`, `alert.signature_id`, `alert.source`,
+//! `alert.target`, ...), with what is ours (a stable `id`, `group_by`, `window`,
+//! `metrics`, `evidence`, `condition`) in `alert.context`.
 //! Guarantees: the same alert renders to the same bytes in every run and process; the
 //! order [`Alert::sort_key`] (window end, rule, key) makes output independent of shards.
 
@@ -130,63 +131,80 @@ impl Alert {
             fmt_duration(r.window_ns),
             r.description
         );
+        let end = eve_time(self.window_end_ns);
+        let endpoint = |ip: &Option<String>, port: Option<u16>| {
+            ip.as_ref().map(|ip| Endpoint {
+                ip: ip.clone(),
+                port,
+            })
+        };
         let eve = Eve {
-            timestamp: rfc3339(self.window_end_ns),
-            event_type: "alert",
-            group_by: self.group_by.name(),
-            src_ip,
-            src_port,
-            dest_ip,
-            dest_port,
-            proto: proto.map(proto_name),
             alert: EveAlert {
                 action: "allowed",
+                gid: 1,
                 rule: &r.id,
                 signature_id: r.signature_id,
                 rev: 1,
                 signature,
                 category: &r.category,
                 severity: r.severity,
+                source: endpoint(&src_ip, src_port),
+                target: endpoint(&dest_ip, dest_port),
+                context: Context {
+                    id: self.id(rules),
+                    group_by: self.group_by.name(),
+                    window: EveWindow {
+                        start: eve_time(self.window_start_ns),
+                        end: end.clone(),
+                        length: fmt_duration(r.window_ns),
+                        first_packet: eve_time(self.first_ns),
+                        last_packet: eve_time(self.last_ns),
+                    },
+                    metrics: MetricsJson(&self.values, &self.zscores),
+                    host_group: self.host_group.as_deref(),
+                    evidence: self.evidence_json(),
+                    condition: &r.condition_text,
+                },
             },
-            window: EveWindow {
-                start: rfc3339(self.window_start_ns),
-                end: rfc3339(self.window_end_ns),
-                length: fmt_duration(r.window_ns),
-                first_packet: rfc3339(self.first_ns),
-                last_packet: rfc3339(self.last_ns),
-            },
-            metrics: MetricsJson(&self.values, &self.zscores),
-            host_group: self.host_group.as_deref(),
-            evidence: EveEvidence {
-                top_dst_ports: self
-                    .evidence
-                    .top_dst_ports
-                    .iter()
-                    .map(|(p, n, t)| PortCount {
-                        port: *p,
-                        packets: *n,
-                        since: rfc3339(*t),
-                    })
-                    .collect(),
-                top_dst_hosts: (self.group_by != GroupBy::Dst)
-                    .then(|| hosts(&self.evidence.top_peers)),
-                top_src_hosts: (self.group_by == GroupBy::Dst)
-                    .then(|| hosts(&self.evidence.top_peers)),
-                approximate: self.evidence.approx,
-                sketched: self.evidence.sketched,
-            },
-            condition: &r.condition_text,
-            id: self.id(rules),
+            timestamp: end,
+            event_type: "alert",
+            src_ip,
+            src_port,
+            dest_ip,
+            dest_port,
+            proto: proto.map(proto_name),
         };
         serde_json::to_string(&eve).expect("alert JSON serializes")
     }
+
+    fn evidence_json(&self) -> EveEvidence {
+        let peers = || Some(hosts(&self.evidence.top_peers));
+        let dst = self.group_by == GroupBy::Dst;
+        EveEvidence {
+            top_dst_ports: self
+                .evidence
+                .top_dst_ports
+                .iter()
+                .map(|(p, n, t)| PortCount {
+                    port: *p,
+                    packets: *n,
+                    since: eve_time(*t),
+                })
+                .collect(),
+            top_dst_hosts: if dst { None } else { peers() },
+            top_src_hosts: if dst { peers() } else { None },
+            approximate: self.evidence.approx,
+            sketched: self.evidence.sketched,
+        }
+    }
 }
 
+/// The record: only properties Suricata's EVE schema knows (its top level and `alert` allow
+/// no others); what is ours goes in `alert.context`, the schema's place for extra data.
 #[derive(Serialize)]
 struct Eve<'a> {
     timestamp: String,
     event_type: &'static str,
-    group_by: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     src_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,24 +216,44 @@ struct Eve<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     proto: Option<&'static str>,
     alert: EveAlert<'a>,
-    window: EveWindow,
-    metrics: MetricsJson<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host_group: Option<&'a str>,
-    evidence: EveEvidence,
-    condition: &'a str,
-    id: String,
 }
 
 #[derive(Serialize)]
 struct EveAlert<'a> {
     action: &'static str,
+    gid: u32,
     rule: &'a str,
     signature_id: u32,
     rev: u32,
     signature: String,
     category: &'a str,
     severity: u8,
+    /// The packets' source and destination, where one of each stands for the window (for a
+    /// `src` rule the source is the key; for a `dst` rule the target is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<Endpoint>,
+    context: Context<'a>,
+}
+
+#[derive(Serialize)]
+struct Endpoint {
+    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    id: String,
+    group_by: &'static str,
+    window: EveWindow,
+    metrics: MetricsJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_group: Option<&'a str>,
+    evidence: EveEvidence,
+    condition: &'a str,
 }
 
 #[derive(Serialize)]
@@ -259,7 +297,7 @@ fn hosts(v: &[(Addr, u32, u64)]) -> Vec<HostCount> {
         .map(|(a, n, t)| HostCount {
             address: a.to_string(),
             packets: *n,
-            since: rfc3339(*t),
+            since: eve_time(*t),
         })
         .collect()
 }
@@ -304,7 +342,16 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// RFC 3339 with microseconds and an explicit offset, as Suricata writes.
+/// A time as Suricata's EVE writes it: microseconds and the offset without a colon
+/// (`2026-01-01T00:00:09.000000+0000`; the schema's `timestamp` pattern requires it).
+pub fn eve_time(ns: u64) -> String {
+    match DateTime::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(),
+        None => format!("{ns}ns"),
+    }
+}
+
+/// RFC 3339 with microseconds and the offset `+00:00` (summaries, not alerts).
 pub fn rfc3339(ns: u64) -> String {
     let secs = (ns / 1_000_000_000) as i64;
     let nanos = (ns % 1_000_000_000) as u32;
@@ -349,7 +396,7 @@ mod tests {
             },
         };
         let j: serde_json::Value = serde_json::from_str(&a.to_json(&rules)).unwrap();
-        assert_eq!(j["timestamp"], "1970-01-01T00:00:02.000000+00:00");
+        assert_eq!(j["timestamp"], "1970-01-01T00:00:02.000000+0000");
         assert_eq!(j["event_type"], "alert");
         assert_eq!(j["src_ip"], "192.0.2.10");
         assert_eq!(j["dest_ip"], "198.51.100.5");
@@ -357,8 +404,10 @@ mod tests {
         assert_eq!(j["alert"]["rule"], "syn_flood");
         assert_eq!(j["alert"]["signature_id"], 1000003);
         assert_eq!(j["alert"]["severity"], 1);
-        assert_eq!(j["metrics"]["syn"], 200);
-        assert_eq!(j["id"].as_str().unwrap().len(), 16);
+        assert_eq!(j["alert"]["context"]["metrics"]["syn"], 200);
+        assert_eq!(j["alert"]["source"]["ip"], "192.0.2.10");
+        assert_eq!(j["alert"]["target"]["ip"], "198.51.100.5");
+        assert_eq!(j["alert"]["context"]["id"].as_str().unwrap().len(), 16);
         assert_eq!(a.id(&rules), a.clone().id(&rules));
         assert!(j["alert"]["signature"]
             .as_str()

@@ -433,7 +433,7 @@ fn read_alerts(p: &Path) -> Vec<Value> {
     // Only complete lines: the file may be read while a line is being written.
     text.split_inclusive('\n')
         .filter(|l| l.ends_with('\n'))
-        .filter_map(|l| serde_json::from_str(l.trim_end()).ok())
+        .map(|l| common::eve::alert(l.trim_end()))
         .collect()
 }
 
@@ -1161,11 +1161,7 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
         let rules: Vec<String> = alerts
             .iter()
             .map(|a| {
-                let k = if a["group_by"] == "dst" {
-                    &a["dest_ip"]
-                } else {
-                    &a["src_ip"]
-                };
+                let k = common::key_of(a);
                 format!(
                     "{} {}",
                     a["alert"]["rule"].as_str().unwrap_or(""),

@@ -256,11 +256,13 @@ fn reflection_attacks_are_seen_from_the_victim() {
         "{:?}",
         sink.lines
     );
-    let j: serde_json::Value = serde_json::from_str(&sink.lines[0]).unwrap();
-    assert_eq!(j["group_by"], "dst");
-    assert_eq!(j["metrics"]["distinct_src_hosts"], 200);
-    assert_eq!(j["evidence"]["top_dst_ports"].as_array().unwrap().len(), 4);
-    assert!(j["evidence"]["top_src_hosts"].as_array().is_some());
+    let j = eve::alert(&sink.lines[0]);
+    let c = &j["alert"]["context"];
+    assert_eq!(c["group_by"], "dst");
+    assert_eq!(j["alert"]["target"]["ip"], j["dest_ip"]);
+    assert_eq!(c["metrics"]["distinct_src_hosts"], 200);
+    assert_eq!(c["evidence"]["top_dst_ports"].as_array().unwrap().len(), 4);
+    assert!(c["evidence"]["top_src_hosts"].as_array().is_some());
 }
 
 #[test]

@@ -55,9 +55,9 @@ fn single_source_syn_flood_is_a_syn_flood() {
         return;
     };
     let (_, sink) = replay(&p, 1);
-    let j: serde_json::Value = serde_json::from_str(&sink.lines[0]).unwrap();
+    let j = eve::alert(&sink.lines[0]);
     assert_eq!(j["dest_ip"], "198.51.100.5");
-    assert_eq!(j["metrics"]["syn"], 200);
+    assert_eq!(j["alert"]["context"]["metrics"]["syn"], 200);
 }
 
 #[test]
@@ -112,10 +112,13 @@ fn spoofed_flood_replays_with_bounded_memory() {
     assert_eq!(summary.keys_evicted, 0);
     assert_eq!(found(&sink), victim_only);
     for l in &sink.lines {
-        let j: serde_json::Value = serde_json::from_str(l).unwrap();
-        assert_eq!(j["group_by"], "dst");
+        let j = eve::alert(l);
+        assert_eq!(j["alert"]["context"]["group_by"], "dst");
         assert!(j.get("src_ip").is_none(), "many sources: no single src_ip");
-        assert_eq!(j["evidence"]["top_dst_ports"][0]["port"], 25565);
+        assert_eq!(
+            j["alert"]["context"]["evidence"]["top_dst_ports"][0]["port"],
+            25565
+        );
     }
 }
 

@@ -199,12 +199,7 @@ fn bpf_filter_selects_packets() {
     let rules: Vec<String> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["alert"]["rule"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|l| eve::alert(l)["alert"]["rule"].as_str().unwrap().to_string())
         .collect();
     // only ICMP reaches the rules: the ping flood, and the sweep's pings (its SYNs are gone)
     assert_eq!(rules, vec!["host_sweep", "icmp_flood"]);
@@ -313,7 +308,7 @@ fn replay_run(
         .unwrap()
         .lines()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let v = eve::alert(l);
             format!("{} {}", v["alert"]["rule"], v["src_ip"])
         })
         .collect();
@@ -642,4 +637,24 @@ fn pcap_times_after_2038_are_kept() {
         "{j}"
     );
     assert_eq!(j["capture_end"], "2040-01-01T00:00:02.000000+00:00", "{j}");
+}
+
+/// Alerts are valid EVE (Suricata's schema, ../shared/eve), and the check can fail: the
+/// layout of earlier releases (our fields at the top level, offset `+00:00`) is rejected.
+#[test]
+fn alerts_are_valid_eve_and_the_schema_check_bites() {
+    let (_, sink) = replay(&demo(), 1);
+    assert!(!sink.lines.is_empty());
+    let mut a = eve::alert(&sink.lines[0]);
+    if eve::errors(&serde_json::json!({})).is_none() {
+        return; // no schema here (skipped outside CI, required in CI)
+    }
+    assert_eq!(a["alert"]["source"]["ip"], a["src_ip"]);
+    let mut old = a.clone();
+    old["group_by"] = a["alert"]["context"]["group_by"].clone();
+    let e = eve::errors(&old).expect("a top-level group_by is not EVE");
+    assert!(e.contains("group_by"), "{e}");
+    let t = a["timestamp"].as_str().unwrap().replace("+0000", "+00:00");
+    a["timestamp"] = t.into();
+    assert!(eve::errors(&a).is_some(), "offset +00:00 is not EVE's");
 }

@@ -41,7 +41,7 @@ fn packet_times(path: &Path) -> Vec<u64> {
 }
 
 fn ns(s: &str) -> u64 {
-    let t = chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    let t = chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").unwrap();
     t.timestamp_nanos_opt().unwrap() as u64
 }
 
@@ -86,13 +86,7 @@ fn scapy_captures_are_named_by_their_family_and_benign_ones_are_quiet() {
         let first_alert = sink
             .lines
             .iter()
-            .map(|l| {
-                ns(
-                    serde_json::from_str::<serde_json::Value>(l).unwrap()["timestamp"]
-                        .as_str()
-                        .unwrap(),
-                )
-            })
+            .map(|l| ns(eve::alert(l)["timestamp"].as_str().unwrap()))
             .min();
         let delay = first_alert.map(|t| {
             let n = times.iter().filter(|&&p| p < t).count();

@@ -985,10 +985,10 @@ fn alert_details(s: &DashState, a: &Alert) -> Text<'static> {
 }
 
 /// The evidence of an alert (its window's top destination ports and peers), read from its
-/// EVE JSON (`evidence.top_dst_ports`, `top_dst_hosts`, `top_src_hosts`, `sketched`), so the
+/// EVE JSON (`alert.context.evidence.top_dst_ports`, `top_dst_hosts`, `top_src_hosts`, `sketched`), so the
 /// view follows the alert format rather than the alert's fields. Nothing when absent.
 fn evidence_lines(eve: &serde_json::Value) -> Vec<Line<'static>> {
-    let ev = &eve["evidence"];
+    let ev = &eve["alert"]["context"]["evidence"];
     let list = |key: &str, name: &str| -> Option<String> {
         let items: Vec<String> = ev[key]
             .as_array()?
@@ -1445,10 +1445,11 @@ condition = "pps >= 500"
     #[test]
     fn evidence_comes_from_the_alert_json() {
         let eve: serde_json::Value = serde_json::from_str(
-            r#"{"evidence": {"top_dst_ports": [{"port": 80, "packets": 1301, "since": "x"},
+            r#"{"alert": {"context": {"evidence": {
+                "top_dst_ports": [{"port": 80, "packets": 1301, "since": "x"},
                 {"port": 443, "packets": 2, "since": "x"}],
                 "top_dst_hosts": [{"address": "203.0.113.10\u001b[2J", "packets": 7, "since": "x"}],
-                "sketched": true}}"#,
+                "sketched": true}}}}"#,
         )
         .unwrap();
         let text: Vec<String> = evidence_lines(&eve)
@@ -1463,7 +1464,7 @@ condition = "pps >= 500"
                 "              (distinct sets became sketches: counts are estimates)",
             ]
         );
-        assert!(evidence_lines(&serde_json::json!({"id": "x"})).is_empty());
+        assert!(evidence_lines(&serde_json::json!({"alert": {"context": {"id": "x"}}})).is_empty());
     }
 
     #[test]

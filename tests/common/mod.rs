@@ -10,6 +10,8 @@ use flowsentry::sink::MemorySink;
 use flowsentry::source::PcapFiles;
 use flowsentry::summary::Summary;
 
+pub mod eve;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -39,7 +41,21 @@ pub fn replay_with(
     cfg: PipelineConfig,
 ) -> (Summary, MemorySink) {
     let mut src = PcapFiles::open(files, None).expect("open captures");
-    pipeline::run(&mut src, Arc::new(rules), &cfg, MemorySink::default()).expect("replay")
+    let out = pipeline::run(&mut src, Arc::new(rules), &cfg, MemorySink::default());
+    let (summary, sink) = out.expect("replay");
+    for l in &sink.lines {
+        eve::alert(l);
+    }
+    (summary, sink)
+}
+
+/// The alert's key: the destination for `dst` rules, else the source.
+pub fn key_of(j: &serde_json::Value) -> &serde_json::Value {
+    if j["alert"]["context"]["group_by"] == "dst" {
+        &j["dest_ip"]
+    } else {
+        &j["src_ip"]
+    }
 }
 
 pub fn replay(file: &Path, shards: usize) -> (Summary, MemorySink) {
@@ -59,12 +75,8 @@ pub fn found(sink: &MemorySink) -> Vec<(String, String)> {
         .lines
         .iter()
         .map(|l| {
-            let j: serde_json::Value = serde_json::from_str(l).unwrap();
-            let key = if j["group_by"] == "dst" {
-                &j["dest_ip"]
-            } else {
-                &j["src_ip"]
-            };
+            let j = eve::alert(l);
+            let key = key_of(&j);
             (
                 j["alert"]["rule"].as_str().unwrap().to_string(),
                 key.as_str().unwrap().to_string(),

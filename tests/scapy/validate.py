@@ -50,14 +50,14 @@ def fired_rules(alerts):
     """rule -> {"count", "first" (s after EPOCH), "first_key", "first_metrics", "keys"}."""
     fired = {}
     for a in alerts:
-        key = a.get("src_ip") if a.get("group_by") == "src" else a.get("dest_ip")
+        key = a.get("src_ip") if a["alert"]["context"].get("group_by") == "src" else a.get("dest_ip")
         r = fired.setdefault(a["alert"]["rule"], {"count": 0, "first": None, "keys": []})
         r["count"] += 1
         t = (datetime.datetime.fromisoformat(a["timestamp"]) - EPOCH).total_seconds()
         if r["first"] is None or t < r["first"]:
             r["first"] = t
             r["first_key"] = key
-            r["first_metrics"] = a.get("metrics")
+            r["first_metrics"] = a["alert"]["context"].get("metrics")
         if key and key not in r["keys"]:
             r["keys"].append(key)
     return fired
