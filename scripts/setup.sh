@@ -14,6 +14,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev pkg-config # librdkafka (built by the rdkafka crate): TLS, zlib
   pmacct kcat           # Kafka tests and benchmark: pmacct's flow export, an independent client
   python3-pip           # scripts/broker.sh clientlib: librdkafka 2.16 from the confluent-kafka wheel
+  prometheus            # tests/metrics.rs: a real Prometheus scrapes --metrics
 )
 
 missing=()

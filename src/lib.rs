@@ -15,6 +15,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod record;
 pub mod rules;
+pub mod scrape;
 pub mod sink;
 pub mod source;
 pub mod summary;

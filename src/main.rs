@@ -168,6 +168,12 @@ struct EngineArgs {
     /// (`conversations.host_capped`) and logged once.
     #[arg(long, value_name = "N", default_value_t = 1 << 13)]
     max_conversations_per_host: u32,
+    /// Serve Prometheus metrics at http://ADDR/metrics (OpenMetrics text: packets, decode
+    /// errors by layer, drops, late and skewed records, keys, state bytes, alerts by rule,
+    /// watermark lag) and a JSON health report at /health while the run lasts, e.g.
+    /// 127.0.0.1:9464 (port 0: any free port, printed at the start).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// No terminal dashboard (it shows when stdout is a terminal).
     #[arg(long)]
     no_tui: bool,
@@ -183,6 +189,32 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// With `--metrics`: the run's telemetry, served from now on (the server lives as long
+    /// as the returned guard).
+    fn serve_metrics(
+        &self,
+        cfg: &mut PipelineConfig,
+        rules: &RuleSet,
+    ) -> Result<Option<pipeline::MetricsServer>> {
+        let Some(addr) = &self.metrics else {
+            return Ok(None);
+        };
+        let tel = Arc::new(flowsentry::telemetry::Telemetry::new(
+            cfg.shards.max(1),
+            rules.rules.len(),
+            cfg.batch_ns,
+        ));
+        cfg.telemetry = Some(tel.clone());
+        let ids = rules.rules.iter().map(|r| r.id.clone()).collect();
+        let server = pipeline::MetricsServer::start(addr, tel, ids)
+            .with_context(|| format!("--metrics {addr}: cannot serve there"))?;
+        eprintln!(
+            "flowsentry: metrics at http://{0}/metrics, health at http://{0}/health",
+            server.addr
+        );
+        Ok(Some(server))
+    }
+
     /// The pipeline settings these options make (`--shards`, `--batch`, `--lateness`,
     /// `--max-keys`, `--distinct-bound`); each command adds its own.
     fn pipeline_config(&self) -> Result<PipelineConfig> {
@@ -353,11 +385,12 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     }
     let tui = a.engine.tui();
     let progress = !a.engine.quiet && std::io::stderr().is_terminal();
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         speed: a.speed,
         progress,
         ..a.engine.pipeline_config()?
     };
+    let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
     if let Some(x) = a.speed {
         if !(x > 0.0 && x.is_finite()) {
             bail!("--speed must be a positive number");
@@ -510,7 +543,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
     let source = LiveCapture::open(&opts)?;
     // The first signal asks for a clean stop; a second one exits.
     let stop = stop_on_signals()?;
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         // A live source cannot wait: a full shard queue drops (and counts) a record batch.
         // Deeper queues than replay's (256 x 1024 records, ~15 MB a shard) ride out the
         // moments other processes hold the CPUs, before the kernel ring would overflow.
@@ -521,6 +554,7 @@ fn live(a: LiveArgs) -> Result<ExitCode> {
         report_every: Some(a.capture.report_every()),
         ..a.engine.pipeline_config()?
     };
+    let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
     if !a.engine.quiet {
         eprintln!(
             "flowsentry: {}; Ctrl-C to stop",
@@ -651,11 +685,12 @@ fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
     let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
     let kcfg = a.engine.kafka.require("consume")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let cfg = PipelineConfig {
+    let mut cfg = PipelineConfig {
         stop: Some(stop.clone()),
         source_watermark: true,
         ..a.engine.pipeline_config()?
     };
+    let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
     let source = KafkaSource::new(KafkaSourceConfig {
         format: a.format,
         stop_at_end: a.stop_at_end,

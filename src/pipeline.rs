@@ -33,8 +33,12 @@ use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
 use crate::telemetry::{BatchPoint, Telemetry};
 use crate::window::{KeyedConfig, KeyedStats, SkewGuard, Totals, WatermarkTracker};
 
+mod report;
+mod serve;
+pub use serve::MetricsServer;
 mod route;
 mod shard;
+use report::{close_point, pace, progress_bar, store_counters, update_progress, Publisher};
 use route::{Hints, Reader, Route, STAGES};
 use shard::{shard_loop, Stage};
 
@@ -250,6 +254,7 @@ pub fn run<S: AlertSink + 'static>(
     let mut cur_point = BatchPoint::default();
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();
+    let mut publisher = Publisher::new();
     let mut since_clock = 0u32;
     let mut wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
     let mut skew = SkewGuard::new(if cfg.source_watermark {
@@ -307,7 +312,13 @@ pub fn run<S: AlertSink + 'static>(
         });
         let idle = match next {
             Ok(Next::Item) => false,
-            Ok(Next::Idle) => true,
+            Ok(Next::Idle) => {
+                if let Some(t) = &tel {
+                    let q = reader.queue_drops;
+                    publisher.publish(t, &summary, &dstats, source.stats(), q, false);
+                }
+                true
+            }
             Ok(Next::End) => break,
             Err(e) => {
                 tracing::warn!("{e}");
@@ -365,6 +376,8 @@ pub fn run<S: AlertSink + 'static>(
                 summary.skewed = skew.skewed();
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
+                    let q = reader.queue_drops;
+                    publisher.publish(t, &summary, &dstats, source.stats(), q, false);
                 }
                 if summary.packets % 65_536 == 0 {
                     if let Some(pb) = &progress {
@@ -474,7 +487,6 @@ pub fn run<S: AlertSink + 'static>(
         t.counters
             .kernel_drops
             .store(sstats.kernel_drops, Ordering::Relaxed);
-        t.counters.finished.store(1, Ordering::Relaxed);
     }
 
     summary.queue_waits = waits;
@@ -520,6 +532,10 @@ pub fn run<S: AlertSink + 'static>(
         .collect();
     summary.peak_rss_bytes = peak_rss_bytes();
     summary.count_losses();
+    if let Some(t) = &tel {
+        t.publish_summary(summary.clone());
+        t.counters.finished.store(1, Ordering::Relaxed);
+    }
     Ok((summary, m.sink))
 }
 
@@ -561,6 +577,9 @@ fn merge_loop<S: AlertSink>(
             }
             if error.is_none() {
                 if let Err(e) = sink.write(a, &a.to_json(&rules)) {
+                    if let Some(t) = &tel {
+                        t.counters.sink_failures.fetch_add(1, Ordering::Relaxed);
+                    }
                     error = Some(e);
                 }
             }
@@ -589,82 +608,4 @@ fn merge_loop<S: AlertSink>(
         reports,
         error,
     }
-}
-
-/// Copy the reader's running counters to the dashboard's view.
-fn store_counters(
-    t: &Telemetry,
-    summary: &Summary,
-    dstats: &DecodeStats,
-    queue_drops: u64,
-    capture_ns: u64,
-) {
-    let c = &t.counters;
-    c.packets.store(summary.packets, Ordering::Relaxed);
-    c.bytes.store(summary.bytes, Ordering::Relaxed);
-    c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
-    // Late copies (Kafka records for a destination's side) are late records too, and
-    // skewed ones (dated far ahead) are out of time the other way.
-    c.late.store(
-        summary.late_packets + summary.late_copies + summary.skewed,
-        Ordering::Relaxed,
-    );
-    c.queue_drops.store(queue_drops, Ordering::Relaxed);
-    c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
-}
-
-/// Push the batch point of the batches the watermark just closed.
-fn close_point(
-    tel: &Option<Arc<Telemetry>>,
-    cur: &mut BatchPoint,
-    closed: u64,
-    batch_ns: u64,
-    keep_ns: u64,
-) {
-    if let Some(t) = tel {
-        cur.end_ns = closed * batch_ns;
-        t.push_batch(*cur);
-        t.counters.watermark_batch.store(closed, Ordering::Relaxed);
-        t.counters
-            .capture_ns
-            .fetch_max(closed * batch_ns, Ordering::Relaxed);
-        t.prune_sources(keep_ns);
-        *cur = BatchPoint::default();
-    }
-}
-
-/// Sleep until capture time `ts` is due at `speed`, in slices so a stop request is seen.
-fn pace(started: Instant, first_ts: u64, ts: u64, speed: f64, stop: Option<&AtomicBool>) {
-    let target =
-        Duration::from_secs_f64(ts.saturating_sub(first_ts) as f64 / 1e9 / speed.max(1e-6));
-    loop {
-        let elapsed = started.elapsed();
-        if target <= elapsed || stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-            return;
-        }
-        std::thread::sleep((target - elapsed).min(Duration::from_millis(100)));
-    }
-}
-
-fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
-    let pb = match total {
-        Some(t) => indicatif::ProgressBar::new(t),
-        None => indicatif::ProgressBar::new_spinner(),
-    };
-    pb.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-    ) {
-        pb.set_style(style);
-    }
-    pb
-}
-
-fn update_progress(pb: &indicatif::ProgressBar, pos: u64, packets: u64, started: Instant) {
-    pb.set_position(pos);
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
-    pb.set_message(format!(
-        "{packets} packets, {:.2} Mpps",
-        packets as f64 / secs / 1e6
-    ));
 }

@@ -2,7 +2,7 @@
 //!
 //! In: updates from the pipeline's threads (reader counters, shard snapshots at each
 //! watermark, alerts from the merge stage). Out: state a reader (the dashboard) copies a
-//! few times per second. Guarantees: writers never wait on readers: counters are atomics,
+//! few times per second (the dashboard, `/metrics`). Guarantees: writers never wait on readers: counters are atomics,
 //! per-source views live in a `DashMap` written once per batch per shard (not per packet),
 //! rings are bounded and drop their oldest entries.
 
@@ -14,6 +14,7 @@ use dashmap::DashMap;
 
 use crate::alert::Alert;
 use crate::record::Addr;
+use crate::summary::Summary;
 
 /// Counters of the whole run, updated as it goes.
 #[derive(Debug, Default)]
@@ -27,6 +28,8 @@ pub struct Counters {
     pub queue_drops: AtomicU64,
     pub kernel_drops: AtomicU64,
     pub alerts: AtomicU64,
+    /// Alert sink writes that failed.
+    pub sink_failures: AtomicU64,
     /// Newest capture time seen (ns).
     pub capture_ns: AtomicU64,
     /// Closed batches (the watermark, in batches).
@@ -66,6 +69,10 @@ pub struct ShardGauge {
     pub records: AtomicU64,
     pub keys: AtomicU64,
     pub queue_depth: AtomicU64,
+    pub keys_evicted: AtomicU64,
+    pub keys_expired: AtomicU64,
+    /// Heap bytes of the shard's window state (refreshed every few batches: it is a walk).
+    pub state_bytes: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -77,6 +84,8 @@ pub struct Telemetry {
     pub sources: DashMap<Addr, SourceView>,
     pub alerts: Mutex<VecDeque<Alert>>,
     pub batch_ns: u64,
+    /// The reader's summary as of its last report (a few times per second), for scrapes.
+    summary: Mutex<Summary>,
 }
 
 /// Batches kept for the sparkline; alerts kept for the list.
@@ -95,7 +104,20 @@ impl Telemetry {
             sources: DashMap::new(),
             alerts: Mutex::new(VecDeque::with_capacity(ALERT_RING)),
             batch_ns,
+            summary: Mutex::new(Summary::default()),
         }
+    }
+
+    /// Replace the published summary (the reader's, with its decode counters).
+    pub fn publish_summary(&self, s: Summary) {
+        if let Ok(mut p) = self.summary.lock() {
+            *p = s;
+        }
+    }
+
+    /// A copy of the published summary.
+    pub fn summary(&self) -> Summary {
+        self.summary.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub fn push_batch(&self, p: BatchPoint) {

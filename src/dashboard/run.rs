@@ -259,12 +259,17 @@ where
     P: PacketSource + Send + 'static,
     S: AlertSink + 'static,
 {
-    let tel = Arc::new(Telemetry::new(
-        cfg.shards.max(1),
-        rules.rules.len(),
-        cfg.batch_ns,
-    ));
-    cfg.telemetry = Some(tel.clone());
+    // `--metrics` may have made the telemetry already: the dashboard shares it.
+    let tel = cfg
+        .telemetry
+        .get_or_insert_with(|| {
+            Arc::new(Telemetry::new(
+                cfg.shards.max(1),
+                rules.rules.len(),
+                cfg.batch_ns,
+            ))
+        })
+        .clone();
     cfg.progress = false;
     let stop = cfg
         .stop

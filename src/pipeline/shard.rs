@@ -132,13 +132,19 @@ pub(super) fn shard_loop(
             ToShard::Watermark(c) => {
                 let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
                 if let Some((t, i)) = &tel {
-                    let src = Stage::source(&stages);
-                    src.publish(c, t);
-                    let st = src.stats();
+                    Stage::source(&stages).publish(c, t);
+                    let st = totals(&stages);
                     let g = &t.shards[*i];
                     g.records.store(st.records, Ordering::Relaxed);
                     g.keys.store(st.keys, Ordering::Relaxed);
+                    g.keys_evicted.store(st.keys_evicted, Ordering::Relaxed);
+                    g.keys_expired.store(st.keys_expired, Ordering::Relaxed);
                     g.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
+                    // Measuring state walks every key: every 8th watermark.
+                    if c % 8 == 0 {
+                        let bytes: usize = stages.iter().map(|k| k.state_bytes()).sum();
+                        g.state_bytes.store(bytes as u64, Ordering::Relaxed);
+                    }
                 }
                 if tx.send(FromShard::Alerts(c, alerts)).is_err() {
                     return;
@@ -149,16 +155,9 @@ pub(super) fn shard_loop(
                     .map(|c| close(c, batch_ns, &mut conversations, &stage_of, &mut stages))
                     .unwrap_or_default();
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
-                let mut stats = stages[0].stats();
-                let mut state_bytes = 0;
-                for (i, kw) in stages.iter().enumerate() {
-                    state_bytes += kw.state_bytes();
-                    if i > 0 {
-                        stats.add(&kw.stats());
-                    }
-                }
+                let state_bytes = stages.iter().map(|k| k.state_bytes()).sum();
                 let report = ShardReport {
-                    stats,
+                    stats: totals(&stages),
                     conversations: conversations.as_ref().map(|c| c.stats()),
                     top: Stage::source(&stages).top(10),
                     state_bytes,
@@ -168,6 +167,15 @@ pub(super) fn shard_loop(
             }
         }
     }
+}
+
+/// The counters of every stage of a shard, summed.
+fn totals(stages: &[Stage]) -> crate::window::KeyedStats {
+    let mut stats = stages[0].stats();
+    for kw in &stages[1..] {
+        stats.add(&kw.stats());
+    }
+    stats
 }
 
 /// Close batches up to `c` in one shard: the conversation stage's outcomes enter the

@@ -1,0 +1,284 @@
+//! Scrape: the run's telemetry as Prometheus (OpenMetrics) text and as a JSON health report.
+//!
+//! In: a [`Telemetry`] being written by the pipeline (its counters, shard gauges, rule hits
+//! and the summary the reader publishes a few times per second) and the rule ids. Out:
+//! the text `/metrics` serves ([`render`]) and the JSON `/health` serves ([`health`]).
+//! Guarantees: reading never blocks the pipeline longer than one copy of the published
+//! summary; every loss the summary counts (`Summary::losses`) is a labelled series, so a
+//! scrape shows what a run dropped while it runs, not only at its end.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+use crate::summary::Summary;
+use crate::telemetry::Telemetry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// One scrape's registry, filled with the values of the moment (built anew per scrape:
+/// the values live in the telemetry, not here).
+struct Scrape(Registry);
+
+impl Scrape {
+    fn counter(&mut self, name: &str, help: &str, series: &[(Labels, u64)]) {
+        let f = Family::<Labels, Counter>::default();
+        for (l, v) in series {
+            f.get_or_create(l).inc_by(*v);
+        }
+        self.0.register(name, help, f);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, series: &[(Labels, f64)]) {
+        let f = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        for (l, v) in series {
+            f.get_or_create(l).set(*v);
+        }
+        self.0.register(name, help, f);
+    }
+}
+
+fn one<T: Copy>(v: T) -> [(Labels, T); 1] {
+    [(Vec::new(), v)]
+}
+
+fn by<T: Copy>(label: &'static str, items: &[(&str, T)]) -> Vec<(Labels, T)> {
+    items
+        .iter()
+        .map(|(k, v)| (vec![(label, (*k).to_string())], *v))
+        .collect()
+}
+
+/// The OpenMetrics text of the run as it stands.
+pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
+    // The atomics are stored every 1,024 packets, the summary also when the input idles:
+    // the larger of the two is the newer.
+    let s = t.summary();
+    let c = &t.counters;
+    let mut m = Scrape(Registry::with_prefix("flowsentry"));
+    let input = vec![("input", s.input.clone())];
+    m.counter(
+        "packets",
+        "Frames read from the input (after the BPF filter), or records from Kafka",
+        &[(input.clone(), c.packets.load(Relaxed).max(s.packets))],
+    );
+    m.counter(
+        "bytes",
+        "Bytes on the wire of those frames",
+        &[(input.clone(), c.bytes.load(Relaxed).max(s.bytes))],
+    );
+    m.counter(
+        "records",
+        "Records the decoder made of them",
+        &[(input, s.decode.records)],
+    );
+    let d = &s.decode;
+    m.counter(
+        "decode_errors",
+        "Frames or records with a malformed or truncated header, by layer",
+        &by(
+            "layer",
+            &[
+                ("link", d.link_errors),
+                ("network", d.network_errors),
+                ("ip_extension", d.ip_ext_errors),
+                ("transport", d.transport_errors),
+                ("unsupported_link", d.unsupported_link),
+            ],
+        ),
+    );
+    m.counter(
+        "drops",
+        "Records dropped before the engine: by the kernel, the interface, a full shard queue",
+        &by(
+            "kind",
+            &[
+                ("kernel", s.kernel_drops),
+                ("interface", s.interface_drops),
+                ("queue", c.queue_drops.load(Relaxed).max(s.queue_drops)),
+            ],
+        ),
+    );
+    m.counter(
+        "late_records",
+        "Records dropped for their time: behind the watermark, or dated too far ahead",
+        &by(
+            "kind",
+            &[
+                ("late", s.late_packets),
+                ("late_copy", s.late_copies),
+                ("skewed", s.skewed),
+            ],
+        ),
+    );
+    m.counter(
+        "malformed_input",
+        "Inputs a source skipped as malformed (Kafka messages, flow records)",
+        &one(s.malformed_input),
+    );
+    let lost: u64 = s.losses().iter().map(|l| l.1).sum();
+    m.counter(
+        "lost_records",
+        "Records read or known to exist that the engine did not process (the exit status is 3 when not 0)",
+        &one(lost),
+    );
+    render_state(&mut m, t);
+    let hits: Vec<(Labels, u64)> = rule_ids
+        .iter()
+        .zip(&t.rule_hits)
+        .map(|(id, h)| (vec![("rule", id.clone())], h.load(Relaxed)))
+        .collect();
+    m.counter("alerts", "Alerts raised, by rule", &hits);
+    m.counter(
+        "alert_sink_failures",
+        "Alert sink writes that failed (the run stops writing alerts at the first)",
+        &one(c.sink_failures.load(Relaxed)),
+    );
+    let capture = c.capture_ns.load(Relaxed);
+    let wm = c.watermark_batch.load(Relaxed).saturating_mul(t.batch_ns);
+    m.gauge(
+        "watermark_lag_seconds",
+        "Newest capture time seen less the watermark (windows closed up to it)",
+        &one(capture.saturating_sub(wm) as f64 / 1e9),
+    );
+    m.gauge(
+        "capture_time_seconds",
+        "Newest capture time seen, seconds since the Unix epoch",
+        &one(capture as f64 / 1e9),
+    );
+    m.gauge(
+        "finished",
+        "1 once the input is read to its end and every window is closed",
+        &one(c.finished.load(Relaxed) as f64),
+    );
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = encode(&mut out, &m.0);
+    out
+}
+
+/// Keys and state per shard.
+fn render_state(m: &mut Scrape, t: &Telemetry) {
+    let shard = |f: &dyn Fn(&crate::telemetry::ShardGauge) -> u64| -> Vec<(Labels, f64)> {
+        t.shards
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (vec![("shard", i.to_string())], f(g) as f64))
+            .collect()
+    };
+    m.gauge(
+        "keys",
+        "Keys (sources, destinations, pairs, flows) with window state, by shard",
+        &shard(&|g| g.keys.load(Relaxed)),
+    );
+    m.gauge(
+        "window_state_bytes",
+        "Heap bytes of window state, by shard (refreshed every few batches)",
+        &shard(&|g| g.state_bytes.load(Relaxed)),
+    );
+    m.gauge(
+        "queue_depth",
+        "Messages waiting in the shard's queue",
+        &shard(&|g| g.queue_depth.load(Relaxed)),
+    );
+    let sum = |f: &dyn Fn(&crate::telemetry::ShardGauge) -> u64| -> u64 {
+        t.shards.iter().map(f).sum()
+    };
+    m.counter(
+        "keys_evicted",
+        "Keys dropped to keep state in bounds (--max-keys)",
+        &one(sum(&|g| g.keys_evicted.load(Relaxed))),
+    );
+    m.counter(
+        "keys_expired",
+        "Keys forgotten after their longest window passed with no traffic",
+        &one(sum(&|g| g.keys_expired.load(Relaxed))),
+    );
+}
+
+#[derive(Serialize)]
+struct Health<'a> {
+    /// `running`, or `finished` once the input is read and every window closed.
+    status: &'static str,
+    /// `complete` while nothing was lost, else `incomplete` (the run will exit 3).
+    completeness: &'static str,
+    input: &'a str,
+    packets: u64,
+    alerts: u64,
+    lost_records: u64,
+    watermark_lag_seconds: f64,
+}
+
+/// The JSON `/health` serves.
+pub fn health(t: &Telemetry) -> String {
+    let s = t.summary();
+    let c = &t.counters;
+    let lost: u64 = s.losses().iter().map(|l| l.1).sum();
+    let capture = c.capture_ns.load(Relaxed);
+    let wm = c.watermark_batch.load(Relaxed).saturating_mul(t.batch_ns);
+    let h = Health {
+        status: if c.finished.load(Relaxed) > 0 {
+            "finished"
+        } else {
+            "running"
+        },
+        completeness: if lost == 0 { "complete" } else { "incomplete" },
+        input: &s.input,
+        packets: c.packets.load(Relaxed).max(s.packets),
+        alerts: c.alerts.load(Relaxed),
+        lost_records: lost,
+        watermark_lag_seconds: capture.saturating_sub(wm) as f64 / 1e9,
+    };
+    serde_json::to_string(&h).unwrap_or_default()
+}
+
+/// A published summary for tests and callers that have no pipeline.
+pub fn publish(t: &Telemetry, s: &Summary) {
+    t.publish_summary(s.clone());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loss_is_a_series_and_rules_are_labelled() {
+        let t = Telemetry::new(2, 2, 1_000_000_000);
+        let s = Summary {
+            input: "x.pcap".into(),
+            late_packets: 3,
+            skewed: 2,
+            kernel_drops: 5,
+            ..Default::default()
+        };
+        publish(&t, &s);
+        t.counters.packets.store(42, Relaxed);
+        t.rule_hits[1].store(7, Relaxed);
+        t.counters.capture_ns.store(10_500_000_000, Relaxed);
+        t.counters.watermark_batch.store(9, Relaxed);
+        let text = render(&t, &["a".into(), "b".into()]);
+        for line in [
+            "flowsentry_packets_total{input=\"x.pcap\"} 42",
+            "flowsentry_late_records_total{kind=\"late\"} 3",
+            "flowsentry_late_records_total{kind=\"skewed\"} 2",
+            "flowsentry_drops_total{kind=\"kernel\"} 5",
+            "flowsentry_lost_records_total 10",
+            "flowsentry_alerts_total{rule=\"b\"} 7",
+            "flowsentry_alerts_total{rule=\"a\"} 0",
+            "flowsentry_watermark_lag_seconds 1.5",
+            "flowsentry_keys{shard=\"1\"} 0.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        let h: serde_json::Value = serde_json::from_str(&health(&t)).unwrap();
+        assert_eq!(h["status"], "running");
+        assert_eq!(h["completeness"], "incomplete");
+        assert_eq!(h["lost_records"], 10);
+    }
+}
