@@ -658,6 +658,7 @@ impl Conversations {
             event: ev,
             // Not kept per conversation: `dsize` filters packets only.
             payload_len: 0,
+            more_packets: 0,
         });
     }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod conversation;
 pub mod dashboard;
 pub mod decode;
+pub mod flow;
 pub mod kafka;
 pub mod liveness;
 pub mod metrics;

@@ -255,6 +255,8 @@ pub fn run<S: AlertSink + 'static>(
     let mut last_delivered = u64::MAX;
     let mut last_report = Instant::now();
     let mut publisher = Publisher::new();
+    // Reads that were not copies (frames, records): the reports' clock.
+    let mut reads = 0u64;
     let mut since_clock = 0u32;
     let mut wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
     let mut skew = SkewGuard::new(if cfg.source_watermark {
@@ -365,21 +367,24 @@ pub fn run<S: AlertSink + 'static>(
             // destination's side only; the packet was counted with the original.
             summary.destination_copies += 1;
         } else {
-            summary.packets += 1;
-            summary.bytes += len as u64;
+            // A weighted flow record stands for its flow's packets.
+            let w = rec.map_or(1, |r| r.packets() as u64);
+            summary.packets += w;
+            summary.bytes += len as u64 * w;
+            reads += 1;
             let f0 = *first_ts.get_or_insert(ts);
             last_ts = Some(ts);
             if let Some(x) = cfg.speed {
                 pace(started, f0, ts, x, cfg.stop.as_deref());
             }
-            if summary.packets % 1024 == 0 {
+            if reads % 1024 == 0 {
                 summary.skewed = skew.skewed();
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
                     let q = reader.queue_drops;
                     publisher.publish(t, &summary, &dstats, source.stats(), q, false);
                 }
-                if summary.packets % 65_536 == 0 {
+                if reads % 65_536 == 0 {
                     if let Some(pb) = &progress {
                         update_progress(pb, source.progress().0, summary.packets, started);
                     }
@@ -405,14 +410,14 @@ pub fn run<S: AlertSink + 'static>(
                 reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
             }
             if obs.batch.is_none() {
-                let (n, what) = if copy {
+                let (n, w, what) = if copy {
                     summary.late_copies += 1;
-                    (summary.late_copies, "destination copies")
+                    (summary.late_copies, 1, "destination copies")
                 } else {
-                    summary.late_packets += 1;
-                    (summary.late_packets, "packets")
+                    summary.late_packets += rec.packets() as u64;
+                    (summary.late_packets, rec.packets() as u64, "packets")
                 };
-                if crate::summary::new_decade(n - 1, n) {
+                if crate::summary::new_decade(n - w, n) {
                     tracing::warn!(
                         "{n} late {what} dropped so far: capture time behind the watermark by more \
                          than --lateness (counted in the summary)"
@@ -421,8 +426,8 @@ pub fn run<S: AlertSink + 'static>(
                 continue;
             }
             if tel.is_some() && !copy {
-                cur_point.packets += 1;
-                cur_point.bytes += rec.ip_len as u64;
+                cur_point.packets += rec.packets() as u64;
+                cur_point.bytes += rec.bytes();
                 match rec.proto {
                     proto::TCP => cur_point.tcp += 1,
                     proto::UDP => cur_point.udp += 1,

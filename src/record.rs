@@ -1,7 +1,8 @@
 //! The decoded packet record: what `decode` produces and every later stage reads.
 //!
-//! In: nothing (plain data). Out: [`Record`], a small `Copy` struct (56 bytes) holding the
-//! capture time and the header fields the window metrics need. Addresses are stored as
+//! In: nothing (plain data). Out: [`Record`], a small `Copy` struct (64 bytes, one cache line)
+//! holding the capture time, the header fields the window metrics need, and how many
+//! packets it stands for (1, or a flow record's weight). Addresses are stored as
 //! 16 bytes, IPv4 mapped into `::ffff:a.b.c.d`, so IPv4 and IPv6 share one key type.
 //! Guarantees: no heap data, no lifetimes; a record can be copied into batches freely.
 
@@ -203,9 +204,26 @@ pub struct Record {
     /// One of [`event`]'s values: 0 for a packet (never set by decoders nor carried on the
     /// wire).
     pub event: u8,
+    /// Packets this record stands for beyond the first: 0 for a captured packet; a flow
+    /// record's share of its flow's packets less one (see [`Record::packets`]), all of the
+    /// same `ip_len` and `payload_len`.
+    pub more_packets: u32,
 }
 
 impl Record {
+    /// Packets this record stands for: 1 for a captured packet or an outcome, a flow's
+    /// share for a weighted flow record. Counting metrics take it; distinct sets do not.
+    #[inline]
+    pub fn packets(&self) -> u32 {
+        self.more_packets.saturating_add(1)
+    }
+
+    /// IP bytes of all the packets it stands for.
+    #[inline]
+    pub fn bytes(&self) -> u64 {
+        self.ip_len as u64 * self.packets() as u64
+    }
+
     /// The payload length a record of this protocol and IP length has with the shortest
     /// headers (IPv4 20 or IPv6 40 bytes, TCP 20, UDP and ICMP 8): for sources that carry
     /// lengths only (flow records, wire format versions 1 and 2).
@@ -310,7 +328,7 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        assert!(std::mem::size_of::<Record>() <= 56);
+        assert!(std::mem::size_of::<Record>() <= 64);
     }
 
     #[test]

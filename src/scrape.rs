@@ -186,9 +186,8 @@ fn render_state(m: &mut Scrape, t: &Telemetry) {
         "Messages waiting in the shard's queue",
         &shard(&|g| g.queue_depth.load(Relaxed)),
     );
-    let sum = |f: &dyn Fn(&crate::telemetry::ShardGauge) -> u64| -> u64 {
-        t.shards.iter().map(f).sum()
-    };
+    let sum =
+        |f: &dyn Fn(&crate::telemetry::ShardGauge) -> u64| -> u64 { t.shards.iter().map(f).sum() };
     m.counter(
         "keys_evicted",
         "Keys dropped to keep state in bounds (--max-keys)",

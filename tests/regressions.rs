@@ -118,7 +118,8 @@ fn fuzz_regressions_stay_fixed() {
                 }
                 "pmacct" => {
                     let mut out = Vec::new();
-                    let _ = flowsentry::kafka::pmacct::decode_message(&data, &mut out);
+                    let _ =
+                        flowsentry::kafka::pmacct::decode_message(&data, 1_000_000_000, &mut out);
                 }
                 "rules" => {
                     let _ =

@@ -1,8 +1,8 @@
-//! pmacct JSON flow records -> packet records.
+//! pmacct JSON flow records -> weighted records.
 //!
 //! In: the value of one Kafka message written by pmacct's `kafka` plugin (`kafka_output:
 //! json`): one JSON object, or several separated by newlines (`kafka_multi_values`).
-//! Out: for every flow, `packets` [`Record`]s (with their wire lengths), in time order;
+//! Out: for every flow, a few weighted [`Record`]s (with their wire lengths), in time order;
 //! for every object that is not a usable flow, an error (the caller counts and skips it).
 //! Guarantees: never panics; a flow's records are built from its own fields only.
 //!
@@ -11,7 +11,7 @@
 //! | field | required | meaning |
 //! |-------|----------|---------|
 //! | `ip_src`, `ip_dst` | yes | IPv4 or IPv6 address (aggregate `src_host, dst_host`) |
-//! | `packets` | yes | packet count, 1 to 10,000,000 |
+//! | `packets` | yes | packet count, 1 to 2^32 - 1 |
 //! | `timestamp_start` | yes | first packet (aggregate `timestamp_start`) |
 //! | `timestamp_end` | no | last packet (default: `timestamp_start`) |
 //! | `bytes` | no | IP bytes of the flow (default: 40 a packet) |
@@ -25,26 +25,19 @@
 //! `YYYY-MM-DD HH:MM:SS[.ffffff]`, read as UTC (set `timestamps_utc: true`, or run pmacct
 //! in UTC). Objects with `event_type` other than `purge` (markers) are ignored, not errors.
 //!
-//! # Expansion (an approximation: a flow does not say when each packet was sent)
+//! # Weighted records
 //!
-//! A flow of `n` packets becomes `n` records with the flow's addresses, ports and protocol,
-//! spread evenly over `[timestamp_start, timestamp_end]` (all at the start when `n` is 1).
-//! Each carries `bytes / n` IP bytes (the first `bytes % n` one more) and a wire length of
-//! IP bytes + 14 (Ethernet). TCP flags, since the flow only has their OR: the first record
-//! carries SYN when the flow saw one, with ACK too when the flow is a single packet or looks
-//! like a server's answer (source port below 1024 and destination port 1024 or above); the
-//! last record carries FIN and RST when seen; every record carries the other flags seen
-//! (ACK, PSH, URG, ECE, CWR) except that the first record of a client's flow carries SYN
-//! alone. A SYN scan (one-packet flows with SYN) thus becomes exactly the scan's packets.
+//! A flow is not expanded into one record per packet: `flow::weighted` makes a few records
+//! that stand for its packets (per batch: its first packet, its last, the ones between), and
+//! every window counts them as the per-packet expansion described there would. A flow's cost
+//! does not grow with the packets it claims.
 
 use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::record::{frag, proto, tcp_flag, Addr, Record};
-
-/// Largest `packets` a flow may claim (a guard against garbage; the records are built).
-pub const MAX_FLOW_PACKETS: u64 = 10_000_000;
+pub use crate::flow::{Flow, MAX_FLOW_PACKETS};
+use crate::record::{proto, Addr, Record};
 
 /// Why a flow object was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,25 +48,9 @@ fn bad<T>(msg: impl Into<String>) -> Result<T, FlowError> {
     Err(FlowError(msg.into()))
 }
 
-/// One flow as read from pmacct.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Flow {
-    pub src: Addr,
-    pub dst: Addr,
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub proto: u8,
-    pub tcp_flags: u8,
-    pub icmp_type: u8,
-    pub packets: u64,
-    pub bytes: u64,
-    pub start_ns: u64,
-    pub end_ns: u64,
-}
-
 /// Parse a message value: every flow's records are appended to `out` (each flow's in time
 /// order); returns one error per object that is not a usable flow.
-pub fn decode_message(value: &[u8], out: &mut Vec<(Record, u32)>) -> Vec<FlowError> {
+pub fn decode_message(value: &[u8], batch_ns: u64, out: &mut Vec<(Record, u32)>) -> Vec<FlowError> {
     let mut errors = Vec::new();
     let text = match std::str::from_utf8(value) {
         Ok(t) => t,
@@ -87,7 +64,7 @@ pub fn decode_message(value: &[u8], out: &mut Vec<(Record, u32)>) -> Vec<FlowErr
         }
         any = true;
         match parse_flow(line) {
-            Ok(Some(f)) => expand(&f, out),
+            Ok(Some(f)) => crate::flow::weighted(&f, batch_ns, out),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
@@ -190,62 +167,6 @@ pub fn parse_flow(text: &str) -> Result<Option<Flow>, FlowError> {
     }))
 }
 
-/// Append the flow's records (see the module documentation).
-pub fn expand(f: &Flow, out: &mut Vec<(Record, u32)>) {
-    let n = f.packets.max(1);
-    let span = f.end_ns - f.start_ns;
-    let is_tcp = f.proto == proto::TCP;
-    let flags = if is_tcp { f.tcp_flags } else { 0 };
-    let syn = flags & tcp_flag::SYN != 0;
-    let closing = flags & (tcp_flag::FIN | tcp_flag::RST);
-    let middle = flags & !(tcp_flag::SYN | tcp_flag::FIN | tcp_flag::RST);
-    let server = f.src_port < 1024 && f.dst_port >= 1024;
-    out.reserve(n as usize);
-    for i in 0..n {
-        let ts = if n == 1 {
-            f.start_ns
-        } else {
-            f.start_ns + ((span as u128 * i as u128) / (n - 1) as u128) as u64
-        };
-        let ip_len = (f.bytes / n + u64::from(i < f.bytes % n)).min(u32::MAX as u64 - 14) as u32;
-        let mut fl = middle;
-        if i == 0 && syn {
-            fl = if n == 1 || server {
-                tcp_flag::SYN | (flags & tcp_flag::ACK)
-            } else {
-                tcp_flag::SYN
-            };
-            if n == 1 {
-                fl |= middle;
-            }
-        }
-        if i == n - 1 {
-            fl |= closing;
-        }
-        let mut rec = Record {
-            ts_ns: ts,
-            src: f.src,
-            dst: f.dst,
-            src_port: f.src_port,
-            dst_port: f.dst_port,
-            ip_len,
-            proto: f.proto,
-            tcp_flags: fl,
-            icmp_type: if f.proto == proto::ICMP || f.proto == proto::ICMPV6 {
-                f.icmp_type
-            } else {
-                0
-            },
-            frag: frag::NONE,
-            event: 0,
-            payload_len: 0,
-        };
-        // Flow records carry byte counts only: the shortest headers are assumed.
-        rec.payload_len = rec.estimated_payload_len();
-        out.push((rec, ip_len + 14));
-    }
-}
-
 fn uint(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
@@ -310,10 +231,11 @@ fn secs_to_ns(f: f64, text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::tcp_flag;
 
     fn recs(text: &str) -> (Vec<(Record, u32)>, Vec<FlowError>) {
         let mut out = Vec::new();
-        let errs = decode_message(text.as_bytes(), &mut out);
+        let errs = decode_message(text.as_bytes(), 1_000_000_000, &mut out);
         (out, errs)
     }
 
@@ -350,34 +272,58 @@ mod tests {
     #[test]
     fn multi_packet_flow_spreads_and_splits_flags() {
         let (r, e) = recs(
-            r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "port_src": 40000, "port_dst": 80, "ip_proto": 6, "tcp_flags": 27, "timestamp_start": 100.5, "timestamp_end": "102.5", "packets": 5, "bytes": 1002}
+            r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "port_src": 40000, "port_dst": 80, "ip_proto": 6, "tcp_flags": 27, "timestamp_start": 100.5, "timestamp_end": "102.5", "packets": 5, "bytes": 1000}
 {"event_type": "purge_init"}
 {"ip_src": "2001:db8::1", "ip_dst": "2001:db8::2", "ip_proto": "udp", "timestamp_start": "2020-01-01T00:00:00Z", "packets": 2}"#,
         );
         assert!(e.is_empty(), "{e:?}");
-        assert_eq!(r.len(), 7);
-        let ts: Vec<u64> = r[..5].iter().map(|x| x.0.ts_ns).collect();
+        // Per 1 s batch: the first packet (100.5), the middle ones of 101 (101.0, 101.5),
+        // of 102 (102.0), the last (102.5); the UDP flow's two packets, first and last.
+        assert_eq!(r.len(), 6, "{r:#?}");
+        let got: Vec<(u64, u32)> = r[..4].iter().map(|x| (x.0.ts_ns, x.0.packets())).collect();
         assert_eq!(
-            ts,
+            got,
             [
-                100_500_000_000,
-                101_000_000_000,
-                101_500_000_000,
-                102_000_000_000,
-                102_500_000_000
+                (100_500_000_000, 1),
+                (101_000_000_000, 2),
+                (102_000_000_000, 1),
+                (102_500_000_000, 1)
             ]
         );
         assert_eq!(r[0].0.tcp_flags, tcp_flag::SYN);
         assert_eq!(r[1].0.tcp_flags, tcp_flag::ACK | tcp_flag::PSH);
         assert_eq!(
-            r[4].0.tcp_flags,
+            r[3].0.tcp_flags,
             tcp_flag::ACK | tcp_flag::PSH | tcp_flag::FIN
         );
-        let bytes: u32 = r[..5].iter().map(|x| x.0.ip_len).sum();
-        assert_eq!(bytes, 1002);
-        assert_eq!(r[5].0.proto, proto::UDP);
-        assert_eq!(r[5].0.ip_len, 40);
-        assert_eq!(r[6].0.ts_ns, 1_577_836_800_000_000_000);
+        let bytes: u64 = r[..4].iter().map(|x| x.0.bytes()).sum();
+        assert_eq!(bytes, 1000);
+        // Wire lengths: 14 bytes of Ethernet a packet.
+        let wire: u64 = r[..4]
+            .iter()
+            .map(|x| x.1 as u64 * x.0.packets() as u64)
+            .sum();
+        assert_eq!(wire, 1000 + 5 * 14);
+        assert_eq!(r[4].0.proto, proto::UDP);
+        assert_eq!(r[4].0.ip_len, 40);
+        assert_eq!(r[5].0.ts_ns, 1_577_836_800_000_000_000);
+    }
+
+    /// One short line claiming ten million packets costs three records, not ten million
+    /// (issue 13: it used to be expanded), and windows still count every packet.
+    #[test]
+    fn a_huge_claim_is_a_few_weighted_records() {
+        let (r, e) = recs(
+            r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "ip_proto": "udp", "timestamp_start": 5, "packets": 10000000}"#,
+        );
+        assert!(e.is_empty(), "{e:?}");
+        assert_eq!(r.len(), 3, "first, middle, last: {r:?}");
+        let n: u64 = r.iter().map(|x| x.0.packets() as u64).sum();
+        assert_eq!(n, 10_000_000);
+        let (_, e) = recs(
+            r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "timestamp_start": 5, "packets": 4294967296}"#,
+        );
+        assert_eq!(e.len(), 1, "more than 2^32 - 1 packets is garbage");
     }
 
     #[test]
@@ -386,6 +332,7 @@ mod tests {
             r#"{"ip_src": "10.0.0.2", "ip_dst": "10.0.0.1", "port_src": 80, "port_dst": 40000, "ip_proto": "tcp", "tcp_flags": 18, "timestamp_start": 1, "packets": 3, "bytes": 120}"#,
         );
         assert!(r[0].0.is_synack());
+        assert_eq!(r[0].0.packets(), 1);
         assert!(!r[1].0.is_syn() && !r[1].0.is_synack());
     }
 
@@ -440,7 +387,10 @@ mod tests {
         let (_, e) = recs("\u{0}\u{ff}");
         assert_eq!(e.len(), 1);
         let mut out = Vec::new();
-        assert_eq!(decode_message(&[0xff, 0xfe], &mut out).len(), 1);
-        assert_eq!(decode_message(b"  \n", &mut out).len(), 1);
+        assert_eq!(
+            decode_message(&[0xff, 0xfe], 1_000_000_000, &mut out).len(),
+            1
+        );
+        assert_eq!(decode_message(b"  \n", 1_000_000_000, &mut out).len(), 1);
     }
 }

@@ -446,7 +446,7 @@ impl KafkaSource {
                 }
             }
             Format::Pmacct => {
-                let errs = pmacct::decode_message(value, &mut scratch);
+                let errs = pmacct::decode_message(value, self.cfg.batch_ns, &mut scratch);
                 if !errs.is_empty() {
                     self.stats.malformed += errs.len() as u64;
                     reason = Some(errs[0].to_string());

@@ -308,6 +308,7 @@ pub fn decode(msg: &[u8], out: &mut Vec<(Record, u32)>) -> Result<(), WireError>
                     0
                 },
                 payload_len: 0,
+                more_packets: 0,
             };
             // Versions 1 and 2 carry no payload length: the shortest headers are assumed.
             rec.payload_len = payload_len.unwrap_or_else(|| rec.estimated_payload_len());
@@ -431,6 +432,7 @@ mod tests {
             frag: frag::NONE,
             event: 0,
             payload_len: 0,
+            more_packets: 0,
         }
     }
 
@@ -649,6 +651,7 @@ mod tests {
                         frag: fr,
                         event: ev,
                         payload_len: (len % 65536) as u16,
+                        more_packets: 0,
                     },
                     wl,
                 )

@@ -253,8 +253,9 @@ impl<K: WindowKey> KeyedWindows<K> {
             let keep = self.local_keep[local];
             let st = entry.spec_state(local as u16);
             st.panes.add(batch, rec, peer, keep);
-            st.top_ports.insert(rec.dst_port, batch as u32);
-            st.top_peers.insert(peer, batch as u32);
+            st.top_ports
+                .insert(rec.dst_port, batch as u32, rec.packets());
+            st.top_peers.insert(peer, batch as u32, rec.packets());
             let (held, bytes) = st.panes.held();
             let big = bytes > held.saturating_mul(evaluate::MAX_IP_LEN);
             for &(gate, bit) in &self.local_gates[local] {

@@ -90,10 +90,11 @@ impl Sums {
 
     #[inline]
     fn count(&mut self, r: &Record) {
-        self.packets += 1;
+        let w = r.packets();
+        self.packets += w as u64;
         // Packets: their IP length; outcome records: their attempt's first packet's (0
         // when the attempt is known only from the reply), an unsolicited one its response's.
-        self.bytes += r.ip_len as u64;
+        self.bytes += r.bytes();
         if !r.is_packet() {
             self.answered += (r.event == event::ANSWERED) as u32;
             self.rejected += (r.event == event::REJECTED) as u32;
@@ -101,26 +102,32 @@ impl Sums {
             self.unsolicited += (r.event == event::UNSOLICITED) as u32;
             return;
         }
-        self.syn += r.is_syn() as u32;
-        self.synack += r.is_synack() as u32;
-        self.rst += r.is_rst() as u32;
-        self.fin += r.is_fin() as u32;
-        self.icmp_echo += r.is_echo_request() as u32;
-        self.udp += r.is_udp() as u32;
-        self.icmp_errors += r.is_icmp_error() as u32;
+        // A weighted flow record's packets all carry its flags (`flow::weighted` gives a
+        // flow's first and last packets records of their own).
+        self.syn = self.syn.saturating_add(r.is_syn() as u32 * w);
+        self.synack = self.synack.saturating_add(r.is_synack() as u32 * w);
+        self.rst = self.rst.saturating_add(r.is_rst() as u32 * w);
+        self.fin = self.fin.saturating_add(r.is_fin() as u32 * w);
+        self.icmp_echo = self
+            .icmp_echo
+            .saturating_add(r.is_echo_request() as u32 * w);
+        self.udp = self.udp.saturating_add(r.is_udp() as u32 * w);
+        self.icmp_errors = self
+            .icmp_errors
+            .saturating_add(r.is_icmp_error() as u32 * w);
     }
 
     #[inline]
     fn add(&mut self, o: &Sums) {
         self.packets += o.packets;
         self.bytes += o.bytes;
-        self.syn += o.syn;
-        self.synack += o.synack;
-        self.rst += o.rst;
-        self.fin += o.fin;
-        self.icmp_echo += o.icmp_echo;
-        self.udp += o.udp;
-        self.icmp_errors += o.icmp_errors;
+        self.syn = self.syn.saturating_add(o.syn);
+        self.synack = self.synack.saturating_add(o.synack);
+        self.rst = self.rst.saturating_add(o.rst);
+        self.fin = self.fin.saturating_add(o.fin);
+        self.icmp_echo = self.icmp_echo.saturating_add(o.icmp_echo);
+        self.udp = self.udp.saturating_add(o.udp);
+        self.icmp_errors = self.icmp_errors.saturating_add(o.icmp_errors);
         self.answered += o.answered;
         self.rejected += o.rejected;
         self.unanswered += o.unanswered;
@@ -197,8 +204,8 @@ impl PaneRing {
     /// Count `r` in the pane of `batch`; panes that no window of length `keep` ending after
     /// `batch` can see are dropped on the way.
     pub fn add(&mut self, batch: u64, r: &Record, peer: Addr, keep: u64) {
-        self.held_packets += 1;
-        self.held_bytes += r.ip_len as u64;
+        self.held_packets += r.packets() as u64;
+        self.held_bytes += r.bytes();
         if self.cur.sums.packets == 0 {
             self.cur_b = batch;
         }

@@ -85,8 +85,9 @@ impl KeyEntry {
         if !rec.is_packet() {
             return;
         }
-        self.totals.packets += 1;
-        self.totals.bytes += rec.ip_len as u64;
+        let w = rec.packets();
+        self.totals.packets += w as u64;
+        self.totals.bytes += rec.bytes();
         self.totals.last_ns = self.totals.last_ns.max(rec.ts_ns);
         if self.cur_b != batch {
             self.cur_b = batch;
@@ -94,9 +95,9 @@ impl KeyEntry {
             self.cur_syn = 0;
             self.cur_bytes = 0;
         }
-        self.cur_pkts += 1;
-        self.cur_syn += rec.is_syn() as u32;
-        self.cur_bytes += rec.ip_len as u64;
+        self.cur_pkts = self.cur_pkts.saturating_add(w);
+        self.cur_syn = self.cur_syn.saturating_add(rec.is_syn() as u32 * w);
+        self.cur_bytes += rec.bytes();
     }
 
     /// Where local spec `local` is (or would be inserted) in `state`, and whether it is there.

@@ -33,18 +33,18 @@ pub struct TopK<T> {
 
 impl<T: Copy + Default + Ord> TopK<T> {
     #[inline]
-    pub fn insert(&mut self, elem: T, batch: u32) {
+    pub fn insert(&mut self, elem: T, batch: u32, weight: u32) {
         let n = self.len as usize;
         for e in &mut self.entries[..n] {
             if e.elem == elem {
-                e.count = e.count.saturating_add(1);
+                e.count = e.count.saturating_add(weight);
                 return;
             }
         }
         if n < K {
             self.entries[n] = Entry {
                 elem,
-                count: 1,
+                count: weight,
                 err: 0,
                 since: batch,
             };
@@ -60,7 +60,7 @@ impl<T: Copy + Default + Ord> TopK<T> {
             .unwrap_or((0, 0));
         self.entries[i] = Entry {
             elem,
-            count: min.saturating_add(1),
+            count: min.saturating_add(weight),
             err: min,
             since: batch,
         };
@@ -88,7 +88,7 @@ mod tests {
     fn exact_when_few_and_finds_the_heavy_hitter() {
         let mut t = TopK::<u16>::default();
         for (i, e) in [22u16, 22, 80, 22, 443].iter().enumerate() {
-            t.insert(*e, i as u32);
+            t.insert(*e, i as u32, 1);
         }
         let top = t.top();
         assert_eq!((top[0].elem, top[0].count, top[0].since), (22, 3, 0));
@@ -96,9 +96,9 @@ mod tests {
         // a flood of distinct elements with one heavy hitter
         let mut t = TopK::<u128>::default();
         for i in 0..10_000u128 {
-            t.insert(i + 1000, 0);
+            t.insert(i + 1000, 0, 1);
             if i % 3 == 0 {
-                t.insert(7, 0);
+                t.insert(7, 0, 1);
             }
         }
         let top = t.top();
