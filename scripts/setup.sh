@@ -15,6 +15,7 @@ PACKAGES=(
   pmacct kcat           # Kafka tests and benchmark: pmacct's flow export, an independent client
   python3-pip           # scripts/broker.sh clientlib: librdkafka 2.16 from the confluent-kafka wheel
   prometheus            # tests/metrics.rs: a real Prometheus scrapes --metrics
+  softflowd nfdump      # tests/collect.rs: a real NetFlow/IPFIX exporter; nfcapd as the reference collector
 )
 
 missing=()

@@ -12,6 +12,10 @@
 //! # The expansion it stands for (an approximation: a flow does not say when each packet
 //! was sent)
 //!
+//! Of a sampled flow, each exported packet stands for `rate` packets like it: the
+//! expansion below is of the exported packets, each then weighted by the rate (so a
+//! sampled SYN flood's one-packet flows stay SYNs, not one SYN and nine others).
+//!
 //! The flow's `n` packets are spread evenly over `[start, end]` (all at the start when `n`
 //! is 1). Packet `i` carries `bytes / n` IP bytes (the first `bytes % n` one more). TCP
 //! flags, since the flow only has their OR: the first packet carries SYN when the flow saw
@@ -50,10 +54,14 @@ pub struct Flow {
     pub proto: u8,
     pub tcp_flags: u8,
     pub icmp_type: u8,
+    /// Packets and bytes as exported (sampled packets, when the exporter samples).
     pub packets: u64,
     pub bytes: u64,
     pub start_ns: u64,
     pub end_ns: u64,
+    /// The exporter's sampling rate (1 in `rate` packets seen): every exported packet
+    /// stands for `rate` packets like it. 1 when not sampled.
+    pub rate: u64,
 }
 
 impl Flow {
@@ -118,6 +126,8 @@ impl Flow {
 /// the wire length of one of its packets (IP bytes + 14, for Ethernet), in time order.
 pub fn weighted(f: &Flow, batch_ns: u64, out: &mut Vec<(Record, u32)>) {
     let n = f.packets.clamp(1, MAX_FLOW_PACKETS);
+    // Scaled, the flow claims at most MAX_FLOW_PACKETS.
+    let rate = f.rate.clamp(1, (MAX_FLOW_PACKETS / n).max(1));
     let batch_ns = batch_ns.max(1);
     let (b0, b1) = (f.start_ns / batch_ns, f.end_ns / batch_ns);
     // Stretches of whole batches, at most MAX_PIECES of them.
@@ -134,7 +144,7 @@ pub fn weighted(f: &Flow, batch_ns: u64, out: &mut Vec<(Record, u32)>) {
         for (class, (a, b)) in cuts.into_iter().enumerate() {
             let (a, b) = (a.max(i), b.min(j));
             if a < b && !(class == 2 && n == 1) {
-                push(f, a, b, n, flags[class], out);
+                push(f, (a, b), n, rate, flags[class], out);
             }
         }
         i = j;
@@ -143,7 +153,7 @@ pub fn weighted(f: &Flow, batch_ns: u64, out: &mut Vec<(Record, u32)>) {
 
 /// Records for packets `[a, b)`: those one byte longer than the rest (the first
 /// `bytes % n` of the flow) apart, so every record's packets have one length.
-fn push(f: &Flow, a: u64, b: u64, n: u64, flags: u8, out: &mut Vec<(Record, u32)>) {
+fn push(f: &Flow, (a, b): (u64, u64), n: u64, rate: u64, flags: u8, out: &mut Vec<(Record, u32)>) {
     let (each, extra) = (f.bytes / n, f.bytes % n);
     let split = extra.clamp(a, b);
     for (lo, hi, len) in [(a, split, each + 1), (split, b, each)] {
@@ -168,7 +178,7 @@ fn push(f: &Flow, a: u64, b: u64, n: u64, flags: u8, out: &mut Vec<(Record, u32)
             frag: frag::NONE,
             event: 0,
             payload_len: 0,
-            more_packets: (hi - lo - 1) as u32,
+            more_packets: ((hi - lo) * rate - 1) as u32,
         };
         // Flow records carry byte counts only: the shortest headers are assumed.
         rec.payload_len = rec.estimated_payload_len();

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod kafka;
 pub mod liveness;
 pub mod metrics;
+pub mod netflow;
 pub mod partition;
 pub mod pipeline;
 pub mod record;

@@ -20,6 +20,7 @@ use flowsentry::synth::{self, Scenario, SynthConfig};
 /// Command-line code of the commands that have grown their own files.
 mod cli {
     pub mod capture;
+    pub mod collect;
     pub mod publish;
 }
 
@@ -63,6 +64,8 @@ enum Command {
     Publish(cli::publish::PublishArgs),
     /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
     Consume(ConsumeArgs),
+    /// Receive NetFlow v5/v9 and IPFIX from routers and switches on UDP.
+    Collect(cli::collect::CollectArgs),
 }
 
 #[derive(Args)]
@@ -324,6 +327,7 @@ fn main() -> ExitCode {
         Command::Interfaces(a) => interfaces_cmd(a),
         Command::Publish(a) => cli::publish::publish_cmd(a),
         Command::Consume(a) => consume_cmd(a),
+        Command::Collect(a) => cli::collect::collect(a),
     };
     match r {
         Ok(code) => code,

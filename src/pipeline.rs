@@ -33,6 +33,7 @@ use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
 use crate::telemetry::{BatchPoint, Telemetry};
 use crate::window::{KeyedConfig, KeyedStats, SkewGuard, Totals, WatermarkTracker};
 
+pub mod datagrams;
 mod report;
 mod serve;
 pub use serve::MetricsServer;
@@ -377,14 +378,14 @@ pub fn run<S: AlertSink + 'static>(
             if let Some(x) = cfg.speed {
                 pace(started, f0, ts, x, cfg.stop.as_deref());
             }
-            if reads % 1024 == 0 {
+            if reads.is_multiple_of(1024) {
                 summary.skewed = skew.skewed();
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
                     let q = reader.queue_drops;
                     publisher.publish(t, &summary, &dstats, source.stats(), q, false);
                 }
-                if reads % 65_536 == 0 {
+                if reads.is_multiple_of(65_536) {
                     if let Some(pb) = &progress {
                         update_progress(pb, source.progress().0, summary.packets, started);
                     }
@@ -486,6 +487,7 @@ pub fn run<S: AlertSink + 'static>(
     summary.queue_drops = drops;
     summary.kernel_drops = sstats.kernel_drops;
     summary.interface_drops = sstats.interface_drops;
+    summary.datagram_drops = sstats.datagram_drops;
     summary.malformed_input = sstats.malformed;
     if let Some(t) = &tel {
         store_counters(t, &summary, &dstats, drops, last_ts.unwrap_or(0));

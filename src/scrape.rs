@@ -94,12 +94,13 @@ pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
     );
     m.counter(
         "drops",
-        "Records dropped before the engine: by the kernel, the interface, a full shard queue",
+        "Records dropped before the engine: by the kernel, the interface, a full shard queue, flow datagrams the collector could not queue",
         &by(
             "kind",
             &[
                 ("kernel", s.kernel_drops),
                 ("interface", s.interface_drops),
+                ("datagram", s.datagram_drops),
                 ("queue", c.queue_drops.load(Relaxed).max(s.queue_drops)),
             ],
         ),

@@ -54,6 +54,8 @@ pub struct Summary {
     /// Packets the kernel / the interface dropped before flowsentry saw them (live).
     pub kernel_drops: u64,
     pub interface_drops: u64,
+    /// Flow datagrams the collector could not queue (`collect`).
+    pub datagram_drops: u64,
     /// Inputs a source skipped as malformed (e.g. bad Kafka records).
     pub malformed_input: u64,
     pub keys_peak: u64,
@@ -84,7 +86,7 @@ impl Summary {
     /// layer errors, link types not decoded). State kept in bounds under attack (evicted
     /// keys, conversations not tracked) is not in it: those records were still counted by
     /// every window; the summary shows those counts apart.
-    pub fn losses(&self) -> [(&'static str, u64); 10] {
+    pub fn losses(&self) -> [(&'static str, u64); 11] {
         let d = &self.decode;
         [
             ("late", self.late_packets),
@@ -93,6 +95,7 @@ impl Summary {
             ("queue drops", self.queue_drops),
             ("kernel drops", self.kernel_drops),
             ("interface drops", self.interface_drops),
+            ("datagram drops", self.datagram_drops),
             ("malformed input", self.malformed_input),
             ("link errors", d.link_errors),
             ("network errors", d.network_errors),
@@ -193,11 +196,12 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "  drops        queue {} (waits {}), kernel {}, interface {}; malformed input {}",
+            "  drops        queue {} (waits {}), kernel {}, interface {}, datagrams {}; malformed input {}",
             self.queue_drops,
             self.queue_waits,
             self.kernel_drops,
             self.interface_drops,
+            self.datagram_drops,
             self.malformed_input
         )?;
         writeln!(

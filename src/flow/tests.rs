@@ -60,6 +60,7 @@ fn flow(packets: u64, bytes: u64, start: u64, len: u64, flags: u8, sport: u16) -
         bytes,
         start_ns: start,
         end_ns: start + len,
+        rate: 1,
     }
 }
 
@@ -112,4 +113,17 @@ fn cost_does_not_grow_with_the_claim() {
     assert_eq!(n, u32::MAX as u64);
     let bytes: u64 = out.iter().map(|r| r.0.bytes()).sum();
     assert_eq!(bytes, 1500 * u32::MAX as u64);
+}
+
+/// A sampled one-packet SYN flow (1 in 10) is ten SYNs, not one SYN and nine others.
+#[test]
+fn a_sampled_packet_stands_for_rate_packets_like_it() {
+    let mut f = flow(1, 44, 0, 0, 0x02, 40000);
+    f.rate = 10;
+    let mut out = Vec::new();
+    weighted(&f, 1_000_000_000, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.packets(), 10);
+    assert!(out[0].0.is_syn());
+    assert_eq!(out[0].0.bytes(), 440);
 }

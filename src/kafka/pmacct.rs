@@ -164,6 +164,7 @@ pub fn parse_flow(text: &str) -> Result<Option<Flow>, FlowError> {
         bytes,
         start_ns,
         end_ns,
+        rate: 1,
     }))
 }
 

@@ -536,7 +536,7 @@ pub fn fmt_duration(ns: u64) -> String {
         (1_000, "us"),
     ];
     for (u, s) in UNITS {
-        if ns >= u && ns % u == 0 {
+        if ns >= u && ns.is_multiple_of(u) {
             return format!("{}{}", ns / u, s);
         }
     }

@@ -6,6 +6,7 @@
 //! Guarantees: a read error names the input and the record number and is returned, never
 //! panicked on; everything before it has already been handed out.
 
+pub mod flows;
 pub mod live;
 pub mod mapped;
 pub mod pcap_file;
@@ -79,6 +80,8 @@ pub struct SourceStats {
     pub interface_drops: u64,
     /// Inputs the source skipped as malformed (e.g. bad Kafka records).
     pub malformed: u64,
+    /// Flow datagrams the collector's receiver could not queue (the engine lagged).
+    pub datagram_drops: u64,
 }
 
 /// Anything that yields packets in (roughly) capture order.

@@ -418,7 +418,7 @@ impl<K: WindowKey> KeyedWindows<K> {
     fn sweep(&mut self, end: u64) {
         let h = self.horizon_b;
         let end_ns = end * self.cfg.batch_ns;
-        let prune_sets = end % (h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY) == 0;
+        let prune_sets = end.is_multiple_of(h.max(SWEEP_EVERY) / SWEEP_EVERY * SWEEP_EVERY);
         let mut gone: Vec<(K, Totals)> = Vec::new();
         let keep = &self.local_keep;
         self.keys.retain(|k, e| {

@@ -89,7 +89,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             .stage_rules
             .iter()
             .copied()
-            .filter(|&r| end % self.timing[r].slide_b == 0)
+            .filter(|&r| end.is_multiple_of(self.timing[r].slide_b))
             .collect();
         if due.is_empty() {
             return;

@@ -1,0 +1,410 @@
+//! NetFlow v5, v9 and IPFIX datagrams -> [`Flow`]s, scaled by each exporter's sampling rate.
+//!
+//! In: one UDP datagram and the address it came from. Out: the flows it carries (their
+//! packets and bytes multiplied by the exporter's sampling rate), and counts of what it
+//! held (templates, options, data records, records not usable as flows).
+//! Guarantees: never panics on any bytes (a fuzz target checks); templates are cached per
+//! exporter address and observation domain / source id (`netflow_parser::AutoScopedParser`,
+//! at most [`MAX_EXPORTERS`]), data arriving before its template is held (bounded) and
+//! decoded when the template comes; a malformed datagram is an error the caller counts.
+//!
+//! # Time
+//!
+//! Windows use the flows' own times: NetFlow v5 and v9 give first and last packet as
+//! milliseconds of the exporter's uptime, turned into wall time with the header's
+//! `unix_secs` and `sys_up_time`; IPFIX gives them as absolute seconds or milliseconds, or
+//! as uptime with `systemInitTimeMilliseconds` (else the export time). So the windows see
+//! when the packets were sent, not when a flow was exported (its active or idle timeout
+//! later), and a replayed pcap exported by softflowd keeps the pcap's times.
+//!
+//! # Sampling
+//!
+//! The rate is, in order: the data record's own sampling interval field; the rate the
+//! exporter announced in v9/IPFIX options data (sampling interval, sampler random
+//! interval, packet interval and space); the v5 header's sampling interval; the fallback
+//! given (`collect --sampling`, default 1).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use netflow_parser::variable_versions::field_value::{DataNumber, DurationValue, FieldValue};
+use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixField};
+use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
+use netflow_parser::variable_versions::v9::lookup::V9Field;
+use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
+use netflow_parser::{AutoScopedParser, NetflowPacket};
+
+use crate::flow::Flow;
+use crate::record::Addr;
+
+/// Most exporters (address, domain) whose templates are kept.
+pub const MAX_EXPORTERS: usize = 4096;
+
+/// What datagrams held, counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NetflowStats {
+    pub datagrams: u64,
+    pub malformed_datagrams: u64,
+    pub v5: u64,
+    pub v9: u64,
+    pub ipfix: u64,
+    pub templates: u64,
+    pub options_records: u64,
+    pub flows: u64,
+    /// Data records without addresses or packets (not flows).
+    pub unusable_records: u64,
+    /// Data that arrived before its template and was not decoded (yet).
+    pub no_template: u64,
+}
+
+/// Templates and sampling rates per exporter.
+pub struct Collector {
+    parser: AutoScopedParser,
+    /// Sampling rate announced in options data, by exporter address.
+    rates: HashMap<IpAddr, u64>,
+    /// IPFIX exporters' boot time (ms since the epoch), from options data.
+    inits: HashMap<IpAddr, u64>,
+    fallback_rate: u64,
+    pub stats: NetflowStats,
+}
+
+/// The fields of one data record that make a flow.
+#[derive(Default)]
+struct Fields {
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    flags: u8,
+    icmp_type: u8,
+    packets: Option<u64>,
+    bytes: u64,
+    /// Absolute ms, or uptime ms (`*_up`).
+    start_ms: Option<u64>,
+    end_ms: Option<u64>,
+    start_up: Option<u64>,
+    end_up: Option<u64>,
+    rate: Option<u64>,
+}
+
+fn num(v: &FieldValue) -> Option<u64> {
+    Some(match v {
+        FieldValue::DataNumber(d) => match d {
+            DataNumber::U8(x) => *x as u64,
+            DataNumber::U16(x) => *x as u64,
+            DataNumber::U24(x) | DataNumber::U32(x) => *x as u64,
+            DataNumber::U64(x) => *x,
+            DataNumber::U128(x) => (*x).min(u64::MAX as u128) as u64,
+            DataNumber::I8(x) => (*x).max(0) as u64,
+            DataNumber::I16(x) => (*x).max(0) as u64,
+            DataNumber::I24(x) | DataNumber::I32(x) => (*x).max(0) as u64,
+            DataNumber::I64(x) => (*x).max(0) as u64,
+            DataNumber::I128(x) => (*x).clamp(0, u64::MAX as i128) as u64,
+            DataNumber::Vec(b) => b.iter().take(8).fold(0, |a, x| a << 8 | *x as u64),
+        },
+        FieldValue::Duration(d) => match d {
+            DurationValue::Seconds { value, .. } => value.saturating_mul(1000),
+            DurationValue::Millis { value, .. } => *value,
+            DurationValue::MicrosNtp { seconds, .. } | DurationValue::NanosNtp { seconds, .. } => {
+                (*seconds as u64).saturating_sub(2_208_988_800) * 1000
+            }
+        },
+        FieldValue::ProtocolType(p) => u8::from(*p) as u64,
+        FieldValue::TcpControlBits(b, _) => u16::from(*b) as u64 & 0xff,
+        _ => return None,
+    })
+}
+
+fn addr(v: &FieldValue) -> Option<IpAddr> {
+    match v {
+        FieldValue::Ip4Addr(a) => Some(IpAddr::V4(*a)),
+        FieldValue::Ip6Addr(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
+impl Fields {
+    fn v9(rec: &[(V9Field, FieldValue)]) -> Fields {
+        let mut f = Fields::default();
+        for (k, v) in rec {
+            let n = || num(v).unwrap_or(0);
+            match k {
+                V9Field::Ipv4SrcAddr | V9Field::Ipv6SrcAddr => f.src = addr(v),
+                V9Field::Ipv4DstAddr | V9Field::Ipv6DstAddr => f.dst = addr(v),
+                V9Field::L4SrcPort => f.sport = n() as u16,
+                V9Field::L4DstPort => f.dport = n() as u16,
+                V9Field::Protocol => f.proto = n() as u8,
+                V9Field::TcpFlags => f.flags = n() as u8,
+                V9Field::IcmpType => f.icmp_type = (n() >> 8) as u8,
+                V9Field::InPkts => f.packets = num(v),
+                V9Field::InBytes => f.bytes = n(),
+                V9Field::FirstSwitched => f.start_up = num(v),
+                V9Field::LastSwitched => f.end_up = num(v),
+                V9Field::SamplingInterval | V9Field::FlowSamplerRandomInterval => {
+                    f.rate = num(v).filter(|r| *r > 0)
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn ipfix(rec: &[(IPFixField, FieldValue)]) -> Fields {
+        use IANAIPFixField as I;
+        let mut f = Fields::default();
+        let mut interval_space = (None, None);
+        for (k, v) in rec {
+            let IPFixField::IANA(k) = k else { continue };
+            let n = || num(v).unwrap_or(0);
+            match k {
+                I::SourceIpv4address | I::SourceIpv6address => f.src = addr(v),
+                I::DestinationIpv4address | I::DestinationIpv6address => f.dst = addr(v),
+                I::SourceTransportPort => f.sport = n() as u16,
+                I::DestinationTransportPort => f.dport = n() as u16,
+                I::ProtocolIdentifier => f.proto = n() as u8,
+                I::TcpControlBits => f.flags = n() as u8,
+                I::IcmpTypeCodeIpv4 | I::IcmpTypeCodeIpv6 => f.icmp_type = (n() >> 8) as u8,
+                I::PacketDeltaCount | I::PacketTotalCount => f.packets = num(v),
+                I::OctetDeltaCount | I::OctetTotalCount => f.bytes = n(),
+                I::FlowStartSeconds | I::FlowStartMilliseconds => f.start_ms = num(v),
+                I::FlowEndSeconds | I::FlowEndMilliseconds => f.end_ms = num(v),
+                I::FlowStartSysUpTime => f.start_up = num(v),
+                I::FlowEndSysUpTime => f.end_up = num(v),
+                I::SamplingInterval | I::SamplerRandomInterval => {
+                    f.rate = num(v).filter(|r| *r > 0)
+                }
+                I::SamplingPacketInterval => interval_space.0 = num(v),
+                I::SamplingPacketSpace => interval_space.1 = num(v),
+                _ => {}
+            }
+        }
+        // One packet in (interval + space) is sampled.
+        if let (Some(i), s) = interval_space {
+            f.rate = i.saturating_add(s.unwrap_or(0)).checked_div(i).or(f.rate);
+        }
+        f
+    }
+}
+
+impl Collector {
+    /// `fallback_rate`: the sampling rate of exporters that announce none.
+    pub fn new(fallback_rate: u64) -> Collector {
+        let parser = AutoScopedParser::new()
+            .with_max_sources(MAX_EXPORTERS)
+            .unwrap_or_default();
+        Collector {
+            parser,
+            rates: HashMap::new(),
+            inits: HashMap::new(),
+            fallback_rate: fallback_rate.max(1),
+            stats: NetflowStats::default(),
+        }
+    }
+
+    /// The sampling rate announced by (or assumed for) each exporter seen.
+    pub fn rates(&self) -> Vec<(IpAddr, u64)> {
+        let mut v: Vec<_> = self.rates.iter().map(|(a, r)| (*a, *r)).collect();
+        v.sort();
+        v
+    }
+
+    /// Decode one datagram from `from`; its flows are appended to `out`. An error (the
+    /// datagram or its tail was malformed) is counted and returned; flows decoded before it
+    /// are kept.
+    pub fn datagram(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        out: &mut Vec<Flow>,
+    ) -> Result<(), String> {
+        self.stats.datagrams += 1;
+        let res = self.parser.parse_from_source(from, data);
+        for p in &res.packets {
+            match p {
+                NetflowPacket::V5(v5) => self.v5(v5, out),
+                NetflowPacket::V9(v9) => self.v9(from.ip(), v9, out),
+                NetflowPacket::IPFix(ipfix) => self.ipfix(from.ip(), ipfix, out),
+                _ => self.stats.unusable_records += 1,
+            }
+        }
+        match res.error {
+            Some(e) => {
+                self.stats.malformed_datagrams += 1;
+                Err(e.to_string())
+            }
+            None if res.packets.is_empty() => {
+                self.stats.malformed_datagrams += 1;
+                Err("no NetFlow v5/v9 or IPFIX message".into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn rate_of(&self, exporter: IpAddr, header: Option<u64>) -> u64 {
+        self.rates
+            .get(&exporter)
+            .copied()
+            .or(header)
+            .unwrap_or(self.fallback_rate)
+    }
+
+    fn v5(&mut self, v5: &netflow_parser::static_versions::v5::V5, out: &mut Vec<Flow>) {
+        self.stats.v5 += 1;
+        let h = &v5.header;
+        // The low 14 bits are the interval; 0 means not sampled.
+        let interval = (h.sampling_interval & 0x3fff) as u64;
+        let rate = if interval > 0 {
+            interval
+        } else {
+            self.fallback_rate
+        };
+        let now_ms = h.unix_secs as u64 * 1000 + h.unix_nsecs as u64 / 1_000_000;
+        for s in &v5.flowsets {
+            let f = Fields {
+                src: Some(IpAddr::V4(s.src_addr)),
+                dst: Some(IpAddr::V4(s.dst_addr)),
+                sport: s.src_port,
+                dport: s.dst_port,
+                proto: s.protocol_number,
+                flags: s.tcp_flags,
+                // v5 carries ICMP type and code in the destination port.
+                icmp_type: if s.protocol_number == 1 {
+                    (s.dst_port >> 8) as u8
+                } else {
+                    0
+                },
+                packets: Some(s.d_pkts as u64),
+                bytes: s.d_octets as u64,
+                start_up: Some(s.first as u64),
+                end_up: Some(s.last as u64),
+                ..Default::default()
+            };
+            self.push(f, now_ms, h.sys_up_time as u64, rate, out);
+        }
+    }
+
+    fn v9(
+        &mut self,
+        exporter: IpAddr,
+        v9: &netflow_parser::variable_versions::v9::V9,
+        out: &mut Vec<Flow>,
+    ) {
+        self.stats.v9 += 1;
+        let now_ms = v9.header.unix_secs as u64 * 1000;
+        let up = v9.header.sys_up_time as u64;
+        for fs in &v9.flowsets {
+            match &fs.body {
+                V9Body::Template(t) => self.stats.templates += t.templates.len() as u64,
+                V9Body::OptionsTemplate(_) => self.stats.templates += 1,
+                V9Body::OptionsData(d) => {
+                    for r in &d.fields {
+                        self.stats.options_records += 1;
+                        if let Some(rate) = Fields::v9(&r.options_fields).rate {
+                            self.rates.insert(exporter, rate);
+                        }
+                    }
+                }
+                V9Body::Data(d) => {
+                    let rate = self.rate_of(exporter, None);
+                    for r in &d.fields {
+                        self.push(Fields::v9(r), now_ms, up, rate, out);
+                    }
+                }
+                V9Body::NoTemplate(_) => self.stats.no_template += 1,
+                V9Body::Empty => {}
+            }
+        }
+    }
+
+    fn ipfix(
+        &mut self,
+        exporter: IpAddr,
+        m: &netflow_parser::variable_versions::ipfix::IPFix,
+        out: &mut Vec<Flow>,
+    ) {
+        self.stats.ipfix += 1;
+        let now_ms = m.header.export_time as u64 * 1000;
+        for fs in &m.flowsets {
+            match &fs.body {
+                IpfixBody::Template(_) | IpfixBody::OptionsTemplate(_) => self.stats.templates += 1,
+                IpfixBody::Templates(t) => self.stats.templates += t.len() as u64,
+                IpfixBody::OptionsTemplates(t) => self.stats.templates += t.len() as u64,
+                IpfixBody::OptionsData(d) => {
+                    for r in &d.fields {
+                        self.stats.options_records += 1;
+                        if let Some(rate) = Fields::ipfix(r).rate {
+                            self.rates.insert(exporter, rate);
+                        }
+                        if let Some(init) = system_init_ms(r) {
+                            self.inits.insert(exporter, init);
+                        }
+                    }
+                }
+                IpfixBody::Data(d) => {
+                    let rate = self.rate_of(exporter, None);
+                    // Uptime-relative times need the exporter's boot time.
+                    let init = self.inits.get(&exporter).copied();
+                    for r in &d.fields {
+                        let mut f = Fields::ipfix(r);
+                        if let (Some(boot), None) = (init, f.start_ms) {
+                            f.start_ms = f.start_up.map(|u| boot + u);
+                            f.end_ms = f.end_up.map(|u| boot + u);
+                        }
+                        self.push(f, now_ms, 0, rate, out);
+                    }
+                }
+                IpfixBody::V9Data(d) => {
+                    let rate = self.rate_of(exporter, None);
+                    for r in &d.fields {
+                        self.push(Fields::v9(r), now_ms, 0, rate, out);
+                    }
+                }
+                IpfixBody::NoTemplate(_) => self.stats.no_template += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// One data record: a flow if it has addresses and packets; times from absolute
+    /// milliseconds, else from uptime (`now_ms` is the export time, `up_ms` the uptime then).
+    fn push(&mut self, f: Fields, now_ms: u64, up_ms: u64, rate: u64, out: &mut Vec<Flow>) {
+        let (Some(src), Some(dst), Some(packets)) = (f.src, f.dst, f.packets) else {
+            self.stats.unusable_records += 1;
+            return;
+        };
+        if packets == 0 {
+            self.stats.unusable_records += 1;
+            return;
+        }
+        let boot = now_ms.saturating_sub(up_ms);
+        let abs = |ms: Option<u64>, upt: Option<u64>| ms.or(upt.map(|u| boot + u));
+        let start = abs(f.start_ms, f.start_up).unwrap_or(now_ms);
+        let end = abs(f.end_ms, f.end_up).unwrap_or(start).max(start);
+        let rate = f.rate.unwrap_or(rate).max(1);
+        let ms = |t: u64| t.saturating_mul(1_000_000);
+        self.stats.flows += 1;
+        out.push(Flow {
+            src: Addr::from(src),
+            dst: Addr::from(dst),
+            src_port: f.sport,
+            dst_port: f.dport,
+            proto: f.proto,
+            tcp_flags: f.flags,
+            icmp_type: f.icmp_type,
+            packets,
+            bytes: f.bytes,
+            rate,
+            start_ns: ms(start),
+            end_ns: ms(end),
+        });
+    }
+}
+
+/// `systemInitTimeMilliseconds` in an IPFIX options record (the exporter's boot time).
+fn system_init_ms(rec: &[(IPFixField, FieldValue)]) -> Option<u64> {
+    rec.iter().find_map(|(k, v)| match k {
+        IPFixField::IANA(IANAIPFixField::SystemInitTimeMilliseconds) => num(v),
+        _ => None,
+    })
+}

@@ -1,0 +1,241 @@
+//! `flowsentry collect` against a real exporter: softflowd (Debian's) reads the demo
+//! capture and exports it as NetFlow v5, v9 and IPFIX, with and without packet sampling,
+//! to a collector on loopback. The alerts must be the ones `replay` raises on the capture
+//! (by rule and key), the packet counts the capture's (estimated within the sampling
+//! error when sampled), every alert valid EVE; bad datagrams are counted and make the run
+//! incomplete (exit status 3).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsentry");
+/// Frames of captures/demo.pcap (tcpdump -r counts the same), and its IPv4 frames, all
+/// NetFlow v5 can carry.
+const DEMO_PACKETS: f64 = 21_629.0;
+const DEMO_IPV4_PACKETS: f64 = 21_261.0;
+
+fn sent(version: &str) -> f64 {
+    if version == "5" {
+        DEMO_IPV4_PACKETS
+    } else {
+        DEMO_PACKETS
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A collector on a free loopback port: the child and the address it printed.
+fn start_collect(dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["collect", "--listen", "127.0.0.1:0", "--no-tui"])
+        .arg("--alerts")
+        .arg(dir.join("alerts.jsonl"))
+        .arg("--summary")
+        .arg(dir.join("summary.json"))
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start collect");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let l = lines.next().expect("collect printed its address").unwrap();
+        if let Some(rest) = l.strip_prefix("flowsentry: collecting NetFlow v5/v9 and IPFIX on udp ")
+        {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn sigint_and_wait(c: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            return st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "collect did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ctl(sock: &Path, cmd: &str) {
+    let st = Command::new("softflowctl")
+        .arg("-c")
+        .arg(sock)
+        .arg(cmd)
+        .stdout(Stdio::null())
+        .status()
+        .expect("softflowctl");
+    assert!(st.success(), "softflowctl {cmd}");
+}
+
+/// softflowd reads `pcap` and exports its flows to `to` as NetFlow `version`; its flow
+/// table is made large enough for the whole capture (its default, 8,192 flows, evicts and
+/// loses some of the UDP flood's 9,000 one-packet flows).
+fn softflowd(pcap: &Path, to: &str, version: &str, extra: &[&str], dir: &Path) {
+    let sock = dir.join("softflowd.ctl");
+    let mut sf = Command::new("softflowd")
+        .arg("-r")
+        .arg(pcap)
+        .args(["-n", to, "-v", version, "-d", "-m", "100000"])
+        .arg("-c")
+        .arg(&sock)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start softflowd");
+    let t0 = Instant::now();
+    while !sock.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no softflowd control socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The file is read before softflowd polls its control socket; then every flow is
+    // expired and exported.
+    std::thread::sleep(Duration::from_millis(500));
+    ctl(&sock, "expire-all");
+    ctl(&sock, "shutdown");
+    let st = sf.wait().unwrap();
+    assert!(st.success(), "softflowd exit {st:?}");
+}
+
+/// (rule, key) of every alert in `file`, each checked against the EVE schema.
+fn alerts(file: &Path) -> BTreeSet<(String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let j = common::eve::alert(l);
+            let key = common::key_of(&j).as_str().unwrap_or("").to_string();
+            (j["alert"]["rule"].as_str().unwrap().to_string(), key)
+        })
+        .collect()
+}
+
+fn replay_alerts(pcap: &Path, dir: &Path) -> BTreeSet<(String, String)> {
+    let out = dir.join("replay.jsonl");
+    let st = Command::new(BIN)
+        .args(["replay", "-q", "--no-tui", "--alerts"])
+        .arg(&out)
+        .arg(pcap)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    alerts(&out)
+}
+
+/// The demo through softflowd `version` (sampling 1 in `rate`) and `collect`: its alerts
+/// and its summary.
+fn through_softflowd(version: &str, rate: u32) -> Option<(BTreeSet<(String, String)>, Value)> {
+    if !have("softflowd") || !have("softflowctl") {
+        common::required("softflowd (scripts/setup.sh installs it)");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let demo = common::repo().join("captures/demo.pcap");
+    let (mut c, addr) = start_collect(dir.path(), &[]);
+    let rate_arg = rate.to_string();
+    let extra: Vec<&str> = if rate > 1 {
+        vec!["-s", &rate_arg]
+    } else {
+        vec![]
+    };
+    softflowd(&demo, &addr, version, &extra, dir.path());
+    // Datagrams sent are in the socket by now; the stop drains them.
+    std::thread::sleep(Duration::from_millis(300));
+    let st = sigint_and_wait(&mut c);
+    assert!(st.success(), "collect exit {st:?}");
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["lost_records"], 0, "{s}");
+    Some((alerts(&dir.path().join("alerts.jsonl")), s))
+}
+
+#[test]
+fn netflow_v5_v9_and_ipfix_give_the_replay_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = replay_alerts(&common::repo().join("captures/demo.pcap"), dir.path());
+    assert_eq!(want.len(), 6, "{want:?}");
+    for v in ["5", "9", "10"] {
+        let Some((got, s)) = through_softflowd(v, 1) else {
+            return;
+        };
+        assert_eq!(got, want, "NetFlow v{v}: alerts differ from replay's");
+        assert_eq!(s["packets"], sent(v) as u64, "NetFlow v{v}: {s}");
+    }
+}
+
+/// softflowd -s 10 samples 1 packet in 10 and says so (v5 header, v9/IPFIX options data):
+/// the collector scales by it, so packet counts are estimates of the capture's and the
+/// floods are still caught (scans of one packet per port are what sampling hides).
+#[test]
+fn sampled_exports_are_scaled_by_the_announced_rate() {
+    for v in ["5", "9", "10"] {
+        let Some((got, s)) = through_softflowd(v, 10) else {
+            return;
+        };
+        let est = s["packets"].as_f64().unwrap();
+        // One in ten kept: the estimate's standard deviation is about sqrt(n * 9) = 440.
+        let n = sent(v);
+        assert!(
+            (est - n).abs() < 0.05 * n,
+            "NetFlow v{v}: {est} packets estimated, {n} sent"
+        );
+        for flood in ["syn_flood", "icmp_flood", "udp_flood"] {
+            assert!(
+                got.iter().any(|(r, _)| r == flood),
+                "NetFlow v{v} sampled: no {flood} in {got:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_datagrams_are_counted_and_the_run_is_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, addr) = start_collect(dir.path(), &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for d in [
+        &b"not a flow"[..],
+        &[0, 9, 0, 1],
+        &[0, 5, 0, 30, 1, 2, 3],
+        &[0u8; 0],
+    ] {
+        sock.send_to(d, &addr).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let st = sigint_and_wait(&mut c);
+    assert_eq!(
+        st.code(),
+        Some(3),
+        "malformed input makes the run incomplete"
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(s["malformed_input"], 4, "{s}");
+    assert_eq!(s["lost_records"], 4, "{s}");
+}
