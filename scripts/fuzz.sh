@@ -20,7 +20,7 @@
 # is how the etherparse overrun showed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(decode pcap_file kafka_wire pmacct rules condition)
+TARGETS=(decode pcap_file kafka_wire pmacct rules condition netflow)
 if [ "${1:-}" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 [ $# -eq 2 ] || { sed -n '2,16p' "$0"; exit 2; }
 what=$1 secs=$2
@@ -77,6 +77,31 @@ for i, (s, u, f, o) in enumerate(recs):
 b += block(3, struct.pack("<I", len(recs[0][2])) + recs[0][2])
 open(os.path.join(d, "pcapng"), "wb").write(b)
 PY
+      ;;
+    netflow)
+      # What softflowd exports of the demo capture as NetFlow v5, v9 and IPFIX (templates
+      # first), each datagram prefixed by its length, one seed per version.
+      for v in 5 9 10; do
+        python3 - "$dir/softflowd-v$v" "$v" <<'PY' &
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0)); s.settimeout(3)
+open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
+out = b""
+try:
+    while len(out) < 20000:
+        d = s.recv(65535); out += struct.pack(">H", len(d)) + d
+except socket.timeout:
+    pass
+open(sys.argv[1], "wb").write(out)
+PY
+        while [ ! -s "$dir/softflowd-v$v.port" ]; do sleep 0.1; done
+        ctl=$(mktemp -u)
+        softflowd -r captures/demo.pcap -n "127.0.0.1:$(cat "$dir/softflowd-v$v.port")" -v "$v" -d -c "$ctl" >/dev/null 2>&1 &
+        while [ ! -S "$ctl" ]; do sleep 0.1; done
+        sleep 0.5; softflowctl -c "$ctl" expire-all >/dev/null; softflowctl -c "$ctl" shutdown >/dev/null
+        wait; rm -f "$dir/softflowd-v$v.port"
+      done
       ;;
     rules) cp rules/*.toml "$dir"/ ;;
     condition) grep -h '^condition' rules/*.toml | sed 's/^condition = "\(.*\)"$/\1/' |

@@ -44,6 +44,22 @@ pub const MAX_PACKET_BYTES: u64 = 65_535;
 /// Most time pieces one flow becomes.
 pub const MAX_PIECES: u64 = 1024;
 
+/// Most time pieces the flows of one message (a datagram, a Kafka message) become
+/// together: a message of many long flows spreads each over fewer, longer stretches, so no
+/// message costs more than about six times this in records.
+pub const PIECES_PER_MESSAGE: u64 = 16_384;
+
+/// The weighted records of every flow of one message, in time order, within the budget
+/// [`PIECES_PER_MESSAGE`].
+pub fn weighted_all(flows: &[Flow], batch_ns: u64, out: &mut Vec<(Record, u32)>) {
+    let each = (PIECES_PER_MESSAGE / flows.len().max(1) as u64).clamp(1, MAX_PIECES);
+    let from = out.len();
+    for f in flows {
+        weighted_with(f, batch_ns, each, out);
+    }
+    out[from..].sort_by_key(|r| r.0.ts_ns);
+}
+
 /// One flow as an exporter reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
@@ -125,19 +141,28 @@ impl Flow {
 /// Append the flow's weighted records (see the module documentation) to `out`, each with
 /// the wire length of one of its packets (IP bytes + 14, for Ethernet), in time order.
 pub fn weighted(f: &Flow, batch_ns: u64, out: &mut Vec<(Record, u32)>) {
+    weighted_with(f, batch_ns, MAX_PIECES, out)
+}
+
+/// [`weighted`] in at most `max_pieces` time stretches.
+pub fn weighted_with(f: &Flow, batch_ns: u64, max_pieces: u64, out: &mut Vec<(Record, u32)>) {
     let n = f.packets.clamp(1, MAX_FLOW_PACKETS);
     // Scaled, the flow claims at most MAX_FLOW_PACKETS.
     let rate = f.rate.clamp(1, (MAX_FLOW_PACKETS / n).max(1));
     let batch_ns = batch_ns.max(1);
     let (b0, b1) = (f.start_ns / batch_ns, f.end_ns / batch_ns);
     // Stretches of whole batches, at most MAX_PIECES of them.
-    let step = ((b1 - b0) / MAX_PIECES + 1).saturating_mul(batch_ns);
+    let step = ((b1 - b0) / max_pieces.max(1) + 1).saturating_mul(batch_ns);
     let flags = f.flags(n);
     let mut i = 0;
     while i < n {
         let t = f.ts(i, n);
         let stretch = b0 * batch_ns + (t - b0 * batch_ns) / step * step;
-        let j = f.first_at(stretch.saturating_add(step), n).max(i + 1);
+        // Past the end of time, the rest of the flow is in this stretch.
+        let j = match stretch.checked_add(step) {
+            Some(next) => f.first_at(next, n).max(i + 1),
+            None => n,
+        };
         // [i, j): the first packet, the middle ones, the last one.
         let last = n - 1;
         let cuts = [(0, 1), (1, last), (last, n)];

@@ -348,8 +348,8 @@ impl Collector {
                     for r in &d.fields {
                         let mut f = Fields::ipfix(r);
                         if let (Some(boot), None) = (init, f.start_ms) {
-                            f.start_ms = f.start_up.map(|u| boot + u);
-                            f.end_ms = f.end_up.map(|u| boot + u);
+                            f.start_ms = f.start_up.map(|u| boot.saturating_add(u));
+                            f.end_ms = f.end_up.map(|u| boot.saturating_add(u));
                         }
                         self.push(f, now_ms, 0, rate, out);
                     }
@@ -378,11 +378,16 @@ impl Collector {
             return;
         }
         let boot = now_ms.saturating_sub(up_ms);
-        let abs = |ms: Option<u64>, upt: Option<u64>| ms.or(upt.map(|u| boot + u));
+        let abs = |ms: Option<u64>, upt: Option<u64>| ms.or(upt.map(|u| boot.saturating_add(u)));
         let start = abs(f.start_ms, f.start_up).unwrap_or(now_ms);
         let end = abs(f.end_ms, f.end_up).unwrap_or(start).max(start);
         let rate = f.rate.unwrap_or(rate).max(1);
-        let ms = |t: u64| t.saturating_mul(1_000_000);
+        // Nanoseconds since the epoch end in 2554: later times are garbage.
+        if end > u64::MAX / 1_000_000 {
+            self.stats.unusable_records += 1;
+            return;
+        }
+        let ms = |t: u64| t * 1_000_000;
         self.stats.flows += 1;
         out.push(Flow {
             src: Addr::from(src),

@@ -121,6 +121,29 @@ fn fuzz_regressions_stay_fixed() {
                     let _ =
                         flowsentry::kafka::pmacct::decode_message(&data, 1_000_000_000, &mut out);
                 }
+                "netflow" => {
+                    // Length-prefixed datagrams from one exporter, as the fuzz target reads
+                    // them; every flow a bounded number of records.
+                    let mut c = flowsentry::netflow::Collector::new(1);
+                    let from = "192.0.2.1:2055".parse().unwrap();
+                    let (mut rest, mut flows) = (&data[..], Vec::new());
+                    while rest.len() >= 2 {
+                        let n =
+                            (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
+                        let _ = c.datagram(from, &rest[2..2 + n], &mut flows);
+                        rest = &rest[2 + n..];
+                    }
+                    let mut out = Vec::new();
+                    flowsentry::flow::weighted_all(&flows, 100_000_000, &mut out);
+                    let most =
+                        6 * (flowsentry::flow::PIECES_PER_MESSAGE as usize + 2 * flows.len());
+                    assert!(
+                        out.len() <= most,
+                        "{}: {} records",
+                        f.path().display(),
+                        out.len()
+                    );
+                }
                 "rules" => {
                     let _ =
                         flowsentry::rules::parse_rules(&String::from_utf8_lossy(&data), "f.toml");

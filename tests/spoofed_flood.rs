@@ -55,7 +55,7 @@ fn spoofed(i: u64) -> Record {
 /// refused with RST+ACK), one probe every 4,000 spoofed packets (62/s); a UDP flood of
 /// 3,000 packets/s from one source for 10 s from second 20.
 fn real(i: u64, ts: u64, out: &mut Vec<Record>) {
-    if i % 4000 == 0 && i / 4000 < 2000 {
+    if i.is_multiple_of(4000) && i / 4000 < 2000 {
         let port = 1 + (i / 4000) as u16;
         let probe = Record {
             ts_ns: ts,
@@ -81,7 +81,7 @@ fn real(i: u64, ts: u64, out: &mut Vec<Record>) {
         });
     }
     let secs = (ts - T0) / 1_000_000_000;
-    if (20..30).contains(&secs) && i % 83 == 0 {
+    if (20..30).contains(&secs) && i.is_multiple_of(83) {
         out.push(Record {
             ts_ns: ts + 2000,
             src: Addr::v4(FLOODER),

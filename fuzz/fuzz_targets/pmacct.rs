@@ -9,6 +9,6 @@ fuzz_target!(|data: &[u8]| {
     // A tenth of a second: the most pieces a long flow can become.
     let _ = decode_message(data, 100_000_000, &mut out);
     let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
-    let most = lines * 6 * (flowsentry::flow::MAX_PIECES as usize + 1);
+    let most = 6 * (flowsentry::flow::PIECES_PER_MESSAGE as usize + 2 * lines);
     assert!(out.len() <= most, "{} records from {lines} lines", out.len());
 });

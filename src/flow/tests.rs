@@ -127,3 +127,15 @@ fn a_sampled_packet_stands_for_rate_packets_like_it() {
     assert!(out[0].0.is_syn());
     assert_eq!(out[0].0.bytes(), 440);
 }
+
+/// A flow at the end of time (a fuzzer found it) is still a few records, not one a packet.
+#[test]
+fn a_flow_at_the_end_of_time_is_a_few_records() {
+    let mut f = flow(167_772_415, 40, u64::MAX, 0, 0x14, 1134);
+    f.end_ns = u64::MAX;
+    let mut out = Vec::new();
+    weighted(&f, 100_000_000, &mut out);
+    assert!(out.len() <= 6, "{} records", out.len());
+    let n: u64 = out.iter().map(|r| r.0.packets() as u64).sum();
+    assert_eq!(n, 167_772_415);
+}

@@ -48,8 +48,9 @@ fn bad<T>(msg: impl Into<String>) -> Result<T, FlowError> {
     Err(FlowError(msg.into()))
 }
 
-/// Parse a message value: every flow's records are appended to `out` (each flow's in time
-/// order); returns one error per object that is not a usable flow.
+/// Parse a message value: every flow's weighted records are appended to `out`, in time
+/// order, within one message's budget (`flow::weighted_all`); returns one error per object
+/// that is not a usable flow.
 pub fn decode_message(value: &[u8], batch_ns: u64, out: &mut Vec<(Record, u32)>) -> Vec<FlowError> {
     let mut errors = Vec::new();
     let text = match std::str::from_utf8(value) {
@@ -57,6 +58,7 @@ pub fn decode_message(value: &[u8], batch_ns: u64, out: &mut Vec<(Record, u32)>)
         Err(_) => return vec![FlowError("not UTF-8 text".into())],
     };
     let mut any = false;
+    let mut flows = Vec::new();
     for line in text.split('\n') {
         let line = line.trim();
         if line.is_empty() {
@@ -64,7 +66,7 @@ pub fn decode_message(value: &[u8], batch_ns: u64, out: &mut Vec<(Record, u32)>)
         }
         any = true;
         match parse_flow(line) {
-            Ok(Some(f)) => crate::flow::weighted(&f, batch_ns, out),
+            Ok(Some(f)) => flows.push(f),
             Ok(None) => {}
             Err(e) => errors.push(e),
         }
@@ -72,6 +74,7 @@ pub fn decode_message(value: &[u8], batch_ns: u64, out: &mut Vec<(Record, u32)>)
     if !any {
         errors.push(FlowError("empty message".into()));
     }
+    crate::flow::weighted_all(&flows, batch_ns, out);
     errors
 }
 

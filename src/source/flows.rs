@@ -79,10 +79,7 @@ impl FlowSource {
             }
         }
         let mut recs = Vec::new();
-        for f in &self.flows {
-            crate::flow::weighted(f, self.batch_ns, &mut recs);
-        }
-        recs.sort_by_key(|r| r.0.ts_ns);
+        crate::flow::weighted_all(&self.flows, self.batch_ns, &mut recs);
         self.pending.extend(recs);
     }
 }
