@@ -337,6 +337,65 @@ fn bench_decode(c: &mut Criterion, fx: &Fixture) {
     g.finish();
 }
 
+/// NetFlow v5 datagrams (30 one-packet flows each) of the fixture's IPv4 records, as a
+/// router would export them.
+fn v5_datagrams(fx: &Fixture) -> Vec<Vec<u8>> {
+    let v4: Vec<&Record> = fx.records.iter().filter(|r| r.src.is_v4()).collect();
+    let t0 = v4.first().map_or(0, |r| r.ts_ns / 1_000_000);
+    v4.chunks(30)
+        .map(|c| {
+            let last = c.last().map_or(0, |r| r.ts_ns / 1_000_000);
+            let mut d = Vec::with_capacity(24 + 48 * c.len());
+            d.extend_from_slice(&5u16.to_be_bytes());
+            d.extend_from_slice(&(c.len() as u16).to_be_bytes());
+            d.extend_from_slice(&((last - t0) as u32 + 1000).to_be_bytes()); // uptime
+            d.extend_from_slice(&((last / 1000) as u32).to_be_bytes());
+            d.extend_from_slice(&(((last % 1000) * 1_000_000) as u32).to_be_bytes());
+            d.extend_from_slice(&[0; 8]); // sequence, engine, sampling
+            for r in c {
+                let up = (r.ts_ns / 1_000_000 - t0) as u32 + 1000;
+                d.extend_from_slice(&r.src.as_v4().unwrap());
+                d.extend_from_slice(&r.dst.as_v4().unwrap());
+                d.extend_from_slice(&[0; 8]); // next hop, interfaces
+                d.extend_from_slice(&1u32.to_be_bytes());
+                d.extend_from_slice(&r.ip_len.to_be_bytes());
+                d.extend_from_slice(&up.to_be_bytes());
+                d.extend_from_slice(&up.to_be_bytes());
+                d.extend_from_slice(&r.src_port.to_be_bytes());
+                d.extend_from_slice(&r.dst_port.to_be_bytes());
+                d.extend_from_slice(&[0, r.tcp_flags, r.proto, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            }
+            d
+        })
+        .collect()
+}
+
+fn collect_all(datagrams: &[Vec<u8>]) -> usize {
+    let mut c = flowsentry::netflow::Collector::new(1);
+    let from = "192.0.2.1:2055".parse().unwrap();
+    let (mut flows, mut recs, mut n) = (Vec::new(), Vec::new(), 0);
+    for d in datagrams {
+        flows.clear();
+        recs.clear();
+        let _ = c.datagram(from, d, &mut flows);
+        flowsentry::flow::weighted_all(&flows, 1_000_000_000, &mut recs);
+        n += recs.len();
+    }
+    n
+}
+
+/// The collector's decoding (netflow_parser) and weighting, per flow, on one core.
+fn bench_netflow(c: &mut Criterion, fx: &Fixture) {
+    let d = v5_datagrams(fx);
+    let flows: usize = d.iter().map(|x| (x.len() - 24) / 48).sum();
+    let mut g = c.benchmark_group("netflow_collect");
+    g.throughput(Throughput::Elements(flows as u64));
+    g.bench_function("v5_30_flows_a_datagram", |b| {
+        b.iter(|| collect_all(black_box(&d)))
+    });
+    g.finish();
+}
+
 fn bench_partition(c: &mut Criterion, fx: &Fixture) {
     let mut g = c.benchmark_group("partition");
     g.throughput(Throughput::Elements(fx.records.len() as u64));
@@ -447,6 +506,9 @@ fn smoke(fx: &Fixture) {
     assert!(st.records > 0);
     let acc = partition_all(fx, 2);
     assert!(acc > 0 && acc < fx.records.len());
+    // Every IPv4 record, one flow of one packet each, comes back as one weighted record.
+    let v4 = fx.records.iter().filter(|r| r.src.is_v4()).count();
+    assert_eq!(collect_all(&v5_datagrams(fx)), v4);
     for (_, only) in STAGE_SETS {
         let (st, _alerts) = window_update(fx, new_stages(&fx.rules, only));
         assert_eq!(st[0].1.stats().records as usize, fx.records.len());
@@ -491,6 +553,7 @@ fn main() {
     let fx = Fixture::new(BENCH_SCALE);
     let mut c = criterion();
     bench_decode(&mut c, &fx);
+    bench_netflow(&mut c, &fx);
     bench_partition(&mut c, &fx);
     bench_window_update(&mut c, &fx);
     bench_rule_eval(&mut c, &fx);
