@@ -21,6 +21,14 @@ pub struct SourceSummary {
     pub last_seen: String,
 }
 
+/// What `collect` received (see `netflow::NetflowStats`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FlowExport {
+    pub stats: crate::netflow::NetflowStats,
+    /// (exporter address, 1 in N) announced in options data.
+    pub sampling: Vec<(String, u64)>,
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Summary {
     pub input: String,
@@ -73,6 +81,9 @@ pub struct Summary {
     /// Alerts held back for a key because a rule they yield to fired for it (`yield_to`).
     pub yielded: u64,
     pub top_sources: Vec<SourceSummary>,
+    /// `collect`: what the flow datagrams held, and the sampling rate learned per exporter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_export: Option<FlowExport>,
     pub input_errors: Vec<String>,
     /// Records read, or known to exist, that did not make it through the engine:
     /// the sum of [`Summary::losses`]. Not 0: the run is not complete (exit status 3).

@@ -63,15 +63,15 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
             listen.join(", ")
         );
     }
-    let source = FlowSource::new(l.rx, l.dropped, listen, a.sampling, cfg.batch_ns);
+    let mut source = FlowSource::new(l.rx, l.dropped, listen, a.sampling, cfg.batch_ns);
     let summary = if a.engine.tui() {
+        // The dashboard runs the pipeline on its own thread: the source goes with it.
         crate::run_dashboard(source, rules, cfg, &a.engine, "collect")?
     } else {
         let sink = crate::alert_sinks(&a.engine, None)?;
-        let mut source = source;
-        let (s, _) = pipeline::run(&mut source, rules, &cfg, sink)?;
+        let (mut s, _) = pipeline::run(&mut source, rules, &cfg, sink)?;
+        let n = source.netflow_stats();
         if !a.engine.quiet {
-            let n = source.netflow_stats();
             eprintln!(
                 "  flows        {} from {} datagrams (v5 {}, v9 {}, IPFIX {}); templates {}, options records {}; malformed datagrams {}, data without template {}, records not flows {}; sampling {}",
                 n.flows, n.datagrams, n.v5, n.v9, n.ipfix, n.templates, n.options_records,
@@ -79,6 +79,14 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
                 rates(&source)
             );
         }
+        s.flow_export = Some(flowsentry::summary::FlowExport {
+            stats: n,
+            sampling: source
+                .rates()
+                .iter()
+                .map(|(a, r)| (a.to_string(), *r))
+                .collect(),
+        });
         s
     };
     crate::finish_run(&summary, &a.engine)

@@ -4,8 +4,9 @@
 //! bounded channel read by `source::flows::FlowSource`. Guarantees: network I/O stays here,
 //! on one current-thread tokio runtime; sockets ask for a 16 MiB receive buffer; when the
 //! channel is full a datagram is dropped and counted (never a wait that would back up into
-//! the kernel unseen); once the stop flag is set the sockets close within 100 ms and the
-//! channel disconnects, which ends the source after it has drained.
+//! the kernel unseen); once the stop flag is set, within 100 ms each socket hands over what
+//! it already holds and closes, and the channel disconnects, which ends the source after it
+//! has drained.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -81,26 +82,39 @@ async fn receive(
         let got = tokio::time::timeout(Duration::from_millis(100), sock.recv_from(&mut buf));
         match got.await {
             Ok(Ok((n, from))) => {
-                let d = Datagram {
-                    from,
-                    data: buf[..n].to_vec(),
-                };
-                match tx.try_send(d) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                        if crate::summary::new_decade(n - 1, n) {
-                            tracing::warn!(
-                                "{n} flow datagram(s) dropped so far: the engine lags (counted)"
-                            );
-                        }
-                    }
-                    Err(TrySendError::Disconnected(_)) => return,
+                if !forward(&tx, &dropped, from, &buf[..n]) {
+                    return;
                 }
             }
             Ok(Err(e)) => tracing::warn!("receiving flow datagrams: {e}"),
             Err(_) => {} // no datagram within 100 ms: look at the stop flag
         }
+    }
+    // Stopping: what the socket already holds was received, so it is decoded too.
+    while let Ok((n, from)) = sock.try_recv_from(&mut buf) {
+        if !forward(&tx, &dropped, from, &buf[..n]) {
+            return;
+        }
+    }
+}
+
+/// Queue one datagram, or count it dropped when the queue is full; false once the source
+/// is gone.
+fn forward(tx: &Sender<Datagram>, dropped: &AtomicU64, from: SocketAddr, data: &[u8]) -> bool {
+    let d = Datagram {
+        from,
+        data: data.to_vec(),
+    };
+    match tx.try_send(d) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if crate::summary::new_decade(n - 1, n) {
+                tracing::warn!("{n} flow datagram(s) dropped so far: the engine lags (counted)");
+            }
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
     }
 }
 
