@@ -424,7 +424,7 @@ fn run_dashboard<P: flowsentry::source::PacketSource + Send + 'static>(
     let off_screen = e.alerts.as_os_str() == "-";
     let mut sinks: Vec<Box<dyn AlertSink>> = Vec::new();
     if !off_screen {
-        sinks.push(Box::new(JsonlSink::create(&e.alerts)?));
+        sinks.push(Box::new(jsonl_sink(&e.alerts)?));
     }
     if let Some(k) = e.kafka.alert_sink(cfg.stop.clone())? {
         sinks.push(Box::new(k));
@@ -611,6 +611,14 @@ fn interfaces_cmd(a: InterfacesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `--alerts` file, reopened on SIGHUP (for logrotate: rename, then signal).
+fn jsonl_sink(path: &std::path::Path) -> Result<JsonlSink> {
+    let hup = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("installing the SIGHUP handler")?;
+    Ok(JsonlSink::create(path)?.reopen_when(path, hup))
+}
+
 /// The JSON Lines sink, plus Kafka with `--alerts-kafka` (which raises `stop`, if given, when
 /// an alert cannot be delivered).
 fn alert_sinks(
@@ -618,7 +626,7 @@ fn alert_sinks(
     stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 ) -> Result<Vec<Box<dyn flowsentry::sink::AlertSink>>> {
     let mut sinks: Vec<Box<dyn flowsentry::sink::AlertSink>> =
-        vec![Box::new(JsonlSink::create(&e.alerts)?)];
+        vec![Box::new(jsonl_sink(&e.alerts)?)];
     if let Some(k) = e.kafka.alert_sink(stop)? {
         sinks.push(Box::new(k));
     }

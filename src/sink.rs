@@ -2,11 +2,14 @@
 //!
 //! In: alerts in their final order with their JSON text. Out: bytes on a file or stream.
 //! Guarantees: one line per alert, `\n`-terminated, flushed by `finish`; a write error is
-//! returned with the sink's name, never ignored.
+//! returned with the sink's name, never ignored; a file sink asked to reopen (SIGHUP) flushes
+//! the old file and appends to a file of its name from the next write or checkpoint on.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::alert::Alert;
 
@@ -59,6 +62,9 @@ impl AlertSink for Vec<Box<dyn AlertSink>> {
 pub struct JsonlSink {
     name: String,
     out: BufWriter<Box<dyn Write + Send>>,
+    /// The file, and a flag (SIGHUP) asking to reopen it: logrotate renames the file, then
+    /// signals; the next write goes to a new file of the old name.
+    reopen: Option<(PathBuf, Arc<AtomicBool>)>,
 }
 
 impl JsonlSink {
@@ -75,6 +81,7 @@ impl JsonlSink {
         Ok(JsonlSink {
             name,
             out: BufWriter::with_capacity(64 * 1024, w),
+            reopen: None,
         })
     }
 
@@ -82,12 +89,44 @@ impl JsonlSink {
         JsonlSink {
             name: name.to_string(),
             out: BufWriter::new(w),
+            reopen: None,
         }
+    }
+
+    /// Reopen the file (appending) whenever `flag` is set, e.g. by SIGHUP. Not for stdout.
+    pub fn reopen_when(mut self, path: &Path, flag: Arc<AtomicBool>) -> JsonlSink {
+        if self.name != "-" {
+            self.reopen = Some((path.to_path_buf(), flag));
+        }
+        self
+    }
+
+    fn reopen_if_asked(&mut self) -> Result<(), SinkError> {
+        let Some((path, flag)) = &self.reopen else {
+            return Ok(());
+        };
+        if !flag.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let err = |e| SinkError {
+            sink: self.name.clone(),
+            source: e,
+        };
+        self.out.flush().map_err(err)?;
+        let f = File::options()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(err)?;
+        self.out = BufWriter::with_capacity(64 * 1024, Box::new(f));
+        tracing::info!("{}: reopened (SIGHUP)", self.name);
+        Ok(())
     }
 }
 
 impl AlertSink for JsonlSink {
     fn write(&mut self, _alert: &Alert, json: &str) -> Result<(), SinkError> {
+        self.reopen_if_asked()?;
         let r = self
             .out
             .write_all(json.as_bytes())
@@ -99,6 +138,7 @@ impl AlertSink for JsonlSink {
         })
     }
     fn checkpoint(&mut self) -> Result<(), SinkError> {
+        self.reopen_if_asked()?;
         self.out.flush().map_err(|e| SinkError {
             sink: self.name.clone(),
             source: e,
