@@ -55,6 +55,9 @@ pub struct NetflowStats {
     pub unusable_records: u64,
     /// Data that arrived before its template and was not decoded (yet).
     pub no_template: u64,
+    /// Flows claiming more than an IP packet's 65,535 bytes a packet, or (scaled by the
+    /// sampling rate) more than 2^32 - 1 packets: kept, taken at those bounds.
+    pub implausible_records: u64,
 }
 
 /// Templates and sampling rates per exporter.
@@ -389,6 +392,17 @@ impl Collector {
         }
         let ms = |t: u64| t * 1_000_000;
         self.stats.flows += 1;
+        let most_bytes = packets.saturating_mul(crate::flow::MAX_PACKET_BYTES);
+        if f.bytes > most_bytes || packets.saturating_mul(rate) > crate::flow::MAX_FLOW_PACKETS {
+            self.stats.implausible_records += 1;
+            if self.stats.implausible_records.is_power_of_two() {
+                tracing::warn!(
+                    "{} flow record(s) so far claim more than 65,535 bytes a packet or 2^32 - 1 \
+                     packets (taken at those bounds, counted), latest {src} > {dst}",
+                    self.stats.implausible_records
+                );
+            }
+        }
         out.push(Flow {
             src: Addr::from(src),
             dst: Addr::from(dst),
@@ -412,4 +426,53 @@ fn system_init_ms(rec: &[(IPFixField, FieldValue)]) -> Option<u64> {
         IPFixField::IANA(IANAIPFixField::SystemInitTimeMilliseconds) => num(v),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NetFlow v5 datagram of one flow, sampled 1 in `rate` by its header.
+    fn v5(packets: u32, octets: u32, rate: u16) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&5u16.to_be_bytes());
+        d.extend_from_slice(&1u16.to_be_bytes());
+        d.extend_from_slice(&10_000u32.to_be_bytes()); // uptime 10 s
+        d.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&[0; 6]); // sequence, engine type and id
+        d.extend_from_slice(&rate.to_be_bytes());
+        d.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        d.extend_from_slice(&[0; 8]);
+        d.extend_from_slice(&packets.to_be_bytes());
+        d.extend_from_slice(&octets.to_be_bytes());
+        d.extend_from_slice(&9_000u32.to_be_bytes()); // first: 1 s before export
+        d.extend_from_slice(&9_500u32.to_be_bytes());
+        d.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0x02, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        d
+    }
+
+    #[test]
+    fn v5_flow_times_rate_and_implausible_claims() {
+        let mut c = Collector::new(1);
+        let from = "192.0.2.1:2055".parse().unwrap();
+        let mut out = Vec::new();
+        c.datagram(from, &v5(3, 132, 10), &mut out).unwrap();
+        let f = &out[0];
+        assert_eq!((f.packets, f.bytes, f.rate), (3, 132, 10));
+        assert_eq!(
+            f.start_ns, 1_699_999_999_000_000_000,
+            "uptime made absolute"
+        );
+        assert_eq!(f.end_ns, 1_699_999_999_500_000_000);
+        assert_eq!(f.dst_port, 80);
+        assert_eq!(c.stats.implausible_records, 0);
+        c.datagram(from, &v5(1, 100_000, 0), &mut out).unwrap();
+        assert_eq!(
+            c.stats.implausible_records, 1,
+            "100,000 bytes in one packet"
+        );
+        assert!(c.datagram(from, b"\x00\x05\x00\x01", &mut out).is_err());
+        assert_eq!(c.stats.malformed_datagrams, 1);
+    }
 }

@@ -73,9 +73,9 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
         let n = source.netflow_stats();
         if !a.engine.quiet {
             eprintln!(
-                "  flows        {} from {} datagrams (v5 {}, v9 {}, IPFIX {}); templates {}, options records {}; malformed datagrams {}, data without template {}, records not flows {}; sampling {}",
+                "  flows        {} from {} datagrams (v5 {}, v9 {}, IPFIX {}); templates {}, options records {}; malformed datagrams {}, data without template {}, records not flows {}, implausible claims {}; sampling {}",
                 n.flows, n.datagrams, n.v5, n.v9, n.ipfix, n.templates, n.options_records,
-                n.malformed_datagrams, n.no_template, n.unusable_records,
+                n.malformed_datagrams, n.no_template, n.unusable_records, n.implausible_records,
                 rates(&source)
             );
         }

@@ -111,7 +111,8 @@ pub fn parse_flow(text: &str) -> Result<Option<Flow>, FlowError> {
     };
     let bytes = match o.get("bytes").map(uint) {
         None => packets * 40,
-        Some(Some(b)) => b,
+        Some(Some(b)) if b <= packets.saturating_mul(crate::flow::MAX_PACKET_BYTES) => b,
+        Some(Some(_)) => return bad("`bytes` claims more than 65,535 a packet"),
         Some(None) => return bad("`bytes` is not a count"),
     };
     let start_ns = match o.get("timestamp_start") {
@@ -328,6 +329,10 @@ mod tests {
             r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "timestamp_start": 5, "packets": 4294967296}"#,
         );
         assert_eq!(e.len(), 1, "more than 2^32 - 1 packets is garbage");
+        let (_, e) = recs(
+            r#"{"ip_src": "10.0.0.1", "ip_dst": "10.0.0.2", "timestamp_start": 5, "packets": 2, "bytes": 131071}"#,
+        );
+        assert_eq!(e.len(), 1, "more than 65,535 bytes a packet is garbage");
     }
 
     #[test]
