@@ -16,7 +16,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 
-use crate::summary::Summary;
 use crate::telemetry::Telemetry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -122,7 +121,7 @@ pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
         "Inputs a source skipped as malformed (Kafka messages, flow records)",
         &one(s.malformed_input),
     );
-    let lost: u64 = s.losses().iter().map(|l| l.1).sum();
+    let lost = s.lost();
     m.counter(
         "lost_records",
         "Records read or known to exist that the engine did not process (the exit status is 3 when not 0)",
@@ -141,11 +140,10 @@ pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
         &one(c.sink_failures.load(Relaxed)),
     );
     let capture = c.capture_ns.load(Relaxed);
-    let wm = c.watermark_batch.load(Relaxed).saturating_mul(t.batch_ns);
     m.gauge(
         "watermark_lag_seconds",
         "Newest capture time seen less the watermark (windows closed up to it)",
-        &one(capture.saturating_sub(wm) as f64 / 1e9),
+        &one(watermark_lag_s(t)),
     );
     m.gauge(
         "capture_time_seconds",
@@ -218,9 +216,7 @@ struct Health<'a> {
 pub fn health(t: &Telemetry) -> String {
     let s = t.summary();
     let c = &t.counters;
-    let lost: u64 = s.losses().iter().map(|l| l.1).sum();
-    let capture = c.capture_ns.load(Relaxed);
-    let wm = c.watermark_batch.load(Relaxed).saturating_mul(t.batch_ns);
+    let lost = s.lost();
     let h = Health {
         status: if c.finished.load(Relaxed) > 0 {
             "finished"
@@ -232,19 +228,22 @@ pub fn health(t: &Telemetry) -> String {
         packets: c.packets.load(Relaxed).max(s.packets),
         alerts: c.alerts.load(Relaxed),
         lost_records: lost,
-        watermark_lag_seconds: capture.saturating_sub(wm) as f64 / 1e9,
+        watermark_lag_seconds: watermark_lag_s(t),
     };
     serde_json::to_string(&h).unwrap_or_default()
 }
 
-/// A published summary for tests and callers that have no pipeline.
-pub fn publish(t: &Telemetry, s: &Summary) {
-    t.publish_summary(s.clone());
+/// Newest capture time seen less the watermark, in seconds.
+fn watermark_lag_s(t: &Telemetry) -> f64 {
+    let c = &t.counters;
+    let wm = c.watermark_batch.load(Relaxed).saturating_mul(t.batch_ns);
+    c.capture_ns.load(Relaxed).saturating_sub(wm) as f64 / 1e9
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::Summary;
 
     #[test]
     fn every_loss_is_a_series_and_rules_are_labelled() {
@@ -256,7 +255,7 @@ mod tests {
             kernel_drops: 5,
             ..Default::default()
         };
-        publish(&t, &s);
+        t.publish_summary(s);
         t.counters.packets.store(42, Relaxed);
         t.rule_hits[1].store(7, Relaxed);
         t.counters.capture_ns.store(10_500_000_000, Relaxed);

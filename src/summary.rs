@@ -114,9 +114,14 @@ impl Summary {
         ]
     }
 
+    /// The sum of [`Summary::losses`].
+    pub fn lost(&self) -> u64 {
+        self.losses().iter().map(|l| l.1).sum()
+    }
+
     /// Set `lost_records` from the counters.
     pub fn count_losses(&mut self) {
-        self.lost_records = self.losses().iter().map(|l| l.1).sum();
+        self.lost_records = self.lost();
     }
 
     pub fn set_capture_span(&mut self, first_ns: Option<u64>, last_ns: Option<u64>) {

@@ -186,7 +186,10 @@ fn prometheus_scrapes_a_replay_at_speed() {
     assert_eq!(h["status"], "running", "{h}");
     let within = Duration::from_secs(40);
     let p = wait_for(&prom, "flowsentry_packets_total", 1.0, within, dir.path());
-    assert!(p <= 21_629.0, "the demo has 21,629 frames, Prometheus saw {p}");
+    assert!(
+        p <= 21_629.0,
+        "the demo has 21,629 frames, Prometheus saw {p}"
+    );
     // The port scan (at 9 s of capture time) is alerted while the replay still runs.
     let q = r#"flowsentry_alerts_total{rule="port_scan"}"#;
     wait_for(&prom, q, 1.0, within, dir.path());
