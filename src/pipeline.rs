@@ -318,7 +318,7 @@ pub fn run<S: AlertSink + 'static>(
             Ok(Next::Idle) => {
                 if let Some(t) = &tel {
                     let q = reader.queue_drops;
-                    publisher.publish(t, &summary, &dstats, source.stats(), q, false);
+                    publisher.publish(t, &summary, &dstats, || source.stats(), q);
                 }
                 true
             }
@@ -383,7 +383,7 @@ pub fn run<S: AlertSink + 'static>(
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
                     let q = reader.queue_drops;
-                    publisher.publish(t, &summary, &dstats, source.stats(), q, false);
+                    publisher.publish(t, &summary, &dstats, || source.stats(), q);
                 }
                 if reads.is_multiple_of(65_536) {
                     if let Some(pb) = &progress {

@@ -28,20 +28,21 @@ impl Publisher {
         Publisher { last: None }
     }
 
-    /// Publish now if the last copy is older than [`PUBLISH_EVERY`] (or `force`).
+    /// Publish now if the last copy is older than [`PUBLISH_EVERY`].
     pub fn publish(
         &mut self,
         t: &Telemetry,
         summary: &Summary,
         dstats: &DecodeStats,
-        source: SourceStats,
+        source: impl FnOnce() -> SourceStats,
         queue_drops: u64,
-        force: bool,
     ) {
-        if !force && self.last.is_some_and(|l| l.elapsed() < PUBLISH_EVERY) {
+        if self.last.is_some_and(|l| l.elapsed() < PUBLISH_EVERY) {
             return;
         }
         self.last = Some(Instant::now());
+        // Asked only when due: a live source's counters cost a system call.
+        let source = source();
         let mut s = summary.clone();
         s.decode = *dstats;
         s.kernel_drops = s.kernel_drops.max(source.kernel_drops);
