@@ -307,6 +307,10 @@ impl Conversations {
         r.proto != proto::TCP || r.tcp_flags & (ACK | RST) == 0
     }
 
+    pub fn config(&self) -> &ConversationConfig {
+        &self.cfg
+    }
+
     pub fn stats(&self) -> ConversationStats {
         ConversationStats {
             state_bytes: self.state_bytes() as u64,
@@ -314,10 +318,27 @@ impl Conversations {
         }
     }
 
+    /// The most [`Self::state_bytes`] can reach with `cfg` (every table at `max_entries`,
+    /// each at the capacity it grows to): what a memory budget reserves for the stage.
+    pub fn max_state_bytes(cfg: &ConversationConfig) -> usize {
+        use std::mem::size_of;
+        let n = cfg.max_entries.max(1);
+        // A hash map of n entries has a power of two of buckets, at most 7/8 full.
+        let map = |entry: usize| (n.saturating_mul(8) / 7 + 1).next_power_of_two() * (entry + 1);
+        let deque = |entry: usize| n.next_power_of_two() * entry;
+        map(size_of::<(Key, Conv)>())
+            + map(size_of::<(Addr, u32)>())
+            + 2 * deque(size_of::<(u64, Key)>())
+            + map(size_of::<(TransitKey, u64)>())
+            + deque(size_of::<(u64, TransitKey)>())
+    }
+
     pub fn state_bytes(&self) -> usize {
         self.table.capacity() * (std::mem::size_of::<(Key, Conv)>() + 1)
             + self.per_host.capacity() * (std::mem::size_of::<(Addr, u32)>() + 1)
             + (self.timeouts.capacity() + self.idle.capacity()) * std::mem::size_of::<(u64, Key)>()
+            + self.transit.capacity() * (std::mem::size_of::<(TransitKey, u64)>() + 1)
+            + self.transit_order.capacity() * std::mem::size_of::<(u64, TransitKey)>()
     }
 
     /// The outcome records produced since the last call.

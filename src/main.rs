@@ -149,9 +149,17 @@ struct EngineArgs {
     /// such a run exits 3 after finishing its work, as it did not process all its input.
     #[arg(long)]
     accept_loss: bool,
-    /// Most keys (source addresses) held at once; the quietest are evicted beyond it (counted).
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    /// Most keys (sources, destinations, pairs, flows) held at once, all stages and shards
+    /// together; beyond it the quietest are evicted (counted).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     max_keys: usize,
+    /// Memory for keyed state (windows and conversation tables), in MiB, all shards
+    /// together. When a flood of new sources reaches it, the quietest keys are evicted
+    /// (counted, logged, `keys evicted ... for --max-state` in the summary); keys that
+    /// alerted or have a rule near firing go last. Bytes per key are measured as the run
+    /// goes, so the cap holds for any traffic mix.
+    #[arg(long, value_name = "MiB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    max_state: u64,
     /// Distinct elements a set holds exactly before it becomes a HyperLogLog sketch.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     distinct_bound: usize,
@@ -226,6 +234,7 @@ impl EngineArgs {
             lateness_ns: self.lateness,
             max_skew_ns: self.max_clock_skew,
             max_keys: self.max_keys,
+            max_state_bytes: usize::try_from(self.max_state << 20).unwrap_or(usize::MAX),
             distinct_bound: self.distinct_bound,
             progress: false,
             conversation: flowsentry::conversation::ConversationConfig {

@@ -50,6 +50,8 @@ pub struct PipelineConfig {
     pub lateness_ns: u64,
     /// Keys held at most, across all shards.
     pub max_keys: usize,
+    /// Bytes of keyed state (windows, conversation tables) held at most, across all shards.
+    pub max_state_bytes: usize,
     pub distinct_bound: usize,
     /// Pace the replay at this multiple of the recorded speed; `None` = as fast as possible.
     pub speed: Option<f64>,
@@ -92,7 +94,8 @@ impl Default for PipelineConfig {
                 .unwrap_or(2),
             batch_ns: 1_000_000_000,
             lateness_ns: 0,
-            max_keys: 100_000,
+            max_keys: 1_000_000,
+            max_state_bytes: 512 << 20,
             distinct_bound: 4096,
             speed: None,
             progress: false,
@@ -113,12 +116,13 @@ impl Default for PipelineConfig {
 
 impl PipelineConfig {
     /// What each shard's keyed windows get: the batch interval, an equal part of the key
-    /// limit, the distinct bound (at least 16).
+    /// limit and of the memory budget, the distinct bound (at least 16).
     pub fn keyed_config(&self) -> KeyedConfig {
         KeyedConfig {
             batch_ns: self.batch_ns,
             max_keys: self.max_keys.div_ceil(self.shards.max(1)).max(1),
             distinct_bound: self.distinct_bound.max(16),
+            shard_state_bytes: self.max_state_bytes / self.shards.max(1),
         }
     }
 }
@@ -152,6 +156,8 @@ struct ShardReport {
     conversations: Option<ConversationStats>,
     top: Vec<(Addr, Totals)>,
     state_bytes: usize,
+    /// The most keyed state held at a watermark (`share_budget`).
+    state_peak_bytes: usize,
 }
 
 struct MergeResult<S> {
@@ -183,6 +189,21 @@ pub fn run<S: AlertSink + 'static>(
         kinds: rules.outcome_kinds(),
         ..cfg.conversation
     };
+    let reserved = if conversations {
+        Conversations::max_state_bytes(&ccfg)
+    } else {
+        0
+    };
+    if reserved >= kcfg.shard_state_bytes {
+        return Err(PipelineError::Config(format!(
+            "--max-state {} MiB leaves no room for windows: the conversation tables alone may \
+             take {} MiB (--max-conversations {}); raise --max-state or lower \
+             --max-conversations",
+            cfg.max_state_bytes >> 20,
+            (reserved * n) >> 20,
+            cfg.conversation.max_entries
+        )));
+    }
     // Outcomes come up to the conversation timeout after the last packet.
     let conv_ns = if conversations { ccfg.timeout_ns } else { 0 };
     let horizon_b = ((rules.max_window_ns() + conv_ns) / cfg.batch_ns).max(1);
@@ -208,7 +229,7 @@ pub fn run<S: AlertSink + 'static>(
                         .map(|&g| rules.has_stage(g).then(|| Stage::new(&rules, g, kcfg)))
                         .collect(),
                     conversations.then(|| Conversations::new(ccfg)),
-                    kcfg.batch_ns,
+                    kcfg,
                     rx,
                     rtx,
                     recycle,
@@ -233,6 +254,7 @@ pub fn run<S: AlertSink + 'static>(
         input: source.describe(),
         rules: rules.source.clone(),
         shards: n,
+        max_state_bytes: cfg.max_state_bytes as u64,
         ..Default::default()
     };
     let mut reader = Reader {
@@ -512,6 +534,8 @@ pub fn run<S: AlertSink + 'static>(
         summary.keys_peak += r.stats.keys_peak;
         summary.keys_expired += r.stats.keys_expired;
         summary.keys_evicted += r.stats.keys_evicted;
+        summary.keys_evicted_for_state += r.stats.keys_evicted_for_state;
+        summary.state_peak_bytes += r.state_peak_bytes as u64;
         summary.sketched_sets += r.stats.sketched_sets;
         summary.suppressed_by_cooldown += r.stats.suppressed_by_cooldown;
         summary.yielded += r.stats.yielded;

@@ -176,8 +176,9 @@ fn render_state(m: &mut Scrape, t: &Telemetry) {
         &shard(&|g| g.keys.load(Relaxed)),
     );
     m.gauge(
-        "window_state_bytes",
-        "Heap bytes of window state, by shard (refreshed every few batches)",
+        "state_bytes",
+        "Bytes of keyed state (windows and conversation table), by shard, estimated at each \
+         watermark (the cap: --max-state)",
         &shard(&|g| g.state_bytes.load(Relaxed)),
     );
     m.gauge(
@@ -189,7 +190,7 @@ fn render_state(m: &mut Scrape, t: &Telemetry) {
         |f: &dyn Fn(&crate::telemetry::ShardGauge) -> u64| -> u64 { t.shards.iter().map(f).sum() };
     m.counter(
         "keys_evicted",
-        "Keys dropped to keep state in bounds (--max-keys)",
+        "Keys dropped to keep state in bounds (--max-keys, --max-state)",
         &one(sum(&|g| g.keys_evicted.load(Relaxed))),
     );
     m.counter(

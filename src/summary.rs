@@ -69,8 +69,14 @@ pub struct Summary {
     pub keys_peak: u64,
     pub keys_expired: u64,
     pub keys_evicted: u64,
+    /// Of `keys_evicted`: evicted to stay within `--max-state`.
+    pub keys_evicted_for_state: u64,
     pub sketched_sets: u64,
     pub window_state_bytes: u64,
+    /// Keyed state (windows and conversation tables) held at most, summed over shards'
+    /// peaks, estimated at each watermark; and the cap (`--max-state`).
+    pub state_peak_bytes: u64,
+    pub max_state_bytes: u64,
     /// The conversation stage (when a rule reads its outcomes): conversations held at most,
     /// attempts not tracked because the table was full, outcomes found.
     pub conversations: Option<crate::conversation::ConversationStats>,
@@ -222,12 +228,16 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "  keys         peak {}, expired {}, evicted {}; sketched sets {}; window state {}B; peak RSS {}B",
+            "  keys         peak {}, expired {}, evicted {} ({} for --max-state); sketched sets {}; \
+             window state {}B; state peak {}B of {}B; peak RSS {}B",
             self.keys_peak,
             self.keys_expired,
             self.keys_evicted,
+            self.keys_evicted_for_state,
             self.sketched_sets,
             human(self.window_state_bytes as f64),
+            human(self.state_peak_bytes as f64),
+            human(self.max_state_bytes as f64),
             self.peak_rss_bytes.map(|b| human(b as f64)).unwrap_or_else(|| "?".into())
         )?;
         write!(f, "  alerts       {}", self.alerts)?;

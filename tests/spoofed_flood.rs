@@ -1,9 +1,10 @@
 //! State an attacker can grow stays bounded: 10 million spoofed sources (SYNs and UDP at one
 //! victim, each source sending once) through the default pack, with three real attackers
-//! mixed in. Every keyed stage holds at most `--max-keys` keys (the quietest are evicted,
-//! counted), the conversation table at most `--max-conversations` and each host at most
-//! `--max-conversations-per-host`, so peak memory stays under the 300 MB budget; and the
-//! real attackers are still named, by the right rules.
+//! mixed in. The keyed stages and conversation tables together hold at most `--max-state`
+//! (128 MiB here: the quietest keys are evicted, counted), the conversation table at most
+//! `--max-conversations` and each host at most `--max-conversations-per-host`, so peak
+//! memory stays under the cap plus the pipeline's fixed buffers; and the real attackers
+//! are still named, by the right rules.
 //!
 //! The records come from an in-memory source (10M packets would be a 600 MB capture).
 
@@ -122,8 +123,10 @@ impl PacketSource for Flood {
 
 #[test]
 fn ten_million_spoofed_sources_stay_bounded_and_real_attackers_are_caught() {
+    const CAP: usize = 128 << 20;
     let cfg = PipelineConfig {
         shards: 2,
+        max_state_bytes: CAP,
         ..Default::default()
     };
     let mut src = Flood {
@@ -151,13 +154,25 @@ fn ten_million_spoofed_sources_stay_bounded_and_real_attackers_are_caught() {
     }
     assert!(s.packets > SPOOFED);
     assert!(
-        s.keys_evicted > 0,
-        "more sources than --max-keys: some evicted"
+        s.keys_evicted_for_state > 100_000,
+        "more sources than fit in --max-state: evicted"
+    );
+    // The cap holds at every watermark of the run (about 124 MB of 128 MiB here); at the
+    // end of input the last outcomes enter keys already held and take it about 30 % over
+    // (issue 13: the known gap), so the bound checked is the cap plus a third.
+    assert!(
+        s.state_peak_bytes <= CAP as u64 + CAP as u64 / 3,
+        "state peak {} over the cap {CAP} plus a third",
+        s.state_peak_bytes
     );
     let c = s.conversations.expect("the default pack reads outcomes");
     assert!(c.host_capped > 0 && c.hosts_capped >= 1, "{c:?}");
     assert!(c.peak <= cfg.conversation.max_entries as u64, "{c:?}");
     assert!(c.evicted > 0, "the table filled and made room: {c:?}");
     let rss = s.peak_rss_bytes.expect("peak RSS on Linux");
-    assert!(rss < 300 << 20, "peak RSS {} MB", rss >> 20);
+    assert!(
+        rss < (CAP as u64) + (160 << 20),
+        "peak RSS {} MB",
+        rss >> 20
+    );
 }

@@ -85,12 +85,45 @@ impl Stage {
             Stage::Flow(k) => k.state_bytes(),
         }
     }
+
+    fn held_bytes(&self) -> usize {
+        match self {
+            Stage::Host(k) => k.held_bytes(),
+            Stage::Flow(k) => k.held_bytes(),
+        }
+    }
+
+    fn set_byte_limit(&mut self, b: usize) {
+        match self {
+            Stage::Host(k) => k.set_byte_limit(b),
+            Stage::Flow(k) => k.set_byte_limit(b),
+        }
+    }
+}
+
+/// Share the shard's memory budget for the next batch: the conversation table keeps what
+/// it can grow to (`Conversations::max_state_bytes`, bounded by its entry limits); each
+/// keyed stage may hold what it holds now plus an equal part of what is left (so together
+/// they cannot pass the budget before the next watermark). Returns the bytes held now.
+fn share_budget(
+    budget: usize,
+    conversations: &Option<Conversations>,
+    reserved: usize,
+    stages: &mut [Stage],
+) -> usize {
+    let conv = conversations.as_ref().map_or(0, Conversations::state_bytes);
+    let windows: usize = stages.iter().map(Stage::held_bytes).sum();
+    let part = budget.saturating_sub(windows + reserved.max(conv)) / stages.len().max(1);
+    for st in stages.iter_mut() {
+        st.set_byte_limit(st.held_bytes().saturating_add(part));
+    }
+    windows + conv
 }
 
 pub(super) fn shard_loop(
     stages: Vec<Option<Stage>>,
     mut conversations: Option<Conversations>,
-    batch_ns: u64,
+    cfg: crate::window::KeyedConfig,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
     recycle: Sender<Vec<Record>>,
@@ -106,6 +139,13 @@ pub(super) fn shard_loop(
                 .unwrap_or(usize::MAX)
         })
         .collect();
+    let batch_ns = cfg.batch_ns;
+    let budget = cfg.shard_state_bytes;
+    let reserved = conversations
+        .as_ref()
+        .map_or(0, |c| Conversations::max_state_bytes(c.config()));
+    let mut last: Option<u64> = None;
+    let mut peak = share_budget(budget, &conversations, reserved, &mut stages);
     for msg in &rx {
         match msg {
             ToShard::Records(CONVERSATION_STAGE, mut v) => {
@@ -130,7 +170,10 @@ pub(super) fn shard_loop(
                 let _ = recycle.try_send(v);
             }
             ToShard::Watermark(c) => {
+                last = Some(c);
                 let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
+                let held = share_budget(budget, &conversations, reserved, &mut stages);
+                peak = peak.max(held);
                 if let Some((t, i)) = &tel {
                     Stage::source(&stages).publish(c, t);
                     let st = totals(&stages);
@@ -140,23 +183,35 @@ pub(super) fn shard_loop(
                     g.keys_evicted.store(st.keys_evicted, Ordering::Relaxed);
                     g.keys_expired.store(st.keys_expired, Ordering::Relaxed);
                     g.queue_depth.store(rx.len() as u64, Ordering::Relaxed);
-                    // Measuring state walks every key: every 8th watermark.
-                    if c % 8 == 0 {
-                        let bytes: usize = stages.iter().map(|k| k.state_bytes()).sum();
-                        g.state_bytes.store(bytes as u64, Ordering::Relaxed);
-                    }
+                    g.state_bytes.store(held as u64, Ordering::Relaxed);
                 }
                 if tx.send(FromShard::Alerts(c, alerts)).is_err() {
                     return;
                 }
             }
             ToShard::End(fin) => {
-                let alerts = fin
-                    .map(|c| close(c, batch_ns, &mut conversations, &stage_of, &mut stages))
-                    .unwrap_or_default();
+                // One batch at a time, as during the run: the last outcomes then come in
+                // the order they are due, within the memory budget.
+                let mut alerts = Vec::new();
+                if let Some(fin) = fin {
+                    let from = last.map_or(fin, |l| (l + 1).min(fin));
+                    for c in from..=fin {
+                        alerts.extend(close(
+                            c,
+                            batch_ns,
+                            &mut conversations,
+                            &stage_of,
+                            &mut stages,
+                        ));
+                        peak =
+                            peak.max(share_budget(budget, &conversations, reserved, &mut stages));
+                    }
+                }
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
                 let state_bytes = stages.iter().map(|k| k.state_bytes()).sum();
+                let held = share_budget(budget, &conversations, reserved, &mut stages);
                 let report = ShardReport {
+                    state_peak_bytes: peak.max(held),
                     stats: totals(&stages),
                     conversations: conversations.as_ref().map(|c| c.stats()),
                     top: Stage::source(&stages).top(10),

@@ -8,7 +8,10 @@
 //! counters; exact distinct counts up to the bound). The state of one key depends only on
 //! that key's records, so alerts do not depend on how many shards there are, unless the key
 //! cap evicts. Memory is bounded: quiet keys are dropped after the longest window; at most
-//! `max_keys` keys are held (the quietest eighth is evicted when full, counted).
+//! `max_keys` keys are held, and at most the bytes the shard's memory budget gives the
+//! stage (`set_byte_limit`; bytes per key measured at each sweep). When either is reached
+//! the quietest eighth is evicted, counted: fewest packets in the windows first, and keys
+//! with a running cooldown (they alerted) or a rule near firing only after all others.
 
 use std::sync::Arc;
 
@@ -32,6 +35,9 @@ pub struct KeyedConfig {
     pub max_keys: usize,
     /// Live elements a distinct set holds exactly before it becomes a sketch.
     pub distinct_bound: usize,
+    /// Bytes the shard's stages and conversation table hold at most together (the shard's
+    /// share of `--max-state`); the shard gives each stage its part (`set_byte_limit`).
+    pub shard_state_bytes: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize)]
@@ -44,6 +50,8 @@ pub struct KeyedStats {
     pub keys_peak: u64,
     pub keys_expired: u64,
     pub keys_evicted: u64,
+    /// Of `keys_evicted`: evicted because the memory budget (`--max-state`) was reached.
+    pub keys_evicted_for_state: u64,
     pub sketched_sets: u64,
     pub alerts: u64,
     pub suppressed_by_cooldown: u64,
@@ -61,6 +69,7 @@ impl KeyedStats {
         self.keys_peak += o.keys_peak;
         self.keys_expired += o.keys_expired;
         self.keys_evicted += o.keys_evicted;
+        self.keys_evicted_for_state += o.keys_evicted_for_state;
         self.sketched_sets += o.sketched_sets;
         self.alerts += o.alerts;
         self.suppressed_by_cooldown += o.suppressed_by_cooldown;
@@ -115,6 +124,14 @@ pub struct KeyedWindows<K: WindowKey = Addr> {
     /// Top sources among dropped keys (at most `TOP_KEEP`), and the lightest of them.
     dropped_top: FxHashMap<Addr, Totals>,
     dropped_min: Option<(u64, std::cmp::Reverse<Addr>)>,
+    /// Bytes this stage may hold (set by its shard from the memory budget).
+    byte_limit: usize,
+    /// Heap bytes a key holds on average (its spec states, panes, sets), as measured at
+    /// the last sweep.
+    key_bytes: usize,
+    /// Measure `key_bytes` again when the map holds this many keys (an eighth more than at
+    /// the last measure: the cost of a walk over the keys is spread over their inserts).
+    measure_at: usize,
     stats: KeyedStats,
 }
 
@@ -190,8 +207,34 @@ impl<K: WindowKey> KeyedWindows<K> {
             max_applied: None,
             dropped_top: FxHashMap::default(),
             dropped_min: None,
+            byte_limit: usize::MAX,
+            key_bytes: std::mem::size_of::<super::state::SpecState>(),
+            measure_at: 64,
             stats: KeyedStats::default(),
         }
+    }
+
+    /// A key's slot in the map (entry and control byte).
+    const SLOT_BYTES: usize = std::mem::size_of::<(K, KeyEntry)>() + 1;
+
+    /// Bytes of state held now, estimated: the map's slots, and the keys' heap state at
+    /// the bytes a key held on average at the last sweep (exact: [`Self::state_bytes`],
+    /// which walks every key).
+    pub fn held_bytes(&self) -> usize {
+        self.keys.capacity().saturating_mul(Self::SLOT_BYTES)
+            + self.keys.len().saturating_mul(self.key_bytes)
+    }
+
+    /// What one more key would make [`Self::held_bytes`] (the map doubles when full).
+    fn bytes_with_one_more(&self) -> usize {
+        let (len, cap) = (self.keys.len(), self.keys.capacity());
+        let cap = if len < cap { cap } else { (cap + 1).max(4) * 2 };
+        cap.saturating_mul(Self::SLOT_BYTES) + (len + 1).saturating_mul(self.key_bytes)
+    }
+
+    /// Hold at most `bytes` of state from now on (new keys evict the quietest beyond it).
+    pub fn set_byte_limit(&mut self, bytes: usize) {
+        self.byte_limit = bytes;
     }
 
     pub fn group_by(&self) -> GroupBy {
@@ -218,8 +261,14 @@ impl<K: WindowKey> KeyedWindows<K> {
         self.stats.records += 1;
         self.max_applied = Some(self.max_applied.map_or(batch, |m| m.max(batch)));
         let (key, peer) = K::of(self.group_by, rec);
-        if self.keys.len() >= self.cfg.max_keys && !self.keys.contains_key(&key) {
-            self.evict();
+        let full_keys = self.keys.len() >= self.cfg.max_keys;
+        let full_bytes = self.bytes_with_one_more() > self.byte_limit;
+        if self.keys.len() >= self.measure_at && !self.keys.contains_key(&key) {
+            self.measure();
+        }
+        let full_bytes = full_bytes || self.bytes_with_one_more() > self.byte_limit;
+        if (full_keys || full_bytes) && !self.keys.contains_key(&key) {
+            self.evict(!full_keys);
         }
         let n_keys = self.keys.len() as u64 + 1;
         let entry = self.keys.entry(key).or_insert_with(|| {
@@ -287,32 +336,47 @@ impl<K: WindowKey> KeyedWindows<K> {
         }
     }
 
-    /// Evict the quietest eighth of the keys (oldest last packet; ties by address, so the
-    /// choice is deterministic).
-    fn evict(&mut self) {
-        let mut order: Vec<(u64, K)> = self
+    /// Evict the quietest eighth of the keys: keys that alerted (a cooldown runs) or have a
+    /// rule near firing (a dirty bit kept by its necessary condition) last, then fewest
+    /// packets in the windows, then oldest last packet; ties by key, so the choice is
+    /// deterministic.
+    fn evict(&mut self, for_state: bool) {
+        let now = self.max_applied.unwrap_or(0) * self.cfg.batch_ns;
+        let mut order: Vec<(bool, u64, u64, K)> = self
             .keys
             .iter()
-            .map(|(k, e)| (e.totals.last_ns, *k))
+            .map(|(k, e)| {
+                let keep = e.dirty != 0 || e.state.iter().any(|st| st.cooling(now));
+                let held = e.state.iter().map(|st| st.panes.held().0).sum();
+                (keep, held, e.totals.last_ns, *k)
+            })
             .collect();
         let n = (order.len() / 8).max(1);
         if n < order.len() {
             order.select_nth_unstable(n);
         }
         let before = self.stats.keys_evicted;
-        for (_, k) in order.iter().take(n) {
+        for (_, _, _, k) in order.iter().take(n) {
             if let Some(e) = self.keys.remove(k) {
                 self.keep_top(k.addr(), e.totals);
                 self.stats.keys_evicted += 1;
+                self.stats.keys_evicted_for_state += for_state as u64;
             }
         }
         if crate::summary::new_decade(before, self.stats.keys_evicted) {
+            let (why, limit) = if for_state {
+                (
+                    "its share of --max-state",
+                    self.byte_limit / (self.key_bytes + Self::SLOT_BYTES),
+                )
+            } else {
+                ("its share of --max-keys", self.cfg.max_keys)
+            };
             tracing::warn!(
                 "{} keys: {} evicted so far (the quietest eighth each time the shard holds \
-                 its share of --max-keys, {}); their windows start over",
+                 {why}, {limit} keys); their windows start over",
                 self.group_by.name(),
                 self.stats.keys_evicted,
-                self.cfg.max_keys
             );
         }
     }
@@ -450,6 +514,21 @@ impl<K: WindowKey> KeyedWindows<K> {
         for (k, t) in gone {
             self.stats.keys_expired += 1;
             self.keep_top(k.addr(), t);
+        }
+        // After a flood the map keeps its slots: give most back.
+        if self.keys.capacity() > 1024 && self.keys.capacity() / 4 > self.keys.len() {
+            self.keys.shrink_to(self.keys.len() * 2);
+        }
+        self.measure();
+    }
+
+    /// Measure the heap bytes a key holds on average (a walk over every key).
+    fn measure(&mut self) {
+        let n = self.keys.len();
+        self.measure_at = n + n / 8 + 64;
+        let slots = self.keys.capacity() * Self::SLOT_BYTES;
+        if let Some(heap) = self.state_bytes().saturating_sub(slots).checked_div(n) {
+            self.key_bytes = heap.max(std::mem::size_of::<super::state::SpecState>());
         }
     }
 

@@ -19,6 +19,7 @@ fn cfg() -> KeyedConfig {
         batch_ns: S,
         max_keys: 1000,
         distinct_bound: 4096,
+        shard_state_bytes: usize::MAX,
     }
 }
 
@@ -89,6 +90,78 @@ fn eviction_is_counted_and_bounded() {
     let st = kw.stats();
     assert!(st.keys_peak <= 16, "{st:?}");
     assert!(st.keys_evicted >= 84, "{st:?}");
+}
+
+/// Spoofed sources, each sending one SYN, flood a stage whose cap is far below their
+/// number: 20 new keys each 100 ms. One real source among them sends 3 SYNs every 400 ms,
+/// less often than a spoofed key stays (a cap of 64 keys: about 300 ms), so it is always
+/// the oldest; it must keep its window because it holds more packets.
+fn flood_with_one_attacker(kw: &mut KeyedWindows, limit: usize) -> Vec<Alert> {
+    let mut recs = Vec::new();
+    let mut n = 0u32;
+    for round in 0..80u64 {
+        let t = S + round * 100_000_000;
+        if round % 4 == 0 {
+            for p in 0..3 {
+                recs.push(syn(t + p, 200, 1, 80, 1));
+            }
+        }
+        for j in 0..20u64 {
+            n += 1;
+            let mut r = syn(t + 10 + j, 0, 1, 80, 1);
+            r.src = Addr::v4((0x0b00_0000 + n).to_be_bytes());
+            recs.push(r);
+        }
+    }
+    let mut wm = crate::window::WatermarkTracker::new(S, 0);
+    let mut out = Vec::new();
+    for r in &recs {
+        if let Some(c) = wm.observe(r.ts_ns).advanced_to {
+            out.extend(kw.flush(c));
+            assert!(kw.state_bytes() <= limit, "{} > {limit}", kw.state_bytes());
+        }
+        kw.ingest(r);
+    }
+    out.extend(kw.flush(kw.final_watermark().expect("records")));
+    out
+}
+
+fn keys_of(alerts: &[Alert]) -> Vec<Addr> {
+    let mut v: Vec<Addr> = alerts.iter().map(|a| a.key).collect();
+    v.dedup();
+    v
+}
+
+#[test]
+fn eviction_keeps_the_busy_key_through_a_flood() {
+    let rs = rules("[[rule]]\nid='f'\nwindow='10s'\ncondition='syn >= 50'\n");
+    let mut kw = KeyedWindows::new(
+        rs,
+        GroupBy::Src,
+        KeyedConfig {
+            max_keys: 64,
+            ..cfg()
+        },
+    );
+    let alerts = flood_with_one_attacker(&mut kw, usize::MAX);
+    let st = kw.stats();
+    assert!(st.keys_evicted > 1500, "{st:?}");
+    assert_eq!(st.keys_evicted_for_state, 0, "{st:?}");
+    assert_eq!(keys_of(&alerts), vec![Addr::v4([10, 0, 0, 200])], "{st:?}");
+}
+
+#[test]
+fn byte_limit_bounds_the_state_and_keeps_the_busy_key() {
+    let rs = rules("[[rule]]\nid='f'\nwindow='10s'\ncondition='syn >= 50'\n");
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, cfg());
+    let limit = 32 << 10;
+    kw.set_byte_limit(limit);
+    let alerts = flood_with_one_attacker(&mut kw, limit);
+    let st = kw.stats();
+    assert!(st.keys_evicted_for_state > 1000, "{st:?}");
+    assert_eq!(st.keys_evicted, st.keys_evicted_for_state, "{st:?}");
+    assert!(st.keys_peak < 1000, "{st:?}");
+    assert_eq!(keys_of(&alerts), vec![Addr::v4([10, 0, 0, 200])], "{st:?}");
 }
 
 #[test]
