@@ -262,11 +262,11 @@ impl<K: WindowKey> KeyedWindows<K> {
         self.max_applied = Some(self.max_applied.map_or(batch, |m| m.max(batch)));
         let (key, peer) = K::of(self.group_by, rec);
         let full_keys = self.keys.len() >= self.cfg.max_keys;
-        let full_bytes = self.bytes_with_one_more() > self.byte_limit;
+        let mut full_bytes = self.bytes_with_one_more() > self.byte_limit;
         if self.keys.len() >= self.measure_at && !self.keys.contains_key(&key) {
             self.measure();
+            full_bytes |= self.bytes_with_one_more() > self.byte_limit;
         }
-        let full_bytes = full_bytes || self.bytes_with_one_more() > self.byte_limit;
         if (full_keys || full_bytes) && !self.keys.contains_key(&key) {
             self.evict(!full_keys);
         }

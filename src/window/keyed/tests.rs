@@ -39,12 +39,23 @@ fn syn(ts_ns: u64, src: u8, dst: u8, dport: u16, sport: u16) -> Record {
 
 /// Feed records the way the pipeline does: a watermark before each record that moves it.
 fn run(kw: &mut KeyedWindows, recs: &[Record], lateness: u64) -> Vec<Alert> {
+    run_checked(kw, recs, lateness, |_| {})
+}
+
+/// [`run`], calling `check` after every watermark but the last.
+fn run_checked(
+    kw: &mut KeyedWindows,
+    recs: &[Record],
+    lateness: u64,
+    mut check: impl FnMut(&KeyedWindows),
+) -> Vec<Alert> {
     let mut wm = crate::window::WatermarkTracker::new(S, lateness);
     let mut out = Vec::new();
     for r in recs {
         let o = wm.observe(r.ts_ns);
         if let Some(c) = o.advanced_to {
             out.extend(kw.flush(c));
+            check(kw);
         }
         if o.batch.is_some() {
             kw.ingest(r);
@@ -77,14 +88,7 @@ fn syn_flood_fires_once_with_cooldown() {
 #[test]
 fn eviction_is_counted_and_bounded() {
     let rs = rules("[[rule]]\nid='f'\nwindow='1s'\ncondition='syn >= 100'\n");
-    let mut kw = KeyedWindows::new(
-        rs,
-        GroupBy::Src,
-        KeyedConfig {
-            max_keys: 16,
-            ..cfg()
-        },
-    );
+    let mut kw = capped(rs, 16);
     let recs: Vec<Record> = (0..100u64).map(|i| syn(S + i, i as u8, 1, 80, 1)).collect();
     run(&mut kw, &recs, 0);
     let st = kw.stats();
@@ -113,17 +117,14 @@ fn flood_with_one_attacker(kw: &mut KeyedWindows, limit: usize) -> Vec<Alert> {
             recs.push(r);
         }
     }
-    let mut wm = crate::window::WatermarkTracker::new(S, 0);
-    let mut out = Vec::new();
-    for r in &recs {
-        if let Some(c) = wm.observe(r.ts_ns).advanced_to {
-            out.extend(kw.flush(c));
-            assert!(kw.state_bytes() <= limit, "{} > {limit}", kw.state_bytes());
-        }
-        kw.ingest(r);
-    }
-    out.extend(kw.flush(kw.final_watermark().expect("records")));
-    out
+    run_checked(kw, &recs, 0, |kw| {
+        assert!(kw.state_bytes() <= limit, "{} > {limit}", kw.state_bytes())
+    })
+}
+
+/// A source-keyed stage of `rs` holding at most `max_keys` keys.
+fn capped(rs: Arc<RuleSet>, max_keys: usize) -> KeyedWindows {
+    KeyedWindows::new(rs, GroupBy::Src, KeyedConfig { max_keys, ..cfg() })
 }
 
 fn keys_of(alerts: &[Alert]) -> Vec<Addr> {
@@ -135,14 +136,7 @@ fn keys_of(alerts: &[Alert]) -> Vec<Addr> {
 #[test]
 fn eviction_keeps_the_busy_key_through_a_flood() {
     let rs = rules("[[rule]]\nid='f'\nwindow='10s'\ncondition='syn >= 50'\n");
-    let mut kw = KeyedWindows::new(
-        rs,
-        GroupBy::Src,
-        KeyedConfig {
-            max_keys: 64,
-            ..cfg()
-        },
-    );
+    let mut kw = capped(rs, 64);
     let alerts = flood_with_one_attacker(&mut kw, usize::MAX);
     let st = kw.stats();
     assert!(st.keys_evicted > 1500, "{st:?}");
