@@ -283,6 +283,14 @@ impl Conversations {
         }
     }
 
+    /// Start a new time base (the input's clock jumped back, after every conversation was
+    /// resolved by the segment's last flush): an empty table, the counters kept.
+    pub fn restart(&mut self) {
+        let stats = self.stats;
+        *self = Conversations::new(self.cfg);
+        self.stats = stats;
+    }
+
     /// Whether the shard that owns the destination must see `r` (it may answer or reject an
     /// attempt of that host, or be a response it never asked for).
     #[inline]

@@ -142,7 +142,10 @@ struct EngineArgs {
     /// A record dated more than this ahead of the newest one (a bad clock, a bogus pcap
     /// time) is held back from the watermark, and dropped as skewed (counted, logged)
     /// unless the next records follow it there (a real jump: a quiet spell, the next file
-    /// a day later). 0s turns the check off. Kafka consume leaves it to its partitions.
+    /// a day later). Records this far (plus --lateness) behind the newest one, 4 in a row,
+    /// show the clock jumped back (merged files, a reset clock): the windows before the
+    /// jump are closed and a new segment starts (warned, counted, exit status 3). 0s turns
+    /// both checks off. Kafka consume leaves it to its partitions.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_zero)]
     max_clock_skew: u64,
     /// Exit 0 even when records were lost (late, skewed, dropped, malformed); without it
@@ -753,13 +756,13 @@ fn finish_run(summary: &flowsentry::summary::Summary, engine: &EngineArgs) -> Re
     }
     Ok(if !summary.input_errors.is_empty() {
         ExitCode::from(1)
-    } else if summary.lost_records > 0 && !engine.accept_loss {
+    } else if summary.incomplete() && !engine.accept_loss {
         if engine.quiet {
             // -q prints no summary: say it here.
             eprintln!(
-                "flowsentry: {} records not processed (late, skewed, dropped or malformed; see \
-                 the summary): exit status 3",
-                summary.lost_records
+                "flowsentry: {} records not processed (late, skewed, dropped or malformed), \
+                 {} clock jumps back (see the summary): exit status 3",
+                summary.lost_records, summary.clock_jumps_back
             );
         }
         ExitCode::from(3)

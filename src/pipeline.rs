@@ -37,8 +37,10 @@ pub mod datagrams;
 mod report;
 mod serve;
 pub use serve::MetricsServer;
+mod merge;
 mod route;
 mod shard;
+use merge::merge_loop;
 use report::{close_point, pace, progress_bar, store_counters, update_progress, Publisher};
 use route::{Hints, Reader, Route, STAGES};
 use shard::{shard_loop, Stage};
@@ -142,6 +144,9 @@ enum ToShard {
     /// 3: conversations).
     Records(u8, Vec<Record>),
     Watermark(u64),
+    /// The input's clock jumped back: close every batch up to `.0` as at the end, answer
+    /// with one alert batch, then start a new time base with empty state.
+    Segment(u64),
     End(Option<u64>),
 }
 
@@ -158,16 +163,6 @@ struct ShardReport {
     state_bytes: usize,
     /// The most keyed state held at a watermark (`share_budget`).
     state_peak_bytes: usize,
-}
-
-struct MergeResult<S> {
-    sink: S,
-    /// The last watermark whose alerts every sink confirmed.
-    delivered: Option<u64>,
-    alerts: u64,
-    by_rule: Vec<u64>,
-    reports: Vec<ShardReport>,
-    error: Option<SinkError>,
 }
 
 /// Run the whole job: read everything from `source`, write alerts to `sink`.
@@ -282,11 +277,19 @@ pub fn run<S: AlertSink + 'static>(
     let mut reads = 0u64;
     let mut since_clock = 0u32;
     let mut wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
-    let mut skew = SkewGuard::new(if cfg.source_watermark {
-        0
-    } else {
-        cfg.max_skew_ns
-    });
+    let mut skew = SkewGuard::new(
+        if cfg.source_watermark {
+            0
+        } else {
+            cfg.max_skew_ns
+        },
+        cfg.lateness_ns,
+    );
+    // Live mode: how far the capture clock is from the injected clock, once a jump back
+    // showed they differ (a reset NIC clock); the clock then closes windows on that base.
+    let mut clock_shift: i128 = 0;
+    // --speed paces capture time from this point (moved to the new base after a jump).
+    let mut pace_origin: Option<(Instant, u64)> = None;
     let mut dstats = DecodeStats::default();
     let (mut first_ts, mut last_ts, mut max_ts): (Option<u64>, Option<u64>, Option<u64>) =
         (None, None, None);
@@ -355,9 +358,8 @@ pub fn run<S: AlertSink + 'static>(
             since_clock += 1;
             if idle || since_clock >= 1024 {
                 since_clock = 0;
-                let wm_ns = clock
-                    .now_ns()
-                    .saturating_sub(cfg.lateness_ns + cfg.clock_grace_ns);
+                let now = (clock.now_ns() as i128 + clock_shift).max(0) as u64;
+                let wm_ns = now.saturating_sub(cfg.lateness_ns + cfg.clock_grace_ns);
                 if let Some(c) = wm.advance_time(wm_ns) {
                     close_point(&tel, &mut cur_point, c, cfg.batch_ns, keep_ns);
                     reader_alive &= reader.broadcast(|| ToShard::Watermark(c));
@@ -395,10 +397,11 @@ pub fn run<S: AlertSink + 'static>(
             summary.packets += w;
             summary.bytes += len as u64 * w;
             reads += 1;
-            let f0 = *first_ts.get_or_insert(ts);
+            first_ts.get_or_insert(ts);
             last_ts = Some(ts);
             if let Some(x) = cfg.speed {
-                pace(started, f0, ts, x, cfg.stop.as_deref());
+                let (t0, f0) = *pace_origin.get_or_insert((started, ts));
+                pace(t0, f0, ts, x, cfg.stop.as_deref());
             }
             if reads.is_multiple_of(1024) {
                 summary.skewed = skew.skewed();
@@ -415,8 +418,38 @@ pub fn run<S: AlertSink + 'static>(
             }
         }
         let Some(rec) = rec else { continue };
-        // A record far ahead of the stream is held until the stream follows it.
-        for rec in skew.admit(rec) {
+        // A record far ahead of the stream is held until the stream follows it; records
+        // far behind it, until they show the clock jumped back.
+        skew.admit(rec);
+        if let Some(j) = skew.take_jump() {
+            summary.clock_jumps_back += 1;
+            tracing::warn!(
+                "the capture clock jumped back by {} s (from {} to {}): every window before \
+                 the jump is closed and evaluated, and a new segment starts with empty windows \
+                 (windows do not span the jump; counted in the summary, exit status 3)",
+                (j.from_ns - j.to_ns) / 1_000_000_000,
+                crate::alert::rfc3339(j.from_ns),
+                crate::alert::rfc3339(j.to_ns),
+            );
+            if let Some(t) = max_ts.take() {
+                let fin = wm.batch_of(t) + horizon_b + 1;
+                reader_alive &= reader.broadcast(|| ToShard::Segment(fin));
+            }
+            wm = WatermarkTracker::new(cfg.batch_ns, cfg.lateness_ns);
+            if let Some(l) = liveness.as_mut() {
+                *l = Liveness::default();
+            }
+            if let Some(clock) = &cfg.clock {
+                let d = j.to_ns as i128 - clock.now_ns() as i128;
+                clock_shift = if d.unsigned_abs() > cfg.max_skew_ns as u128 {
+                    d
+                } else {
+                    0
+                };
+            }
+            pace_origin = Some((Instant::now(), j.to_ns));
+        }
+        for rec in skew.ready() {
             // (Of the record itself: a held one is let through with a later read.)
             let copy = rec.event & event::COPY != 0;
             let obs = if cfg.source_watermark {
@@ -484,6 +517,7 @@ pub fn run<S: AlertSink + 'static>(
     }
     skew.finish();
     summary.skewed = skew.skewed();
+    summary.late_packets += skew.late_at_end();
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
@@ -568,75 +602,4 @@ pub fn run<S: AlertSink + 'static>(
         t.counters.finished.store(1, Ordering::Relaxed);
     }
     Ok((summary, m.sink))
-}
-
-fn merge_loop<S: AlertSink>(
-    rules: Arc<RuleSet>,
-    replies: Vec<Receiver<FromShard>>,
-    mut sink: S,
-    delivered: Arc<AtomicU64>,
-    tel: Option<Arc<Telemetry>>,
-) -> MergeResult<S> {
-    let mut last_ok: Option<u64> = None;
-    let mut res_alerts = 0u64;
-    let mut by_rule = vec![0u64; rules.rules.len()];
-    let mut reports = Vec::new();
-    let mut error: Option<SinkError> = None;
-    let mut round: Vec<Alert> = Vec::new();
-    'outer: loop {
-        round.clear();
-        let mut wm = None;
-        for rx in &replies {
-            match rx.recv() {
-                Ok(FromShard::Alerts(c, a)) => {
-                    wm = Some(c);
-                    round.extend(a)
-                }
-                Ok(FromShard::Done(rep)) => reports.push(*rep),
-                Err(_) => break 'outer,
-            }
-        }
-        if reports.len() == replies.len() {
-            break;
-        }
-        round.sort_by_key(|a| a.sort_key());
-        for a in &round {
-            res_alerts += 1;
-            by_rule[a.rule as usize] += 1;
-            if let Some(t) = &tel {
-                t.push_alert(a);
-            }
-            if error.is_none() {
-                if let Err(e) = sink.write(a, &a.to_json(&rules)) {
-                    if let Some(t) = &tel {
-                        t.counters.sink_failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                    error = Some(e);
-                }
-            }
-        }
-        if let (Some(c), None) = (wm, &error) {
-            match sink.checkpoint() {
-                Ok(()) if c != u64::MAX => {
-                    last_ok = Some(c);
-                    delivered.store(c, Ordering::Release);
-                }
-                Ok(()) => {}
-                Err(e) => error = Some(e),
-            }
-        }
-    }
-    if error.is_none() {
-        if let Err(e) = sink.finish() {
-            error = Some(e);
-        }
-    }
-    MergeResult {
-        sink,
-        delivered: last_ok,
-        alerts: res_alerts,
-        by_rule,
-        reports,
-        error,
-    }
 }

@@ -117,6 +117,11 @@ pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
         ),
     );
     m.counter(
+        "clock_jumps_back",
+        "Times the capture clock jumped back: windows before the jump were closed and a new segment started",
+        &one(s.clock_jumps_back),
+    );
+    m.counter(
         "malformed_input",
         "Inputs a source skipped as malformed (Kafka messages, flow records)",
         &one(s.malformed_input),

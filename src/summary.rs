@@ -49,6 +49,11 @@ pub struct Summary {
     /// Records dated more than `--max-clock-skew` ahead of the stream, which it did not
     /// follow (dropped, counted; `window::skew`).
     pub skewed: u64,
+    /// Times the capture clock jumped back by more than --max-clock-skew (plus lateness):
+    /// each time the windows before the jump were closed and a new segment started
+    /// (`window::skew`). Not a loss of records, but windows do not span a jump: the run
+    /// exits 3 unless --accept-loss.
+    pub clock_jumps_back: u64,
     /// Kafka: copies of records in their destination's partition (wire format 2), read for
     /// the destination's side; not counted in `packets`.
     pub destination_copies: u64,
@@ -123,6 +128,12 @@ impl Summary {
     /// The sum of [`Summary::losses`].
     pub fn lost(&self) -> u64 {
         self.losses().iter().map(|l| l.1).sum()
+    }
+
+    /// Whether the run must not exit 0 as complete: records were lost, or the input's
+    /// clock jumped back (windows were cut at the jump).
+    pub fn incomplete(&self) -> bool {
+        self.lost_records > 0 || self.clock_jumps_back > 0
     }
 
     /// Set `lost_records` from the counters.
@@ -202,6 +213,13 @@ impl fmt::Display for Summary {
             "  late         {} packets behind the watermark; {} skewed (dated more than --max-clock-skew ahead)",
             self.late_packets, self.skewed
         )?;
+        if self.clock_jumps_back > 0 {
+            writeln!(
+                f,
+                "  CLOCK JUMPED BACK {} times: the windows before each jump were closed and a new segment started (windows do not span a jump): exit status 3 (--accept-loss: 0)",
+                self.clock_jumps_back
+            )?;
+        }
         if self.destination_copies > 0 {
             writeln!(
                 f,

@@ -1,8 +1,9 @@
 //! One shard's thread: the keyed stages and the conversation stage it owns, as synchronous
 //! folds fed by the reader.
 //!
-//! In: `ToShard` messages (record batches per stage, watermarks, the end). Out: one
-//! `FromShard::Alerts` per watermark, then a `FromShard::Done` report. Guarantees: at each
+//! In: `ToShard` messages (record batches per stage, watermarks, segment ends, the end).
+//! Out: one `FromShard::Alerts` per watermark and per segment end, then a
+//! `FromShard::Done` report. Guarantees: at each
 //! watermark the conversation stage's outcomes enter the windows before the windows are
 //! evaluated, so a key's records come in the same order for any shard count.
 
@@ -93,6 +94,14 @@ impl Stage {
         }
     }
 
+    /// Forget every key (a new time base); counters are kept.
+    fn restart(&mut self) {
+        match self {
+            Stage::Host(k) => k.restart(),
+            Stage::Flow(k) => k.restart(),
+        }
+    }
+
     fn set_byte_limit(&mut self, b: usize) {
         match self {
             Stage::Host(k) => k.set_byte_limit(b),
@@ -120,16 +129,62 @@ fn share_budget(
     windows + conv
 }
 
+/// What one shard owns: its keyed stages, its conversation table, and its memory budget.
+struct Parts {
+    stages: Vec<Stage>,
+    /// Per `GroupBy::ALL` entry: its index in `stages` (`usize::MAX`: no such stage).
+    stage_of: Vec<usize>,
+    conversations: Option<Conversations>,
+    batch_ns: u64,
+    budget: usize,
+    /// What the conversation table may grow to (kept for it in every budget share).
+    reserved: usize,
+}
+
+impl Parts {
+    /// Share the budget (see [`share_budget`]); the bytes held now.
+    fn share(&mut self) -> usize {
+        share_budget(
+            self.budget,
+            &self.conversations,
+            self.reserved,
+            &mut self.stages,
+        )
+    }
+
+    fn close(&mut self, c: u64) -> Vec<Alert> {
+        close(
+            c,
+            self.batch_ns,
+            &mut self.conversations,
+            &self.stage_of,
+            &mut self.stages,
+        )
+    }
+
+    /// Close every batch after `last` up to `fin` one at a time, as during the run: the
+    /// last outcomes then come in the order they are due, within the memory budget.
+    fn close_all(&mut self, fin: u64, last: Option<u64>, peak: &mut usize) -> Vec<Alert> {
+        let mut alerts = Vec::new();
+        let from = last.map_or(fin, |l| (l + 1).min(fin));
+        for c in from..=fin {
+            alerts.extend(self.close(c));
+            *peak = (*peak).max(self.share());
+        }
+        alerts
+    }
+}
+
 pub(super) fn shard_loop(
     stages: Vec<Option<Stage>>,
-    mut conversations: Option<Conversations>,
+    conversations: Option<Conversations>,
     cfg: crate::window::KeyedConfig,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
     recycle: Sender<Vec<Record>>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
-    let mut stages: Vec<Stage> = stages.into_iter().flatten().collect();
+    let stages: Vec<Stage> = stages.into_iter().flatten().collect();
     let stage_of: Vec<usize> = GroupBy::ALL
         .iter()
         .map(|g| {
@@ -139,17 +194,23 @@ pub(super) fn shard_loop(
                 .unwrap_or(usize::MAX)
         })
         .collect();
-    let batch_ns = cfg.batch_ns;
-    let budget = cfg.shard_state_bytes;
     let reserved = conversations
         .as_ref()
         .map_or(0, |c| Conversations::max_state_bytes(c.config()));
+    let mut parts = Parts {
+        stages,
+        stage_of,
+        conversations,
+        batch_ns: cfg.batch_ns,
+        budget: cfg.shard_state_bytes,
+        reserved,
+    };
     let mut last: Option<u64> = None;
-    let mut peak = share_budget(budget, &conversations, reserved, &mut stages);
+    let mut peak = parts.share();
     for msg in &rx {
         match msg {
             ToShard::Records(CONVERSATION_STAGE, mut v) => {
-                if let Some(conv) = conversations.as_mut() {
+                if let Some(conv) = parts.conversations.as_mut() {
                     for r in &v {
                         conv.ingest(r);
                     }
@@ -158,9 +219,10 @@ pub(super) fn shard_loop(
                 let _ = recycle.try_send(v);
             }
             ToShard::Records(stage, mut v) => {
-                if let Some(kw) = stage_of
+                if let Some(kw) = parts
+                    .stage_of
                     .get(stage as usize)
-                    .and_then(|i| stages.get_mut(*i))
+                    .and_then(|i| parts.stages.get_mut(*i))
                 {
                     for r in &v {
                         kw.ingest(r);
@@ -171,12 +233,13 @@ pub(super) fn shard_loop(
             }
             ToShard::Watermark(c) => {
                 last = Some(c);
-                let alerts = close(c, batch_ns, &mut conversations, &stage_of, &mut stages);
-                let held = share_budget(budget, &conversations, reserved, &mut stages);
+                let alerts = parts.close(c);
+                let held = parts.share();
                 peak = peak.max(held);
                 if let Some((t, i)) = &tel {
-                    Stage::source(&stages).publish(c, t);
-                    let st = totals(&stages);
+                    let stages = &parts.stages;
+                    Stage::source(stages).publish(c, t);
+                    let st = totals(stages);
                     let g = &t.shards[*i];
                     g.records.store(st.records, Ordering::Relaxed);
                     g.keys.store(st.keys, Ordering::Relaxed);
@@ -189,32 +252,35 @@ pub(super) fn shard_loop(
                     return;
                 }
             }
-            ToShard::End(fin) => {
-                // One batch at a time, as during the run: the last outcomes then come in
-                // the order they are due, within the memory budget.
-                let mut alerts = Vec::new();
-                if let Some(fin) = fin {
-                    let from = last.map_or(fin, |l| (l + 1).min(fin));
-                    for c in from..=fin {
-                        alerts.extend(close(
-                            c,
-                            batch_ns,
-                            &mut conversations,
-                            &stage_of,
-                            &mut stages,
-                        ));
-                        peak =
-                            peak.max(share_budget(budget, &conversations, reserved, &mut stages));
-                    }
+            ToShard::Segment(fin) => {
+                // The input's clock jumped back: close everything as at the end, then
+                // start the new time base with empty windows and conversations.
+                let alerts = parts.close_all(fin, last, &mut peak);
+                for st in parts.stages.iter_mut() {
+                    st.restart();
                 }
+                if let Some(c) = parts.conversations.as_mut() {
+                    c.restart();
+                }
+                last = None;
+                if tx.send(FromShard::Alerts(fin, alerts)).is_err() {
+                    return;
+                }
+            }
+            ToShard::End(fin) => {
+                let alerts = match fin {
+                    Some(fin) => parts.close_all(fin, last, &mut peak),
+                    None => Vec::new(),
+                };
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
-                let state_bytes = stages.iter().map(|k| k.state_bytes()).sum();
-                let held = share_budget(budget, &conversations, reserved, &mut stages);
+                let state_bytes = parts.stages.iter().map(|k| k.state_bytes()).sum();
+                let held = parts.share();
+                let stages = &parts.stages;
                 let report = ShardReport {
                     state_peak_bytes: peak.max(held),
-                    stats: totals(&stages),
-                    conversations: conversations.as_ref().map(|c| c.stats()),
-                    top: Stage::source(&stages).top(10),
+                    stats: totals(stages),
+                    conversations: parts.conversations.as_ref().map(|c| c.stats()),
+                    top: Stage::source(stages).top(10),
                     state_bytes,
                 };
                 let _ = tx.send(FromShard::Done(Box::new(report)));

@@ -132,6 +132,9 @@ pub struct KeyedWindows<K: WindowKey = Addr> {
     /// Measure `key_bytes` again when the map holds this many keys (an eighth more than at
     /// the last measure: the cost of a walk over the keys is spread over their inserts).
     measure_at: usize,
+    /// Spec states added to keys already held since the last measure (bytes): outcomes
+    /// reach keys after their packets, so a key grows without a new key being made.
+    grown: usize,
     stats: KeyedStats,
 }
 
@@ -210,6 +213,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             byte_limit: usize::MAX,
             key_bytes: std::mem::size_of::<super::state::SpecState>(),
             measure_at: 64,
+            grown: 0,
             stats: KeyedStats::default(),
         }
     }
@@ -217,19 +221,20 @@ impl<K: WindowKey> KeyedWindows<K> {
     /// A key's slot in the map (entry and control byte).
     const SLOT_BYTES: usize = std::mem::size_of::<(K, KeyEntry)>() + 1;
 
-    /// Bytes of state held now, estimated: the map's slots, and the keys' heap state at
-    /// the bytes a key held on average at the last sweep (exact: [`Self::state_bytes`],
-    /// which walks every key).
+    /// Bytes of state held now, estimated: the map's slots, the keys' heap state at the
+    /// bytes a key held on average at the last measure, and the spec states keys gained
+    /// since (exact: [`Self::state_bytes`], which walks every key).
     pub fn held_bytes(&self) -> usize {
         self.keys.capacity().saturating_mul(Self::SLOT_BYTES)
             + self.keys.len().saturating_mul(self.key_bytes)
+            + self.grown
     }
 
     /// What one more key would make [`Self::held_bytes`] (the map doubles when full).
     fn bytes_with_one_more(&self) -> usize {
         let (len, cap) = (self.keys.len(), self.keys.capacity());
         let cap = if len < cap { cap } else { (cap + 1).max(4) * 2 };
-        cap.saturating_mul(Self::SLOT_BYTES) + (len + 1).saturating_mul(self.key_bytes)
+        cap.saturating_mul(Self::SLOT_BYTES) + (len + 1).saturating_mul(self.key_bytes) + self.grown
     }
 
     /// Hold at most `bytes` of state from now on (new keys evict the quietest beyond it).
@@ -278,6 +283,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             KeyEntry::new(rec.ts_ns, batch)
         });
         entry.count(rec, batch);
+        let states_before = entry.state.len();
         let mut dirty = 0u64;
         // The class table is built from packets; outcome records check every filter whole.
         let tabulated = !self.class_specs.is_empty() && rec.is_packet();
@@ -327,11 +333,20 @@ impl<K: WindowKey> KeyedWindows<K> {
                 }
             }
         }
+        let added = entry.state.len() - states_before;
         if dirty != 0 {
             entry.dirty |= dirty;
             if !entry.listed {
                 entry.listed = true;
                 self.active.push(key);
+            }
+        }
+        if added > 0 && (self.keys.len() as u64) < n_keys {
+            // A key already held grew (a new key's first state is in `key_bytes`): past
+            // the limit, make room as a new key would.
+            self.grown += added * std::mem::size_of::<super::state::SpecState>();
+            if self.held_bytes() > self.byte_limit {
+                self.evict(true);
             }
         }
     }
@@ -362,6 +377,11 @@ impl<K: WindowKey> KeyedWindows<K> {
                 self.stats.keys_evicted += 1;
                 self.stats.keys_evicted_for_state += for_state as u64;
             }
+        }
+        if for_state {
+            // What the evicted keys held leaves `grown` too: measure what is left (one
+            // more walk, as the ordering above was).
+            self.measure();
         }
         if crate::summary::new_decade(before, self.stats.keys_evicted) {
             let (why, limit) = if for_state {
@@ -467,6 +487,21 @@ impl<K: WindowKey> KeyedWindows<K> {
         alerts
     }
 
+    /// Start a new time base (the input's clock jumped back, after every window was
+    /// closed): forget every key, keep the counters and the top sources.
+    pub fn restart(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        for (k, e) in keys {
+            self.keep_top(k.addr(), e.totals);
+        }
+        self.active.clear();
+        self.pending.clear();
+        self.closed = None;
+        self.max_applied = None;
+        self.grown = 0;
+        self.measure_at = 64;
+    }
+
     /// The closed-batch count that ends every window holding data (end of input).
     pub fn final_watermark(&self) -> Option<u64> {
         let last = self
@@ -530,6 +565,7 @@ impl<K: WindowKey> KeyedWindows<K> {
         if let Some(heap) = self.state_bytes().saturating_sub(slots).checked_div(n) {
             self.key_bytes = heap.max(std::mem::size_of::<super::state::SpecState>());
         }
+        self.grown = 0;
     }
 
     /// The `n` keys with the most packets, from held keys and those dropped earlier.

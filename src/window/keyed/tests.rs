@@ -338,3 +338,48 @@ fn state_sizes() {
     assert!(spec <= 440, "SpecState {spec} B");
     assert!(entry <= 144, "map entry {entry} B");
 }
+
+#[test]
+fn held_keys_that_grow_stay_within_the_byte_limit() {
+    // Two specs: every source sends a SYN, then a second later a UDP datagram, so each held
+    // key gains a second spec state without a new key being made (as outcomes do when
+    // they reach keys after their packets).
+    let rs = rules(
+        "[[rule]]\nid='t'\nwindow='10s'\nfilter={proto='tcp'}\ncondition='packets >= 50'\n\
+         [[rule]]\nid='u'\nwindow='10s'\nfilter={proto='udp'}\ncondition='packets >= 50'\n",
+    );
+    let wide = KeyedConfig {
+        max_keys: 1 << 20,
+        ..cfg()
+    };
+    const N: u32 = 4000;
+    let packet = |i: u32, udp: bool| Record {
+        ts_ns: if udp { 101 * S } else { 100 * S } + i as u64 * 1000,
+        src: Addr::v4((0x0A00_0000 + i).to_be_bytes()),
+        dst: Addr::v4([10, 1, 0, 1]),
+        src_port: 1000,
+        dst_port: 80,
+        proto: if udp { proto::UDP } else { proto::TCP },
+        ip_len: 40,
+        ..Default::default()
+    };
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, wide);
+    kw.flush(100);
+    for i in 0..N {
+        kw.ingest(&packet(i, false));
+    }
+    kw.flush(101);
+    let one_state = kw.state_bytes();
+    assert_eq!(kw.stats().keys, N as u64);
+    // Room for every key's first state and a third more: the second states do not fit.
+    let limit = one_state + one_state / 3;
+    kw.set_byte_limit(limit);
+    for i in 0..N {
+        kw.ingest(&packet(i, true));
+        assert!(kw.held_bytes() <= limit, "{} > {limit}", kw.held_bytes());
+    }
+    let st = kw.stats();
+    assert!(st.keys_evicted_for_state > 0, "{st:?}");
+    let exact = kw.state_bytes();
+    assert!(exact <= limit + limit / 16, "{exact} > {limit}: {st:?}");
+}
