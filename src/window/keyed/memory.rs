@@ -1,0 +1,155 @@
+//! A keyed stage's memory: what it holds, the byte limit its shard gives it, and eviction of
+//! the quietest keys when a new key or a growing one would pass that limit.
+//!
+//! In: the stage's keys. Out: bytes held (estimated from a per-key average measured by a walk
+//! over the keys, plus what held keys gained since), evictions counted in the stage's stats.
+//! Guarantees: after every record the estimate stays within the limit unless one key alone
+//! passes it; eviction order is deterministic (quietest first, keys that alerted or are near
+//! firing last, ties by key).
+
+use super::*;
+
+impl<K: WindowKey> KeyedWindows<K> {
+    /// A key's slot in the map (entry and control byte).
+    pub(super) const SLOT_BYTES: usize = std::mem::size_of::<(K, KeyEntry)>() + 1;
+
+    /// Bytes of state held now, estimated: the map's slots, the keys' heap state at the
+    /// bytes a key held on average at the last measure, and the spec states keys gained
+    /// since (exact: [`Self::state_bytes`], which walks every key).
+    pub fn held_bytes(&self) -> usize {
+        self.keys.capacity().saturating_mul(Self::SLOT_BYTES)
+            + self.keys.len().saturating_mul(self.key_bytes)
+            + self.grown
+    }
+
+    /// What one more key would make [`Self::held_bytes`] (the map doubles when full).
+    pub(super) fn bytes_with_one_more(&self) -> usize {
+        let (len, cap) = (self.keys.len(), self.keys.capacity());
+        let cap = if len < cap { cap } else { (cap + 1).max(4) * 2 };
+        cap.saturating_mul(Self::SLOT_BYTES) + (len + 1).saturating_mul(self.key_bytes) + self.grown
+    }
+
+    /// Hold at most `bytes` of state from now on (new keys evict the quietest beyond it).
+    pub fn set_byte_limit(&mut self, bytes: usize) {
+        self.byte_limit = bytes;
+    }
+
+    /// Evict the quietest eighth of the keys: keys that alerted (a cooldown runs) or have a
+    /// rule near firing (a dirty bit kept by its necessary condition) last, then fewest
+    /// packets in the windows, then oldest last packet; ties by key, so the choice is
+    /// deterministic.
+    pub(super) fn evict(&mut self, for_state: bool) {
+        let now = self.max_applied.unwrap_or(0) * self.cfg.batch_ns;
+        let mut order: Vec<(bool, u64, u64, K)> = self
+            .keys
+            .iter()
+            .map(|(k, e)| {
+                let keep = e.dirty != 0 || e.state.iter().any(|st| st.cooling(now));
+                let held = e.state.iter().map(|st| st.panes.held().0).sum();
+                (keep, held, e.totals.last_ns, *k)
+            })
+            .collect();
+        let n = (order.len() / 8).max(1);
+        if n < order.len() {
+            order.select_nth_unstable(n);
+        }
+        let before = self.stats.keys_evicted;
+        for (_, _, _, k) in order.iter().take(n) {
+            if let Some(e) = self.keys.remove(k) {
+                self.keep_top(k.addr(), e.totals);
+                self.stats.keys_evicted += 1;
+                self.stats.keys_evicted_for_state += for_state as u64;
+            }
+        }
+        if for_state {
+            // What the evicted keys held leaves `grown` too: measure what is left (one
+            // more walk, as the ordering above was).
+            self.measure();
+        }
+        if crate::summary::new_decade(before, self.stats.keys_evicted) {
+            let (why, limit) = if for_state {
+                (
+                    "its share of --max-state",
+                    self.byte_limit / (self.key_bytes + Self::SLOT_BYTES),
+                )
+            } else {
+                ("its share of --max-keys", self.cfg.max_keys)
+            };
+            tracing::warn!(
+                "{} keys: {} evicted so far (the quietest eighth each time the shard holds \
+                 {why}, {limit} keys); their windows start over",
+                self.group_by.name(),
+                self.stats.keys_evicted,
+            );
+        }
+    }
+
+    pub(super) fn keep_top(&mut self, k: Addr, t: Totals) {
+        // Only the source stage reports top sources.
+        if self.group_by != GroupBy::Src {
+            return;
+        }
+        if let Some(have) = self.dropped_top.get_mut(&k) {
+            have.merge(&t);
+            self.dropped_min = None;
+            return;
+        }
+        if self.dropped_top.len() >= TOP_KEEP {
+            // Full: the new key replaces the lightest (ties: the higher address goes).
+            let min = match self.dropped_min {
+                Some(m) => m,
+                None => {
+                    let m = self
+                        .dropped_top
+                        .iter()
+                        .map(|(a, t)| (t.packets, std::cmp::Reverse(*a)))
+                        .min()
+                        .expect("full");
+                    self.dropped_min = Some(m);
+                    m
+                }
+            };
+            if (t.packets, std::cmp::Reverse(k)) < min {
+                return;
+            }
+            self.dropped_top.remove(&min.1 .0);
+        }
+        self.dropped_top.insert(k, t);
+        self.dropped_min = None;
+    }
+
+    /// Measure the heap bytes a key holds on average (a walk over every key).
+    pub(super) fn measure(&mut self) {
+        let n = self.keys.len();
+        self.measure_at = n + n / 8 + 64;
+        let slots = self.keys.capacity() * Self::SLOT_BYTES;
+        if let Some(heap) = self.state_bytes().saturating_sub(slots).checked_div(n) {
+            self.key_bytes = heap.max(std::mem::size_of::<crate::window::state::SpecState>());
+        }
+        self.grown = 0;
+    }
+
+    /// Approximate bytes of window state held now.
+    pub fn state_bytes(&self) -> usize {
+        let per_key = std::mem::size_of::<(K, KeyEntry)>() + 1;
+        let mut b = self.keys.capacity() * per_key;
+        for e in self.keys.values() {
+            b += e.state.capacity() * std::mem::size_of::<crate::window::state::SpecState>();
+            for st in &e.state {
+                b += st.panes.heap_bytes();
+                b += st.extra.as_ref().map_or(0, |x| {
+                    std::mem::size_of::<crate::window::state::Extra>()
+                        + x.cooldown.capacity() * 16
+                        + x.baselines.capacity() * 32
+                });
+                b += st
+                    .sets
+                    .iter()
+                    .flatten()
+                    .map(|s| s.heap_bytes() + std::mem::size_of::<crate::window::DistinctSet>())
+                    .sum::<usize>();
+            }
+        }
+        b
+    }
+}
