@@ -24,7 +24,6 @@
 //! interval, packet interval and space); the v5 header's sampling interval; the fallback
 //! given (`collect --sampling`, default 1).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use netflow_parser::variable_versions::field_value::{DataNumber, DurationValue, FieldValue};
@@ -32,6 +31,7 @@ use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixFiel
 use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
 use netflow_parser::variable_versions::v9::lookup::V9Field;
 use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
+use lru::LruCache;
 use netflow_parser::{AutoScopedParser, NetflowPacket};
 
 use crate::flow::Flow;
@@ -58,15 +58,39 @@ pub struct NetflowStats {
     /// Flows claiming more than an IP packet's 65,535 bytes a packet, or (scaled by the
     /// sampling rate) more than 2^32 - 1 packets: kept, taken at those bounds.
     pub implausible_records: u64,
+    /// Exporters whose announced sampling rate or boot time was forgotten because more
+    /// than [`MAX_EXPORTERS`] announced one (the least recently announced goes); their
+    /// flows fall back to the header's rate or `--sampling` until they announce again.
+    pub exporters_forgotten: u64,
+}
+
+/// Note what exporter `e` announced; when that makes an exporter forgotten, count it (and
+/// log at each power of ten).
+fn remember(map: &mut LruCache<IpAddr, u64>, e: IpAddr, v: u64, stats: &mut NetflowStats) {
+    // (Bounded here rather than by `LruCache::new`, which reserves its whole capacity.)
+    if !map.contains(&e) && map.len() >= MAX_EXPORTERS {
+        map.pop_lru();
+        stats.exporters_forgotten += 1;
+        let n = stats.exporters_forgotten;
+        if crate::summary::new_decade(n - 1, n) {
+            tracing::warn!(
+                "{n} exporters' sampling rates or boot times forgotten so far: more than \
+                 {MAX_EXPORTERS} exporters announced one (their flows fall back to the \
+                 header's rate or --sampling until they announce again)"
+            );
+        }
+    }
+    map.put(e, v);
 }
 
 /// Templates and sampling rates per exporter.
 pub struct Collector {
     parser: AutoScopedParser,
-    /// Sampling rate announced in options data, by exporter address.
-    rates: HashMap<IpAddr, u64>,
-    /// IPFIX exporters' boot time (ms since the epoch), from options data.
-    inits: HashMap<IpAddr, u64>,
+    /// Sampling rate announced in options data, by exporter address (at most
+    /// [`MAX_EXPORTERS`]: spoofed exporters cannot grow it).
+    rates: LruCache<IpAddr, u64>,
+    /// IPFIX exporters' boot time (ms since the epoch), from options data (as bounded).
+    inits: LruCache<IpAddr, u64>,
     fallback_rate: u64,
     pub stats: NetflowStats,
 }
@@ -198,8 +222,8 @@ impl Collector {
             .unwrap_or_default();
         Collector {
             parser,
-            rates: HashMap::new(),
-            inits: HashMap::new(),
+            rates: LruCache::unbounded(),
+            inits: LruCache::unbounded(),
             fallback_rate: fallback_rate.max(1),
             stats: NetflowStats::default(),
         }
@@ -246,7 +270,7 @@ impl Collector {
 
     fn rate_of(&self, exporter: IpAddr, header: Option<u64>) -> u64 {
         self.rates
-            .get(&exporter)
+            .peek(&exporter)
             .copied()
             .or(header)
             .unwrap_or(self.fallback_rate)
@@ -304,7 +328,7 @@ impl Collector {
                     for r in &d.fields {
                         self.stats.options_records += 1;
                         if let Some(rate) = Fields::v9(&r.options_fields).rate {
-                            self.rates.insert(exporter, rate);
+                            remember(&mut self.rates, exporter, rate, &mut self.stats);
                         }
                     }
                 }
@@ -337,17 +361,17 @@ impl Collector {
                     for r in &d.fields {
                         self.stats.options_records += 1;
                         if let Some(rate) = Fields::ipfix(r).rate {
-                            self.rates.insert(exporter, rate);
+                            remember(&mut self.rates, exporter, rate, &mut self.stats);
                         }
                         if let Some(init) = system_init_ms(r) {
-                            self.inits.insert(exporter, init);
+                            remember(&mut self.inits, exporter, init, &mut self.stats);
                         }
                     }
                 }
                 IpfixBody::Data(d) => {
                     let rate = self.rate_of(exporter, None);
                     // Uptime-relative times need the exporter's boot time.
-                    let init = self.inits.get(&exporter).copied();
+                    let init = self.inits.peek(&exporter).copied();
                     for r in &d.fields {
                         let mut f = Fields::ipfix(r);
                         if let (Some(boot), None) = (init, f.start_ms) {
@@ -474,5 +498,47 @@ mod tests {
         );
         assert!(c.datagram(from, b"\x00\x05\x00\x01", &mut out).is_err());
         assert_eq!(c.stats.malformed_datagrams, 1);
+    }
+
+    /// A NetFlow v9 datagram: an options template (scope: system; option: sampling
+    /// interval) and its data, announcing 1 in `rate`.
+    fn v9_rate(rate: u32) -> Vec<u8> {
+        let mut d = Vec::new();
+        for w in [9u16, 2] {
+            d.extend_from_slice(&w.to_be_bytes());
+        }
+        for w in [10_000u32, 1_700_000_000, 1, 0] {
+            d.extend_from_slice(&w.to_be_bytes()); // uptime, secs, sequence, source id
+        }
+        // Options template 256: scope 4 bytes (system), option field 34 (4 bytes), padded.
+        for w in [1u16, 20, 256, 4, 4, 1, 4, 34, 4, 0] {
+            d.extend_from_slice(&w.to_be_bytes());
+        }
+        for w in [256u16, 12] {
+            d.extend_from_slice(&w.to_be_bytes());
+        }
+        d.extend_from_slice(&[0, 0, 0, 1]);
+        d.extend_from_slice(&rate.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn announced_rates_are_bounded_by_exporters() {
+        let mut c = Collector::new(1);
+        let mut out = Vec::new();
+        let n = MAX_EXPORTERS as u32 + 100;
+        for i in 0..n {
+            let ip = std::net::Ipv4Addr::from(0xC000_0000 + i);
+            let from = SocketAddr::new(IpAddr::V4(ip), 2055);
+            c.datagram(from, &v9_rate(10), &mut out).unwrap();
+        }
+        assert_eq!(c.stats.options_records, n as u64, "{:?}", c.stats);
+        assert_eq!(c.rates().len(), MAX_EXPORTERS);
+        assert_eq!(c.stats.exporters_forgotten, 100);
+        // The latest are kept, the first forgotten.
+        let last = IpAddr::V4(std::net::Ipv4Addr::from(0xC000_0000 + n - 1));
+        assert_eq!(c.rate_of(last, None), 10);
+        let first = IpAddr::V4(std::net::Ipv4Addr::from(0xC000_0000u32));
+        assert_eq!(c.rate_of(first, None), 1, "forgotten: the fallback");
     }
 }
