@@ -13,6 +13,8 @@
 # inputs are in fuzz/artifacts/TARGET: copy each into tests/fuzz-regressions/TARGET/ and
 # fix it (tests/regressions.rs replays them all).
 # Prints per target: executions, coverage (cov: edges) and execs/s from libFuzzer's summary.
+# FUZZ_JOBS=N fuzzes each target in N processes at once (libFuzzer's -fork=N; executions are
+# then summed over the processes): a campaign on a machine of N cores. CI runs one.
 # Built with coverage instrumentation and debug assertions, without AddressSanitizer
 # (`-s none`): librdkafka's configure script, which the flowsentry library links, fails under
 # cargo-fuzz's ASan flags. The targets are safe Rust; with debug assertions on, the
@@ -22,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGETS=(decode pcap_file kafka_wire pmacct rules condition netflow)
 if [ "${1:-}" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
-[ $# -eq 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -eq 2 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 what=$1 secs=$2
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
@@ -135,13 +137,20 @@ run() {
   local t=$1 log
   seed "$t"
   log=$(mktemp)
-  echo "fuzz: $t for ${secs}s" >&2
-  local rc=0
+  echo "fuzz: $t for ${secs}s${FUZZ_JOBS:+ in $FUZZ_JOBS processes}" >&2
+  local rc=0 fork=()
+  if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then fork=(-fork="$FUZZ_JOBS"); fi
   (cd fuzz && cargo fuzz run -s none "$t" "corpus/$t" -- -max_total_time="$secs" -dict="dict/$t.dict" \
-     -print_final_stats=1 -rss_limit_mb=2048 -timeout=10) >"$log" 2>&1 || rc=$?
+     -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 "${fork[@]}") >"$log" 2>&1 || rc=$?
   local execs cov eps
-  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  if [ ${#fork[@]} -gt 0 ]; then
+    # Fork mode: the parent's last status line counts every process's executions.
+    execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+    eps=$(( ${execs:-0} / secs ))
+  else
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    eps=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  fi
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
   echo "| $t | ${secs} s | $execs | $eps | $cov | $([ $rc -eq 0 ] && echo none || echo CRASH) |"
   if [ $rc -ne 0 ]; then tail -40 "$log" >&2; fi

@@ -86,8 +86,14 @@ impl Flow {
         if n == 1 {
             return self.start_ns;
         }
-        let span = (self.end_ns - self.start_ns) as u128;
-        self.start_ns + (span * i as u128 / (n - 1) as u128) as u64
+        let span = self.end_ns - self.start_ns;
+        // u64 when the product fits (nearly always: a day's span times a million packets),
+        // u128 otherwise; the same value either way.
+        let at = match span.checked_mul(i) {
+            Some(p) => p / (n - 1),
+            None => (span as u128 * i as u128 / (n - 1) as u128) as u64,
+        };
+        self.start_ns + at
     }
 
     /// The first packet index dated at or after `t`.
@@ -95,12 +101,17 @@ impl Flow {
         if t <= self.start_ns {
             return 0;
         }
-        let span = (self.end_ns - self.start_ns) as u128;
+        let span = self.end_ns - self.start_ns;
         if n == 1 || span == 0 {
             return n;
         }
-        let need = (t - self.start_ns) as u128 * (n - 1) as u128;
-        (need.div_ceil(span) as u64).min(n)
+        match (t - self.start_ns).checked_mul(n - 1) {
+            Some(need) => need.div_ceil(span).min(n),
+            None => {
+                let need = (t - self.start_ns) as u128 * (n - 1) as u128;
+                need.div_ceil(span as u128).min(n as u128) as u64
+            }
+        }
     }
 
     /// IP bytes of packets `[a, b)` (the tests' reference expansion).
@@ -181,7 +192,8 @@ pub fn weighted_with(f: &Flow, batch_ns: u64, max_pieces: u64, out: &mut Vec<(Re
 fn push(f: &Flow, (a, b): (u64, u64), n: u64, rate: u64, flags: u8, out: &mut Vec<(Record, u32)>) {
     let (each, extra) = (f.bytes / n, f.bytes % n);
     let split = extra.clamp(a, b);
-    for (lo, hi, len) in [(a, split, each + 1), (split, b, each)] {
+    // (A flow may claim 2^64 - 1 bytes: saturate, the length is capped below.)
+    for (lo, hi, len) in [(a, split, each.saturating_add(1)), (split, b, each)] {
         if lo == hi {
             continue;
         }

@@ -26,12 +26,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use lru::LruCache;
 use netflow_parser::variable_versions::field_value::{DataNumber, DurationValue, FieldValue};
 use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixField};
 use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
 use netflow_parser::variable_versions::v9::lookup::V9Field;
 use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
-use lru::LruCache;
 use netflow_parser::{AutoScopedParser, NetflowPacket};
 
 use crate::flow::Flow;
