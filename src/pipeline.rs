@@ -291,8 +291,10 @@ pub fn run<S: AlertSink + 'static>(
     // --speed paces capture time from this point (moved to the new base after a jump).
     let mut pace_origin: Option<(Instant, u64)> = None;
     let mut dstats = DecodeStats::default();
-    let (mut first_ts, mut last_ts, mut max_ts): (Option<u64>, Option<u64>, Option<u64>) =
-        (None, None, None);
+    let (mut last_ts, mut max_ts): (Option<u64>, Option<u64>) = (None, None);
+    // The earliest and latest capture time of the records processed (late ones too, skewed
+    // ones not): the capture's span, also across a jump back.
+    let mut span: Option<(u64, u64)> = None;
     let progress = cfg.progress.then(|| progress_bar(source.progress().1));
     let mut reader_alive = true;
     if cfg.source_watermark {
@@ -397,7 +399,6 @@ pub fn run<S: AlertSink + 'static>(
             summary.packets += w;
             summary.bytes += len as u64 * w;
             reads += 1;
-            first_ts.get_or_insert(ts);
             last_ts = Some(ts);
             if let Some(x) = cfg.speed {
                 let (t0, f0) = *pace_origin.get_or_insert((started, ts));
@@ -452,6 +453,10 @@ pub fn run<S: AlertSink + 'static>(
         for rec in skew.ready() {
             // (Of the record itself: a held one is let through with a later read.)
             let copy = rec.event & event::COPY != 0;
+            if !copy {
+                let t = rec.ts_ns;
+                span = Some(span.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+            }
             let obs = if cfg.source_watermark {
                 let b = wm.batch_of(rec.ts_ns);
                 crate::window::watermark::Observation {
@@ -554,7 +559,7 @@ pub fn run<S: AlertSink + 'static>(
 
     summary.queue_waits = waits;
     summary.decode = dstats;
-    summary.set_capture_span(first_ts, last_ts);
+    summary.set_capture_span(span.map(|s| s.0), span.map(|s| s.1));
     summary.wall_seconds = started.elapsed().as_secs_f64();
     summary.packets_per_second = summary.packets as f64 / summary.wall_seconds.max(1e-9);
     summary.alerts = m.alerts;

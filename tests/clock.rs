@@ -172,6 +172,12 @@ fn a_jump_back_starts_a_new_segment_and_hides_no_attack() {
         (Some(0), Some(0))
     );
     assert_eq!(s["lost_records"], 0, "nothing was dropped");
+    // The span runs from the earliest record to the latest, across the jump.
+    assert_eq!(
+        s["capture_start"], "2025-12-31T22:00:00.000000+00:00",
+        "{s}"
+    );
+    assert!(s["capture_seconds"].as_f64().unwrap() > 7_289.0, "{s}");
     assert!(
         err.contains("clock jumps back") && err.contains("exit status 3"),
         "{err}"
