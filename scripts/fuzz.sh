@@ -117,7 +117,6 @@ PY
       # and the packs' header comments apart; the fuzzer combines them.
       python3 - "$dir" <<'PY'
 import glob, os, sys
-n = 0
 for f in sorted(glob.glob("rules/*.toml")):
     for i, part in enumerate(open(f).read().split("[[rule]]")):
         open(os.path.join(sys.argv[1], f"{os.path.basename(f)}-{i}"), "w").write(

@@ -87,7 +87,7 @@ impl Flow {
             return self.start_ns;
         }
         let span = self.end_ns - self.start_ns;
-        // u64 when the product fits (nearly always: a day's span times a million packets),
+        // u64 when the product fits (an hour's span in ns times a million packets does),
         // u128 otherwise; the same value either way.
         let at = match span.checked_mul(i) {
             Some(p) => p / (n - 1),

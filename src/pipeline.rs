@@ -161,7 +161,7 @@ struct ShardReport {
     conversations: Option<ConversationStats>,
     top: Vec<(Addr, Totals)>,
     state_bytes: usize,
-    /// The most keyed state held at a watermark (`share_budget`).
+    /// The most keyed state held at a watermark (`Parts::share` in the shard).
     state_peak_bytes: usize,
 }
 

@@ -110,25 +110,6 @@ impl Stage {
     }
 }
 
-/// Share the shard's memory budget for the next batch: the conversation table keeps what
-/// it can grow to (`Conversations::max_state_bytes`, bounded by its entry limits); each
-/// keyed stage may hold what it holds now plus an equal part of what is left (so together
-/// they cannot pass the budget before the next watermark). Returns the bytes held now.
-fn share_budget(
-    budget: usize,
-    conversations: &Option<Conversations>,
-    reserved: usize,
-    stages: &mut [Stage],
-) -> usize {
-    let conv = conversations.as_ref().map_or(0, Conversations::state_bytes);
-    let windows: usize = stages.iter().map(Stage::held_bytes).sum();
-    let part = budget.saturating_sub(windows + reserved.max(conv)) / stages.len().max(1);
-    for st in stages.iter_mut() {
-        st.set_byte_limit(st.held_bytes().saturating_add(part));
-    }
-    windows + conv
-}
-
 /// What one shard owns: its keyed stages, its conversation table, and its memory budget.
 struct Parts {
     stages: Vec<Stage>,
@@ -142,24 +123,68 @@ struct Parts {
 }
 
 impl Parts {
-    /// Share the budget (see [`share_budget`]); the bytes held now.
+    /// Share the shard's memory budget for the next batch: the conversation table keeps
+    /// what it can grow to (`Conversations::max_state_bytes`, bounded by its entry limits);
+    /// each keyed stage may hold what it holds now plus an equal part of what is left (so
+    /// together they cannot pass the budget before the next watermark). Returns the bytes
+    /// held now.
     fn share(&mut self) -> usize {
-        share_budget(
-            self.budget,
-            &self.conversations,
-            self.reserved,
-            &mut self.stages,
-        )
+        let conv = self
+            .conversations
+            .as_ref()
+            .map_or(0, Conversations::state_bytes);
+        let windows: usize = self.stages.iter().map(Stage::held_bytes).sum();
+        let rest = self
+            .budget
+            .saturating_sub(windows + self.reserved.max(conv));
+        let part = rest / self.stages.len().max(1);
+        for st in self.stages.iter_mut() {
+            st.set_byte_limit(st.held_bytes().saturating_add(part));
+        }
+        windows + conv
     }
 
+    /// Close batches up to `c`: the conversation stage's outcomes enter the windows first,
+    /// after every packet before the watermark (a key's records then come in the same order
+    /// for any shard count), then every stage evaluates its windows.
     fn close(&mut self, c: u64) -> Vec<Alert> {
-        close(
-            c,
-            self.batch_ns,
-            &mut self.conversations,
-            &self.stage_of,
-            &mut self.stages,
-        )
+        if let Some(conv) = self.conversations.as_mut() {
+            conv.flush(c.saturating_mul(self.batch_ns));
+            // An unsolicited response is known at its receiver's shard (the destination's
+            // stage); an attempt's outcome at the attempting host's, which owns its source,
+            // pair and flow keys.
+            const RECEIVER: &[GroupBy] = &[GroupBy::Dst];
+            const SENDER: &[GroupBy] = &[GroupBy::Src, GroupBy::Pair, GroupBy::Flow];
+            for r in conv.take() {
+                let to = if r.event == event::UNSOLICITED {
+                    RECEIVER
+                } else {
+                    SENDER
+                };
+                for g in to {
+                    let at = self.stage_of.get(g.stage());
+                    if let Some(kw) = at.and_then(|i| self.stages.get_mut(*i)) {
+                        kw.ingest(&r);
+                    }
+                }
+            }
+        }
+        let mut alerts = Vec::new();
+        for kw in self.stages.iter_mut() {
+            alerts.extend(kw.flush(c));
+        }
+        alerts
+    }
+
+    /// Start a new time base: every stage and the conversation table forget their state
+    /// (counters are kept).
+    fn restart(&mut self) {
+        for st in self.stages.iter_mut() {
+            st.restart();
+        }
+        if let Some(c) = self.conversations.as_mut() {
+            c.restart();
+        }
     }
 
     /// Close every batch after `last` up to `fin` one at a time, as during the run: the
@@ -256,12 +281,7 @@ pub(super) fn shard_loop(
                 // The input's clock jumped back: close everything as at the end, then
                 // start the new time base with empty windows and conversations.
                 let alerts = parts.close_all(fin, last, &mut peak);
-                for st in parts.stages.iter_mut() {
-                    st.restart();
-                }
-                if let Some(c) = parts.conversations.as_mut() {
-                    c.restart();
-                }
+                parts.restart();
                 last = None;
                 if tx.send(FromShard::Alerts(fin, alerts)).is_err() {
                     return;
@@ -297,41 +317,4 @@ fn totals(stages: &[Stage]) -> crate::window::KeyedStats {
         stats.add(&kw.stats());
     }
     stats
-}
-
-/// Close batches up to `c` in one shard: the conversation stage's outcomes enter the
-/// windows first, after every packet before the watermark (a key's records then come in
-/// the same order for any shard count), then every stage evaluates its windows.
-pub(super) fn close(
-    c: u64,
-    batch_ns: u64,
-    conversations: &mut Option<Conversations>,
-    stage_of: &[usize],
-    stages: &mut [Stage],
-) -> Vec<Alert> {
-    if let Some(conv) = conversations.as_mut() {
-        conv.flush(c.saturating_mul(batch_ns));
-        // An unsolicited response is known at its receiver's shard (the destination's
-        // stage); an attempt's outcome at the attempting host's, which owns its source,
-        // pair and flow keys.
-        const RECEIVER: &[GroupBy] = &[GroupBy::Dst];
-        const SENDER: &[GroupBy] = &[GroupBy::Src, GroupBy::Pair, GroupBy::Flow];
-        for r in conv.take() {
-            let to = if r.event == event::UNSOLICITED {
-                RECEIVER
-            } else {
-                SENDER
-            };
-            for g in to {
-                if let Some(kw) = stage_of.get(g.stage()).and_then(|i| stages.get_mut(*i)) {
-                    kw.ingest(&r);
-                }
-            }
-        }
-    }
-    let mut alerts = Vec::new();
-    for kw in stages.iter_mut() {
-        alerts.extend(kw.flush(c));
-    }
-    alerts
 }

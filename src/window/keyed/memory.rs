@@ -131,8 +131,7 @@ impl<K: WindowKey> KeyedWindows<K> {
 
     /// Approximate bytes of window state held now.
     pub fn state_bytes(&self) -> usize {
-        let per_key = std::mem::size_of::<(K, KeyEntry)>() + 1;
-        let mut b = self.keys.capacity() * per_key;
+        let mut b = self.keys.capacity() * Self::SLOT_BYTES;
         for e in self.keys.values() {
             b += e.state.capacity() * std::mem::size_of::<crate::window::state::SpecState>();
             for st in &e.state {
