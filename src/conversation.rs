@@ -315,6 +315,11 @@ impl Conversations {
         r.proto != proto::TCP || r.tcp_flags & (ACK | RST) == 0
     }
 
+    /// Make records of these outcome kinds from now on (a rule reload).
+    pub fn set_kinds(&mut self, kinds: u8) {
+        self.cfg.kinds = kinds;
+    }
+
     pub fn config(&self) -> &ConversationConfig {
         &self.cfg
     }

@@ -215,12 +215,11 @@ impl EngineArgs {
         };
         let tel = Arc::new(flowsentry::telemetry::Telemetry::new(
             cfg.shards.max(1),
-            rules.rules.len(),
+            rules.rules.iter().map(|r| r.id.clone()).collect(),
             cfg.batch_ns,
         ));
         cfg.telemetry = Some(tel.clone());
-        let ids = rules.rules.iter().map(|r| r.id.clone()).collect();
-        let server = pipeline::MetricsServer::start(addr, tel, ids)
+        let server = pipeline::MetricsServer::start(addr, tel)
             .with_context(|| format!("--metrics {addr}: cannot serve there"))?;
         eprintln!(
             "flowsentry: metrics at http://{0}/metrics, health at http://{0}/health",
@@ -246,6 +245,7 @@ impl EngineArgs {
                 max_per_host: self.max_conversations_per_host.max(1),
                 ..Default::default()
             },
+            reload: Some(self.rule_reload()?),
             ..Default::default()
         };
         if let Some(n) = self.shards {
@@ -255,6 +255,18 @@ impl EngineArgs {
             cfg.shards = n;
         }
         Ok(cfg)
+    }
+
+    /// SIGHUP re-reads `--rules` (or the embedded pack) while the run goes on.
+    fn rule_reload(&self) -> Result<pipeline::RuleReload> {
+        let requested = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, requested.clone())
+            .context("installing the SIGHUP handler")?;
+        let path = self.rules.clone();
+        Ok(pipeline::RuleReload {
+            requested,
+            load: Arc::new(move || read_rules(path.as_ref())),
+        })
     }
 
     /// Whether the dashboard shows: with `--tui`, or on a terminal stdout without `--no-tui`.
@@ -311,6 +323,7 @@ fn scenario(s: &str) -> Result<Scenario, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+
     // Live mode logs its capture and drop counters at info: shown unless --quiet.
     let default_log = match &cli.cmd {
         Command::Live(a) if a.engine.quiet => "warn",
@@ -361,26 +374,26 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet> {
-    match path {
-        None => Ok(rules::default_rules()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading rule file {}", p.display()))?;
-            match rules::parse_rules(&text, &p.display().to_string()) {
-                Ok(rs) => Ok(rs),
-                Err(errs) => {
-                    for e in &errs {
-                        eprintln!("{e}");
-                    }
-                    bail!(
-                        "{} error(s) in {}; `flowsentry rules check` explains the format",
-                        errs.len(),
-                        p.display()
-                    )
-                }
-            }
-        }
-    }
+    read_rules(path).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The rule file at `path` (`None`: the embedded pack), or every error in it, one a line
+/// (FILE:LINE:COLUMN: ...), and a last line that says how many.
+fn read_rules(path: Option<&PathBuf>) -> std::result::Result<RuleSet, String> {
+    let Some(p) = path else {
+        return Ok(rules::default_rules());
+    };
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| format!("reading rule file {}: {e}", p.display()))?;
+    rules::parse_rules(&text, &p.display().to_string()).map_err(|errs| {
+        let mut msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        msg.push(format!(
+            "{} error(s) in {}; `flowsentry rules check` explains the format",
+            errs.len(),
+            p.display()
+        ));
+        msg.join("\n")
+    })
 }
 
 fn replay(a: ReplayArgs) -> Result<ExitCode> {

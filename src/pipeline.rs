@@ -26,7 +26,7 @@ use crate::liveness::Liveness;
 use crate::partition::shard_of;
 use crate::record::{event, proto};
 use crate::record::{Addr, Record};
-use crate::rules::{GroupBy, RuleSet};
+use crate::rules::{Carry, GroupBy, RuleSet};
 use crate::sink::{AlertSink, SinkError};
 use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
@@ -86,6 +86,23 @@ pub struct PipelineConfig {
     /// dropped as skewed unless the stream follows them (`window::skew`); 0: no check.
     /// Not applied with `source_watermark` (the source orders its streams).
     pub max_skew_ns: u64,
+    /// Re-read the rules while running (SIGHUP).
+    pub reload: Option<RuleReload>,
+}
+
+/// How a running pipeline gets new rules: `requested` is raised (by SIGHUP), and the reader
+/// calls `load` between two records. A rule set that does not load or does not fit the run
+/// (batch interval, memory) is rejected, logged and counted; the old rules keep running.
+#[derive(Clone)]
+pub struct RuleReload {
+    pub requested: Arc<AtomicBool>,
+    pub load: Arc<dyn Fn() -> Result<RuleSet, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for RuleReload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleReload").finish_non_exhaustive()
+    }
 }
 
 impl Default for PipelineConfig {
@@ -112,6 +129,7 @@ impl Default for PipelineConfig {
             source_watermark: false,
             conversation: ConversationConfig::default(),
             max_skew_ns: 300_000_000_000,
+            reload: None,
         }
     }
 }
@@ -147,12 +165,17 @@ enum ToShard {
     /// The input's clock jumped back: close every batch up to `.0` as at the end, answer
     /// with one alert batch, then start a new time base with empty state.
     Segment(u64),
+    /// Reloaded rules, rebased against the running ones: carry the kept rules' state over
+    /// (answered with `FromShard::Rules`).
+    Rules(Arc<RuleSet>, Arc<Carry>),
     End(Option<u64>),
 }
 
 enum FromShard {
     /// The alerts of the windows closed by watermark `.0`.
     Alerts(u64, Vec<Alert>),
+    /// The shard runs these rules from now on.
+    Rules(Arc<RuleSet>),
     Done(Box<ShardReport>),
 }
 
@@ -168,7 +191,7 @@ struct ShardReport {
 /// Run the whole job: read everything from `source`, write alerts to `sink`.
 pub fn run<S: AlertSink + 'static>(
     source: &mut dyn PacketSource,
-    rules: Arc<RuleSet>,
+    mut rules: Arc<RuleSet>,
     cfg: &PipelineConfig,
     sink: S,
 ) -> Result<(Summary, S), PipelineError> {
@@ -178,14 +201,14 @@ pub fn run<S: AlertSink + 'static>(
         .map_err(PipelineError::Config)?;
     let started = Instant::now();
     let kcfg = cfg.keyed_config();
-    let conversations = rules.needs_conversations();
+    let mut conversations = rules.needs_conversations();
     let ccfg = ConversationConfig {
         max_entries: cfg.conversation.max_entries.div_ceil(n).max(1),
         kinds: rules.outcome_kinds(),
         ..cfg.conversation
     };
     let reserved = if conversations {
-        Conversations::max_state_bytes(&ccfg)
+        reserved_for(&ccfg)
     } else {
         0
     };
@@ -200,8 +223,15 @@ pub fn run<S: AlertSink + 'static>(
         )));
     }
     // Outcomes come up to the conversation timeout after the last packet.
-    let conv_ns = if conversations { ccfg.timeout_ns } else { 0 };
-    let horizon_b = ((rules.max_window_ns() + conv_ns) / cfg.batch_ns).max(1);
+    let horizon = |rules: &RuleSet| {
+        let conv_ns = if rules.needs_conversations() {
+            ccfg.timeout_ns
+        } else {
+            0
+        };
+        ((rules.max_window_ns() + conv_ns) / cfg.batch_ns).max(1)
+    };
+    let mut horizon_b = horizon(&rules);
 
     // Record buffers go back from the shards to the reader for reuse (fresh ones cost an
     // allocation and page faults per message); bounded, extra ones are simply freed.
@@ -224,6 +254,7 @@ pub fn run<S: AlertSink + 'static>(
                         .map(|&g| rules.has_stage(g).then(|| Stage::new(&rules, g, kcfg)))
                         .collect(),
                     conversations.then(|| Conversations::new(ccfg)),
+                    ccfg,
                     kcfg,
                     rx,
                     rtx,
@@ -264,8 +295,8 @@ pub fn run<S: AlertSink + 'static>(
         drop_when_full: cfg.drop_when_full,
     };
     let tel = cfg.telemetry.clone();
-    let keep_ns = rules.max_window_ns().max(cfg.batch_ns);
-    let routes = Route::table(&rules, conversations);
+    let mut keep_ns = rules.max_window_ns().max(cfg.batch_ns);
+    let mut routes = Route::table(&rules, conversations);
     let all_shard = shard_of(&Addr::UNSPECIFIED, n);
     // Which addresses sent TCP lately (for probes of dark addresses): 1 MiB.
     let mut liveness = conversations.then(Liveness::default);
@@ -307,6 +338,29 @@ pub fn run<S: AlertSink + 'static>(
     while reader_alive {
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
+        }
+        if let Some(rl) = cfg.reload.as_ref().filter(|r| r.requested.swap(false, Ordering::Relaxed)) {
+            match reload_rules(rl, &rules, cfg, reserved_for(&ccfg), kcfg.shard_state_bytes) {
+                Ok((next, carry)) => {
+                    summary.rule_reloads += 1;
+                    rules = next;
+                    conversations = rules.needs_conversations();
+                    horizon_b = horizon(&rules);
+                    keep_ns = rules.max_window_ns().max(cfg.batch_ns);
+                    routes = Route::table(&rules, conversations);
+                    if !conversations {
+                        liveness = None;
+                    } else if liveness.is_none() {
+                        liveness = Some(Liveness::default());
+                    }
+                    let carry = Arc::new(carry);
+                    reader_alive &= reader.broadcast(|| ToShard::Rules(rules.clone(), carry.clone()));
+                }
+                Err(e) => {
+                    summary.rule_reloads_rejected += 1;
+                    tracing::error!("rule reload rejected, the running rules stay: {e}");
+                }
+            }
         }
         let d = delivered.load(Ordering::Acquire);
         if d != last_delivered {
@@ -563,11 +617,7 @@ pub fn run<S: AlertSink + 'static>(
     summary.wall_seconds = started.elapsed().as_secs_f64();
     summary.packets_per_second = summary.packets as f64 / summary.wall_seconds.max(1e-9);
     summary.alerts = m.alerts;
-    for (i, c) in m.by_rule.iter().enumerate() {
-        if *c > 0 {
-            summary.alerts_by_rule.insert(rules.rules[i].id.clone(), *c);
-        }
-    }
+    summary.alerts_by_rule = m.by_rule;
     let mut tops: Vec<(Addr, Totals)> = Vec::new();
     for r in &m.reports {
         summary.keys_peak += r.stats.keys_peak;
@@ -607,4 +657,36 @@ pub fn run<S: AlertSink + 'static>(
         t.counters.finished.store(1, Ordering::Relaxed);
     }
     Ok((summary, m.sink))
+}
+
+/// What a shard's conversation table may grow to (kept out of the windows' budget).
+fn reserved_for(ccfg: &ConversationConfig) -> usize {
+    Conversations::max_state_bytes(ccfg)
+}
+
+/// Load the rules again and rebase them against the running ones; an error says why the
+/// new rules cannot run (they do not load, a window is no whole number of batches, or the
+/// conversation table they need would leave no memory for windows).
+fn reload_rules(
+    rl: &RuleReload,
+    running: &RuleSet,
+    cfg: &PipelineConfig,
+    conv_bytes: usize,
+    shard_bytes: usize,
+) -> Result<(Arc<RuleSet>, Carry), String> {
+    let new = (rl.load)()?;
+    new.check_batch(cfg.batch_ns)?;
+    if new.needs_conversations() && conv_bytes >= shard_bytes {
+        return Err(format!(
+            "its outcome rules need conversation tables that would take all of --max-state {} MiB",
+            cfg.max_state_bytes >> 20
+        ));
+    }
+    let (new, carry) = crate::rules::rebase(running, new);
+    tracing::warn!(
+        "rules reloaded from {}: {}",
+        new.source,
+        carry.describe()
+    );
+    Ok((Arc::new(new), carry))
 }

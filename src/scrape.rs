@@ -54,7 +54,7 @@ fn by<T: Copy>(label: &'static str, items: &[(&str, T)]) -> Vec<(Labels, T)> {
 }
 
 /// The OpenMetrics text of the run as it stands.
-pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
+pub fn render(t: &Telemetry) -> String {
     // The atomics are stored every 1,024 packets, the summary also when the input idles:
     // the larger of the two is the newer.
     let s = t.summary();
@@ -133,10 +133,10 @@ pub fn render(t: &Telemetry, rule_ids: &[String]) -> String {
         &one(lost),
     );
     render_state(&mut m, t);
-    let hits: Vec<(Labels, u64)> = rule_ids
-        .iter()
-        .zip(&t.rule_hits)
-        .map(|(id, h)| (vec![("rule", id.clone())], h.load(Relaxed)))
+    let hits: Vec<(Labels, u64)> = t
+        .hits()
+        .into_iter()
+        .map(|(id, n)| (vec![("rule", id)], n))
         .collect();
     m.counter("alerts", "Alerts raised, by rule", &hits);
     m.counter(
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn every_loss_is_a_series_and_rules_are_labelled() {
-        let t = Telemetry::new(2, 2, 1_000_000_000);
+        let t = Telemetry::new(2, vec!["a".into(), "b".into()], 1_000_000_000);
         let s = Summary {
             input: "x.pcap".into(),
             late_packets: 3,
@@ -263,10 +263,10 @@ mod tests {
         };
         t.publish_summary(s);
         t.counters.packets.store(42, Relaxed);
-        t.rule_hits[1].store(7, Relaxed);
+        t.rule_hits.lock().unwrap()[1].1 = 7;
         t.counters.capture_ns.store(10_500_000_000, Relaxed);
         t.counters.watermark_batch.store(9, Relaxed);
-        let text = render(&t, &["a".into(), "b".into()]);
+        let text = render(&t);
         for line in [
             "flowsentry_packets_total{input=\"x.pcap\"} 42",
             "flowsentry_late_records_total{kind=\"late\"} 3",

@@ -54,6 +54,10 @@ pub struct Summary {
     /// (`window::skew`). Not a loss of records, but windows do not span a jump: the run
     /// exits 3 unless --accept-loss.
     pub clock_jumps_back: u64,
+    /// Rule reloads (SIGHUP) that took effect, and those rejected (the file did not load
+    /// or did not fit the run; the old rules kept running).
+    pub rule_reloads: u64,
+    pub rule_reloads_rejected: u64,
     /// Kafka: copies of records in their destination's partition (wire format 2), read for
     /// the destination's side; not counted in `packets`.
     pub destination_copies: u64,
@@ -218,6 +222,13 @@ impl fmt::Display for Summary {
                 f,
                 "  CLOCK JUMPED BACK {} times: the windows before each jump were closed and a new segment started (windows do not span a jump): exit status 3 (--accept-loss: 0)",
                 self.clock_jumps_back
+            )?;
+        }
+        if self.rule_reloads + self.rule_reloads_rejected > 0 {
+            writeln!(
+                f,
+                "  rules        reloaded {} times; {} reloads rejected (the running rules stayed)",
+                self.rule_reloads, self.rule_reloads_rejected
             )?;
         }
         if self.destination_copies > 0 {

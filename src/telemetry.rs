@@ -79,7 +79,11 @@ pub struct ShardGauge {
 pub struct Telemetry {
     pub counters: Counters,
     pub shards: Vec<ShardGauge>,
-    pub rule_hits: Vec<AtomicU64>,
+    /// Alerts by rule: (rule id, alerts) in the running rule set's order (a reload
+    /// reorders them; a rule's count stays with its id).
+    pub rule_hits: Mutex<Vec<(String, u64)>>,
+    /// The rule set after the last reload (`None`: the one the run started with).
+    pub reloaded: Mutex<Option<std::sync::Arc<crate::rules::RuleSet>>>,
     pub batches: Mutex<VecDeque<BatchPoint>>,
     pub sources: DashMap<Addr, SourceView>,
     pub alerts: Mutex<VecDeque<Alert>>,
@@ -95,11 +99,13 @@ pub const ALERT_RING: usize = 1000;
 pub const SOURCES_PER_SHARD: usize = 200;
 
 impl Telemetry {
-    pub fn new(shards: usize, rules: usize, batch_ns: u64) -> Self {
+    /// Telemetry for `shards` shards, rules `rule_ids` (in rule-set order).
+    pub fn new(shards: usize, rule_ids: Vec<String>, batch_ns: u64) -> Self {
         Telemetry {
             counters: Counters::default(),
             shards: (0..shards).map(|_| ShardGauge::default()).collect(),
-            rule_hits: (0..rules).map(|_| AtomicU64::new(0)).collect(),
+            rule_hits: Mutex::new(rule_ids.into_iter().map(|id| (id, 0)).collect()),
+            reloaded: Mutex::new(None),
             batches: Mutex::new(VecDeque::with_capacity(BATCH_RING)),
             sources: DashMap::new(),
             alerts: Mutex::new(VecDeque::with_capacity(ALERT_RING)),
@@ -131,8 +137,14 @@ impl Telemetry {
 
     pub fn push_alert(&self, a: &Alert) {
         self.counters.alerts.fetch_add(1, Relaxed);
-        if let Some(h) = self.rule_hits.get(a.rule as usize) {
-            h.fetch_add(1, Relaxed);
+        if let Some(h) = self
+            .rule_hits
+            .lock()
+            .ok()
+            .as_mut()
+            .and_then(|h| h.get_mut(a.rule as usize))
+        {
+            h.1 += 1;
         }
         // Only source-keyed alerts describe what a source did.
         if a.group_by != crate::rules::GroupBy::Src {
@@ -146,6 +158,45 @@ impl Telemetry {
                 r.pop_front();
             }
             r.push_back(a.clone());
+        }
+    }
+
+    /// The alerts by rule, in rule-set order.
+    pub fn hits(&self) -> Vec<(String, u64)> {
+        self.rule_hits.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// The rules were reloaded: counts follow their rule ids, and the alerts and source
+    /// views kept for the dashboard are renumbered (alerts of removed rules get index
+    /// `u16::MAX`: "not in the rule set").
+    pub fn set_rules(&self, rules: &std::sync::Arc<crate::rules::RuleSet>) {
+        let Ok(mut hits) = self.rule_hits.lock() else {
+            return;
+        };
+        let old: Vec<(String, u64)> = std::mem::take(&mut *hits);
+        let new_index = |r: u16| {
+            let id = &old.get(r as usize)?.0;
+            rules.rules.iter().position(|x| &x.id == id).map(|i| i as u16)
+        };
+        *hits = rules
+            .rules
+            .iter()
+            .map(|r| {
+                let n = old.iter().find(|o| o.0 == r.id).map_or(0, |o| o.1);
+                (r.id.clone(), n)
+            })
+            .collect();
+        if let Ok(mut ring) = self.alerts.lock() {
+            for a in ring.iter_mut() {
+                a.rule = new_index(a.rule).unwrap_or(u16::MAX);
+            }
+        }
+        for mut v in self.sources.iter_mut() {
+            let fired = std::mem::take(&mut v.rules_fired);
+            v.rules_fired = fired.into_iter().filter_map(new_index).collect();
+        }
+        if let Ok(mut r) = self.reloaded.lock() {
+            *r = Some(rules.clone());
         }
     }
 

@@ -265,7 +265,7 @@ where
         .get_or_insert_with(|| {
             Arc::new(Telemetry::new(
                 cfg.shards.max(1),
-                rules.rules.len(),
+                rules.rules.iter().map(|r| r.id.clone()).collect(),
                 cfg.batch_ns,
             ))
         })

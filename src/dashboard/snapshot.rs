@@ -50,6 +50,18 @@ pub struct Snapshot {
     pub shards: Vec<ShardLoad>,
     /// Alerts per rule, by rule index.
     pub rule_hits: Vec<u64>,
+    /// The rule set after the last reload, if the rules were reloaded.
+    pub reloaded: Option<Reloaded>,
+}
+
+/// A reloaded rule set (snapshots compare it by identity).
+#[derive(Debug, Clone)]
+pub struct Reloaded(pub std::sync::Arc<crate::rules::RuleSet>);
+
+impl PartialEq for Reloaded {
+    fn eq(&self, o: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &o.0)
+    }
 }
 
 impl Snapshot {
@@ -114,7 +126,8 @@ impl Snapshot {
                     queue_depth: g.queue_depth.load(Relaxed),
                 })
                 .collect(),
-            rule_hits: t.rule_hits.iter().map(|h| h.load(Relaxed)).collect(),
+            rule_hits: t.hits().into_iter().map(|h| h.1).collect(),
+            reloaded: t.reloaded.lock().ok().and_then(|r| r.clone()).map(Reloaded),
         }
     }
 
@@ -143,7 +156,7 @@ mod tests {
 
     #[test]
     fn copies_counters_rings_and_recent_sources() {
-        let t = Telemetry::new(2, 3, 1_000_000_000);
+        let t = Telemetry::new(2, vec!["a".into(), "b".into(), "c".into()], 1_000_000_000);
         t.counters.packets.store(5000, Relaxed);
         t.counters.capture_ns.store(9_500_000_000, Relaxed);
         for end in 1..=10u64 {

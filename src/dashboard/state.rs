@@ -221,6 +221,12 @@ impl DashState {
         if self.paused {
             return;
         }
+        if let Some(r) = snap.reloaded.as_ref().map(|r| &r.0) {
+            if !std::sync::Arc::ptr_eq(r, &self.rules) {
+                // The rules were reloaded (SIGHUP): the snapshot's indices are the new set's.
+                self.rules = r.clone();
+            }
+        }
         self.snap = snap;
         self.fix_selections();
     }

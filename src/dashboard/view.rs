@@ -1298,6 +1298,7 @@ condition = "pps >= 500"
             batches,
             sources,
             rule_hits: vec![1, 1, 1, 1, 1, 1],
+            reloaded: None,
             alerts,
             shards: vec![
                 ShardLoad {

@@ -5,8 +5,11 @@
 //! shard's `FromShard::Done` report. Out: alerts written to the sink sorted by (window end,
 //! rule, key), a sink checkpoint after each watermark, and the shards' reports. Guarantees:
 //! the order does not depend on the shard count; the first sink error stops writing (it is
-//! returned) while the shards are still drained, so none of them blocks.
+//! returned) while the shards are still drained, so none of them blocks. A rule reload
+//! reaches it in-band too (`FromShard::Rules` from every shard, after the alerts made with
+//! the old rules): alerts are named by the rule set they were made with.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -23,13 +26,14 @@ pub(super) struct MergeResult<S> {
     /// The last watermark whose alerts every sink confirmed.
     pub(super) delivered: Option<u64>,
     pub(super) alerts: u64,
-    pub(super) by_rule: Vec<u64>,
+    /// Alerts by rule id (over every rule set the run had).
+    pub(super) by_rule: BTreeMap<String, u64>,
     pub(super) reports: Vec<ShardReport>,
     pub(super) error: Option<SinkError>,
 }
 
 pub(super) fn merge_loop<S: AlertSink>(
-    rules: Arc<RuleSet>,
+    mut rules: Arc<RuleSet>,
     replies: Vec<Receiver<FromShard>>,
     mut sink: S,
     delivered: Arc<AtomicU64>,
@@ -38,24 +42,36 @@ pub(super) fn merge_loop<S: AlertSink>(
     let mut last_ok: Option<u64> = None;
     let mut res_alerts = 0u64;
     let mut by_rule = vec![0u64; rules.rules.len()];
+    let mut by_id: BTreeMap<String, u64> = BTreeMap::new();
     let mut reports = Vec::new();
     let mut error: Option<SinkError> = None;
     let mut round: Vec<Alert> = Vec::new();
     'outer: loop {
         round.clear();
         let mut wm = None;
+        let mut reloaded = None;
         for rx in &replies {
             match rx.recv() {
                 Ok(FromShard::Alerts(c, a)) => {
                     wm = Some(c);
                     round.extend(a)
                 }
+                Ok(FromShard::Rules(r)) => reloaded = Some(r),
                 Ok(FromShard::Done(rep)) => reports.push(*rep),
                 Err(_) => break 'outer,
             }
         }
         if reports.len() == replies.len() {
             break;
+        }
+        if let Some(r) = reloaded {
+            count_by_id(&rules, &by_rule, &mut by_id);
+            rules = r;
+            by_rule = vec![0; rules.rules.len()];
+            if let Some(t) = &tel {
+                t.set_rules(&rules);
+            }
+            continue;
         }
         round.sort_by_key(|a| a.sort_key());
         for a in &round {
@@ -89,12 +105,22 @@ pub(super) fn merge_loop<S: AlertSink>(
             error = Some(e);
         }
     }
+    count_by_id(&rules, &by_rule, &mut by_id);
     MergeResult {
         sink,
         delivered: last_ok,
         alerts: res_alerts,
-        by_rule,
+        by_rule: by_id,
         reports,
         error,
+    }
+}
+
+/// Add the counts of `rules` (by index) to the counts by rule id.
+fn count_by_id(rules: &RuleSet, by_rule: &[u64], by_id: &mut BTreeMap<String, u64>) {
+    for (r, n) in rules.rules.iter().zip(by_rule) {
+        if *n > 0 {
+            *by_id.entry(r.id.clone()).or_default() += n;
+        }
     }
 }

@@ -28,7 +28,6 @@ impl MetricsServer {
     pub fn start(
         addr: &str,
         tel: Arc<Telemetry>,
-        rule_ids: Vec<String>,
     ) -> std::io::Result<MetricsServer> {
         let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
@@ -38,20 +37,19 @@ impl MetricsServer {
             .enable_time()
             .build()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let rules = Arc::new(rule_ids);
         let (t1, t2) = (tel.clone(), tel);
         let app = Router::new()
             .route(
                 "/metrics",
                 get(move || {
-                    let (t, r) = (t1.clone(), rules.clone());
+                    let t = t1.clone();
                     async move {
                         (
                             [(
                                 CONTENT_TYPE,
                                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
                             )],
-                            crate::scrape::render(&t, &r),
+                            crate::scrape::render(&t),
                         )
                     }
                 }),

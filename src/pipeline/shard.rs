@@ -15,10 +15,10 @@ use crossbeam_channel::{Receiver, Sender};
 use super::route::CONVERSATION_STAGE;
 use super::{FromShard, ShardReport, ToShard};
 use crate::alert::Alert;
-use crate::conversation::Conversations;
+use crate::conversation::{ConversationConfig, Conversations};
 use crate::record::Addr;
 use crate::record::{event, Record};
-use crate::rules::GroupBy;
+use crate::rules::{Carry, GroupBy, RuleSet};
 use crate::telemetry::Telemetry;
 use crate::window::{FlowKey, KeyedWindows};
 
@@ -108,6 +108,13 @@ impl Stage {
             Stage::Flow(k) => k.set_byte_limit(b),
         }
     }
+
+    fn rebase(&mut self, rules: &Arc<RuleSet>, carry: &Carry) {
+        match self {
+            Stage::Host(k) => k.rebase(rules.clone(), carry),
+            Stage::Flow(k) => k.rebase(rules.clone(), carry),
+        }
+    }
 }
 
 /// What one shard owns: its keyed stages, its conversation table, and its memory budget.
@@ -187,6 +194,39 @@ impl Parts {
         }
     }
 
+    /// Take reloaded rules (rebased against the running ones): stages of groupings still
+    /// used keep their kept rules' state, new groupings get empty stages, the conversation
+    /// table is kept while some rule reads outcomes (made when one first does).
+    fn reload(&mut self, rules: &Arc<RuleSet>, carry: &Carry, kcfg: crate::window::KeyedConfig, ccfg: &ConversationConfig) {
+        let mut old: Vec<Stage> = std::mem::take(&mut self.stages);
+        for g in GroupBy::ALL {
+            if !rules.has_stage(g) {
+                continue;
+            }
+            let st = match old.iter().position(|s| s.group_by() == g) {
+                Some(i) => {
+                    let mut st = old.swap_remove(i);
+                    st.rebase(rules, carry);
+                    st
+                }
+                None => Stage::new(rules, g, kcfg),
+            };
+            self.stages.push(st);
+        }
+        self.stage_of = stage_index(&self.stages);
+        if !rules.needs_conversations() {
+            self.conversations = None;
+            self.reserved = 0;
+        } else {
+            let kinds = rules.outcome_kinds();
+            let conv = self
+                .conversations
+                .get_or_insert_with(|| Conversations::new(ConversationConfig { kinds, ..*ccfg }));
+            conv.set_kinds(kinds);
+            self.reserved = Conversations::max_state_bytes(conv.config());
+        }
+    }
+
     /// Close every batch after `last` up to `fin` one at a time, as during the run: the
     /// last outcomes then come in the order they are due, within the memory budget.
     fn close_all(&mut self, fin: u64, last: Option<u64>, peak: &mut usize) -> Vec<Alert> {
@@ -203,6 +243,7 @@ impl Parts {
 pub(super) fn shard_loop(
     stages: Vec<Option<Stage>>,
     conversations: Option<Conversations>,
+    ccfg: ConversationConfig,
     cfg: crate::window::KeyedConfig,
     rx: Receiver<ToShard>,
     tx: Sender<FromShard>,
@@ -210,15 +251,7 @@ pub(super) fn shard_loop(
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
     let stages: Vec<Stage> = stages.into_iter().flatten().collect();
-    let stage_of: Vec<usize> = GroupBy::ALL
-        .iter()
-        .map(|g| {
-            stages
-                .iter()
-                .position(|k| k.group_by() == *g)
-                .unwrap_or(usize::MAX)
-        })
-        .collect();
+    let stage_of = stage_index(&stages);
     let reserved = conversations
         .as_ref()
         .map_or(0, |c| Conversations::max_state_bytes(c.config()));
@@ -287,6 +320,13 @@ pub(super) fn shard_loop(
                     return;
                 }
             }
+            ToShard::Rules(rules, carry) => {
+                // Between watermarks: the merge stage switches rules at the same point.
+                parts.reload(&rules, &carry, cfg, &ccfg);
+                if tx.send(FromShard::Rules(rules)).is_err() {
+                    return;
+                }
+            }
             ToShard::End(fin) => {
                 let alerts = match fin {
                     Some(fin) => parts.close_all(fin, last, &mut peak),
@@ -308,6 +348,19 @@ pub(super) fn shard_loop(
             }
         }
     }
+}
+
+/// Per `GroupBy::ALL` entry: its stage's index (`usize::MAX`: none).
+fn stage_index(stages: &[Stage]) -> Vec<usize> {
+    GroupBy::ALL
+        .iter()
+        .map(|g| {
+            stages
+                .iter()
+                .position(|k| k.group_by() == *g)
+                .unwrap_or(usize::MAX)
+        })
+        .collect()
 }
 
 /// The counters of every stage of a shard, summed.

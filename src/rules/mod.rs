@@ -9,6 +9,7 @@
 
 pub mod expr;
 mod parse;
+pub mod reload;
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ use crate::metrics::{DistinctKind, Metric};
 use crate::record::{event, Addr, Record};
 pub use expr::Expr;
 pub use parse::{parse_duration as parse_duration_str, parse_rules, RuleError};
+pub use reload::{rebase, Carry};
 
 /// The default rule pack, compiled into the binary.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");

@@ -273,7 +273,7 @@ pub fn parse_rules(text: &str, file: &str) -> Result<RuleSet, Vec<RuleError>> {
         cx.errors.sort_by_key(|e| (e.line, e.column));
         return Err(cx.errors);
     }
-    let specs = build_specs(&mut rules);
+    let specs = build_specs(&mut rules, &[]);
     Ok(RuleSet {
         source: file.to_string(),
         rules,
@@ -315,13 +315,17 @@ fn resolve_yields(cx: &mut Ctx<'_>, rules: &mut [Rule], yields: Vec<(usize, usiz
     }
 }
 
-fn build_specs(rules: &mut [Rule]) -> Vec<Spec> {
+/// Rules with the same filter and grouping share a spec, unless their `origin` differs
+/// (a reload keeps the state of rules it keeps apart from that of new ones: `origin[i]` is
+/// the old spec of rule `i`, `None` for a new rule; empty: all `None`).
+pub(super) fn build_specs(rules: &mut [Rule], origin: &[Option<usize>]) -> Vec<Spec> {
     let mut specs: Vec<Spec> = Vec::new();
+    let mut spec_origin: Vec<Option<usize>> = Vec::new();
     for (i, r) in rules.iter_mut().enumerate() {
-        let idx = match specs
-            .iter()
-            .position(|s| s.filter == r.filter && s.group_by == r.group_by)
-        {
+        let from = origin.get(i).copied().flatten();
+        let idx = match specs.iter().zip(&spec_origin).position(|(s, o)| {
+            s.filter == r.filter && s.group_by == r.group_by && *o == from
+        }) {
             Some(ix) => ix,
             None => {
                 specs.push(Spec {
@@ -330,6 +334,7 @@ fn build_specs(rules: &mut [Rule]) -> Vec<Spec> {
                     distinct: [false; DistinctKind::COUNT],
                     rules: Vec::new(),
                 });
+                spec_origin.push(from);
                 specs.len() - 1
             }
         };

@@ -28,6 +28,7 @@ use crate::rules::{Filter, GroupBy, RuleSet};
 
 mod evaluate;
 mod memory;
+mod reload;
 
 #[derive(Clone, Copy, Debug)]
 pub struct KeyedConfig {
