@@ -16,6 +16,7 @@ PACKAGES=(
   python3-pip           # scripts/broker.sh clientlib: librdkafka 2.16 from the confluent-kafka wheel
   prometheus            # tests/metrics.rs: a real Prometheus scrapes --metrics
   softflowd nfdump      # tests/collect.rs: a real NetFlow/IPFIX exporter; nfcapd as the reference collector
+  systemd               # tests/systemd.rs: systemd-analyze verify of dist/flowsentry.service
 )
 
 missing=()

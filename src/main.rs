@@ -21,6 +21,7 @@ use flowsentry::synth::{self, Scenario, SynthConfig};
 mod cli {
     pub mod capture;
     pub mod collect;
+    pub mod config;
     pub mod publish;
 }
 
@@ -116,6 +117,8 @@ struct ReplayArgs {
 
 #[derive(Args)]
 struct EngineArgs {
+    #[command(flatten)]
+    _config: cli::config::ConfigArg,
     /// Rule file (TOML) replacing the embedded default pack (see `flowsentry rules list`).
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
@@ -322,8 +325,11 @@ fn scenario(s: &str) -> Result<Scenario, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-
+    // The options of `--config FILE` first, then the command line's own.
+    let cli: Cli = match cli::config::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     // Live mode logs its capture and drop counters at info: shown unless --quiet.
     let default_log = match &cli.cmd {
         Command::Live(a) if a.engine.quiet => "warn",

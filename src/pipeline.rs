@@ -26,7 +26,7 @@ use crate::liveness::Liveness;
 use crate::partition::shard_of;
 use crate::record::{event, proto};
 use crate::record::{Addr, Record};
-use crate::rules::{Carry, GroupBy, RuleSet};
+use crate::rules::{Carry, RuleSet};
 use crate::sink::{AlertSink, SinkError};
 use crate::source::{Input, Next, PacketSource};
 use crate::summary::{peak_rss_bytes, SourceSummary, Summary};
@@ -38,12 +38,15 @@ mod report;
 mod serve;
 pub use serve::MetricsServer;
 mod merge;
+mod reload;
 mod route;
 mod shard;
 use merge::merge_loop;
+use reload::reload_rules;
+pub use reload::RuleReload;
 use report::{close_point, pace, progress_bar, store_counters, update_progress, Publisher};
 use route::{Hints, Reader, Route, STAGES};
-use shard::{shard_loop, Stage};
+use shard::shard_loop;
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -88,21 +91,6 @@ pub struct PipelineConfig {
     pub max_skew_ns: u64,
     /// Re-read the rules while running (SIGHUP).
     pub reload: Option<RuleReload>,
-}
-
-/// How a running pipeline gets new rules: `requested` is raised (by SIGHUP), and the reader
-/// calls `load` between two records. A rule set that does not load or does not fit the run
-/// (batch interval, memory) is rejected, logged and counted; the old rules keep running.
-#[derive(Clone)]
-pub struct RuleReload {
-    pub requested: Arc<AtomicBool>,
-    pub load: Arc<dyn Fn() -> Result<RuleSet, String> + Send + Sync>,
-}
-
-impl std::fmt::Debug for RuleReload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuleReload").finish_non_exhaustive()
-    }
 }
 
 impl Default for PipelineConfig {
@@ -247,21 +235,7 @@ pub fn run<S: AlertSink + 'static>(
         let recycle = recycle_tx.clone();
         let h = std::thread::Builder::new()
             .name(format!("shard-{i}"))
-            .spawn(move || {
-                shard_loop(
-                    GroupBy::ALL
-                        .iter()
-                        .map(|&g| rules.has_stage(g).then(|| Stage::new(&rules, g, kcfg)))
-                        .collect(),
-                    conversations.then(|| Conversations::new(ccfg)),
-                    ccfg,
-                    kcfg,
-                    rx,
-                    rtx,
-                    recycle,
-                    tel.map(|t| (t, i)),
-                )
-            })
+            .spawn(move || shard_loop(&rules, ccfg, kcfg, rx, rtx, recycle, tel.map(|t| (t, i))))
             .map_err(|e| PipelineError::Thread(format!("spawning shard {i}: {e}")))?;
         to_shards.push(tx);
         replies.push(rrx);
@@ -339,7 +313,11 @@ pub fn run<S: AlertSink + 'static>(
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
-        if let Some(rl) = cfg.reload.as_ref().filter(|r| r.requested.swap(false, Ordering::Relaxed)) {
+        if let Some(rl) = cfg
+            .reload
+            .as_ref()
+            .filter(|r| r.requested.swap(false, Ordering::Relaxed))
+        {
             match reload_rules(rl, &rules, cfg, reserved_for(&ccfg), kcfg.shard_state_bytes) {
                 Ok((next, carry)) => {
                     summary.rule_reloads += 1;
@@ -353,8 +331,10 @@ pub fn run<S: AlertSink + 'static>(
                     } else if liveness.is_none() {
                         liveness = Some(Liveness::default());
                     }
+                    source.rules_changed(rules.max_window_ns());
                     let carry = Arc::new(carry);
-                    reader_alive &= reader.broadcast(|| ToShard::Rules(rules.clone(), carry.clone()));
+                    reader_alive &=
+                        reader.broadcast(|| ToShard::Rules(rules.clone(), carry.clone()));
                 }
                 Err(e) => {
                     summary.rule_reloads_rejected += 1;
@@ -662,31 +642,4 @@ pub fn run<S: AlertSink + 'static>(
 /// What a shard's conversation table may grow to (kept out of the windows' budget).
 fn reserved_for(ccfg: &ConversationConfig) -> usize {
     Conversations::max_state_bytes(ccfg)
-}
-
-/// Load the rules again and rebase them against the running ones; an error says why the
-/// new rules cannot run (they do not load, a window is no whole number of batches, or the
-/// conversation table they need would leave no memory for windows).
-fn reload_rules(
-    rl: &RuleReload,
-    running: &RuleSet,
-    cfg: &PipelineConfig,
-    conv_bytes: usize,
-    shard_bytes: usize,
-) -> Result<(Arc<RuleSet>, Carry), String> {
-    let new = (rl.load)()?;
-    new.check_batch(cfg.batch_ns)?;
-    if new.needs_conversations() && conv_bytes >= shard_bytes {
-        return Err(format!(
-            "its outcome rules need conversation tables that would take all of --max-state {} MiB",
-            cfg.max_state_bytes >> 20
-        ));
-    }
-    let (new, carry) = crate::rules::rebase(running, new);
-    tracing::warn!(
-        "rules reloaded from {}: {}",
-        new.source,
-        carry.describe()
-    );
-    Ok((Arc::new(new), carry))
 }

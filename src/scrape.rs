@@ -122,6 +122,14 @@ pub fn render(t: &Telemetry) -> String {
         &one(s.clock_jumps_back),
     );
     m.counter(
+        "rule_reloads",
+        "Rule reloads (SIGHUP): applied, or rejected (the file did not load; the old rules kept running)",
+        &by(
+            "result",
+            &[("applied", s.rule_reloads), ("rejected", s.rule_reloads_rejected)],
+        ),
+    );
+    m.counter(
         "malformed_input",
         "Inputs a source skipped as malformed (Kafka messages, flow records)",
         &one(s.malformed_input),

@@ -176,7 +176,11 @@ impl Telemetry {
         let old: Vec<(String, u64)> = std::mem::take(&mut *hits);
         let new_index = |r: u16| {
             let id = &old.get(r as usize)?.0;
-            rules.rules.iter().position(|x| &x.id == id).map(|i| i as u16)
+            rules
+                .rules
+                .iter()
+                .position(|x| &x.id == id)
+                .map(|i| i as u16)
         };
         *hits = rules
             .rules

@@ -69,7 +69,10 @@ fn pack() -> String {
 /// added; everything else unchanged.
 fn edited() -> String {
     let p = flowsentry::rules::DEFAULT_RULES.to_string() + VOLUME;
-    assert!(p.contains(UDP_FLOOD), "the default pack's udp_flood changed");
+    assert!(
+        p.contains(UDP_FLOOD),
+        "the default pack's udp_flood changed"
+    );
     p.replace(UDP_FLOOD, "pps >= 100000000") + NEW_RULE
 }
 
@@ -130,7 +133,11 @@ fn at_s(a: &Value) -> f64 {
 fn a_reload_keeps_the_windows_of_unchanged_rules() {
     let dir = tempfile::tempdir().unwrap();
     let (base, _, out) = run(dir.path(), &pack(), None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (got, summary, out) = run(dir.path(), &pack(), Some(&edited()));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -153,15 +160,32 @@ fn a_reload_keeps_the_windows_of_unchanged_rules() {
     let (b, g) = (of(&base, &unchanged), of(&got, &unchanged));
     let brief = |v: &[&Value]| -> Vec<String> {
         v.iter()
-            .map(|a| format!("{} {} {}", a["timestamp"], rule(a), a["alert"]["context"]["metrics"]))
+            .map(|a| {
+                format!(
+                    "{} {} {}",
+                    a["timestamp"],
+                    rule(a),
+                    a["alert"]["context"]["metrics"]
+                )
+            })
             .collect()
     };
     assert_eq!(brief(&g), brief(&b), "alerts of the unchanged rules differ");
-    assert!(g == b, "alerts of the unchanged rules differ (in evidence or ids)");
+    assert!(
+        g == b,
+        "alerts of the unchanged rules differ (in evidence or ids)"
+    );
     let volume = of(&base, &["volume"]);
     assert_eq!(volume.len(), 1, "the 90 s rule fires once");
-    assert!(at_s(volume[0]) > 40.0, "it fires after the reload point: {}", at_s(volume[0]));
-    assert!(b.len() >= 5, "the unchanged rules fire before and after the reload: {b:?}");
+    assert!(
+        at_s(volume[0]) > 40.0,
+        "it fires after the reload point: {}",
+        at_s(volume[0])
+    );
+    assert!(
+        b.len() >= 5,
+        "the unchanged rules fire before and after the reload: {b:?}"
+    );
 
     // Changed, removed: their alerts after the reload are gone; new: it starts with it.
     for id in ["udp_flood", "volume_twin"] {
@@ -181,10 +205,16 @@ fn a_bad_rule_file_is_rejected_and_the_old_rules_keep_running() {
     let bad = "[[rule]]\nid = \"x\"\ncondition = \"packets >>> 1\"\nwindow = \"1s\"\n";
     let (got, summary, out) = run(dir.path(), &pack(), Some(bad));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "a rejected reload loses nothing: {err}");
+    assert!(
+        out.status.success(),
+        "a rejected reload loses nothing: {err}"
+    );
     assert_eq!(summary["rule_reloads"], 0);
     assert_eq!(summary["rule_reloads_rejected"], 1);
     assert!(err.contains("rule reload rejected"), "{err}");
-    assert!(err.contains("rules.toml:3:"), "the error names file and line: {err}");
+    assert!(
+        err.contains("rules.toml:3:"),
+        "the error names file and line: {err}"
+    );
     assert!(got == base, "the old rules ran on, unchanged");
 }

@@ -73,6 +73,8 @@ pub struct PublishArgs {
     capture: CaptureArgs,
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    _config: super::config::ConfigArg,
 }
 
 impl PublishArgs {

@@ -602,6 +602,13 @@ impl PacketSource for KafkaSource {
         self.watermark
     }
 
+    fn rules_changed(&mut self, horizon_ns: u64) {
+        // Longer windows hold records back longer; shorter ones never release offsets
+        // earlier than what was promised to the windows already open.
+        let b = horizon_ns.div_ceil(self.cfg.batch_ns);
+        self.horizon_b = self.horizon_b.max(b);
+    }
+
     fn delivered(&mut self, closed_batch: u64) {
         let safe = closed_batch.saturating_sub(self.horizon_b);
         let mut tpl = TopicPartitionList::new();

@@ -25,10 +25,7 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Bind `addr` and serve `tel` from a new thread.
-    pub fn start(
-        addr: &str,
-        tel: Arc<Telemetry>,
-    ) -> std::io::Result<MetricsServer> {
+    pub fn start(addr: &str, tel: Arc<Telemetry>) -> std::io::Result<MetricsServer> {
         let std_listener = std::net::TcpListener::bind(addr)?;
         std_listener.set_nonblocking(true)?;
         let bound = std_listener.local_addr()?;

@@ -197,7 +197,13 @@ impl Parts {
     /// Take reloaded rules (rebased against the running ones): stages of groupings still
     /// used keep their kept rules' state, new groupings get empty stages, the conversation
     /// table is kept while some rule reads outcomes (made when one first does).
-    fn reload(&mut self, rules: &Arc<RuleSet>, carry: &Carry, kcfg: crate::window::KeyedConfig, ccfg: &ConversationConfig) {
+    fn reload(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        carry: &Carry,
+        kcfg: crate::window::KeyedConfig,
+        ccfg: &ConversationConfig,
+    ) {
         let mut old: Vec<Stage> = std::mem::take(&mut self.stages);
         for g in GroupBy::ALL {
             if !rules.has_stage(g) {
@@ -241,8 +247,7 @@ impl Parts {
 }
 
 pub(super) fn shard_loop(
-    stages: Vec<Option<Stage>>,
-    conversations: Option<Conversations>,
+    rules: &Arc<RuleSet>,
     ccfg: ConversationConfig,
     cfg: crate::window::KeyedConfig,
     rx: Receiver<ToShard>,
@@ -250,8 +255,15 @@ pub(super) fn shard_loop(
     recycle: Sender<Vec<Record>>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
-    let stages: Vec<Stage> = stages.into_iter().flatten().collect();
+    let stages: Vec<Stage> = GroupBy::ALL
+        .iter()
+        .filter(|&&g| rules.has_stage(g))
+        .map(|&g| Stage::new(rules, g, cfg))
+        .collect();
     let stage_of = stage_index(&stages);
+    let conversations = rules
+        .needs_conversations()
+        .then(|| Conversations::new(ccfg));
     let reserved = conversations
         .as_ref()
         .map_or(0, |c| Conversations::max_state_bytes(c.config()));

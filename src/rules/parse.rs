@@ -323,9 +323,11 @@ pub(super) fn build_specs(rules: &mut [Rule], origin: &[Option<usize>]) -> Vec<S
     let mut spec_origin: Vec<Option<usize>> = Vec::new();
     for (i, r) in rules.iter_mut().enumerate() {
         let from = origin.get(i).copied().flatten();
-        let idx = match specs.iter().zip(&spec_origin).position(|(s, o)| {
-            s.filter == r.filter && s.group_by == r.group_by && *o == from
-        }) {
+        let idx = match specs
+            .iter()
+            .zip(&spec_origin)
+            .position(|(s, o)| s.filter == r.filter && s.group_by == r.group_by && *o == from)
+        {
             Some(ix) => ix,
             None => {
                 specs.push(Spec {

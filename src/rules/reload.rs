@@ -95,7 +95,11 @@ pub fn rebase(old: &RuleSet, mut new: RuleSet) -> (RuleSet, Carry) {
 /// the line and the indices, which move with the file (yields compare by rule id).
 fn same_rule(a: &Rule, ar: &RuleSet, b: &Rule, br: &RuleSet) -> bool {
     fn plain(r: &Rule, rs: &RuleSet) -> (String, Vec<String>) {
-        let yields = r.yields_to.iter().map(|&y| rs.rules[y].id.clone()).collect();
+        let yields = r
+            .yields_to
+            .iter()
+            .map(|&y| rs.rules[y].id.clone())
+            .collect();
         let r = Rule {
             spec: 0,
             line: 0,
@@ -200,7 +204,10 @@ condition = "syn > 5"
         let (_, carry) = rebase(&old, set(&text.replace("> 100", "> 200")));
         assert_eq!(carry.fresh, vec!["a", "y"]);
         let (_, carry) = rebase(&old, set(&text.replace("> 5", "> 6")));
-        assert_eq!((carry.kept, carry.fresh), (vec!["a".into()], vec!["y".into()]));
+        assert_eq!(
+            (carry.kept, carry.fresh),
+            (vec!["a".into()], vec!["y".into()])
+        );
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub trait PacketSource {
     /// alerts delivered to every sink: a Kafka source commits the offsets of the records
     /// before it here (at-least-once).
     fn delivered(&mut self, _closed_batch: u64) {}
+    /// The rules were reloaded; their longest window is now `horizon_ns` (sources that
+    /// keep records until windows that long are closed, such as Kafka, keep them longer).
+    fn rules_changed(&mut self, _horizon_ns: u64) {}
     /// The source's own event-time watermark, for sources that merge several ordered
     /// streams (Kafka partitions), where the newest record says nothing about the others:
     /// every record handed out later has a capture time at or after it, or is late. Read

@@ -43,8 +43,10 @@ impl<K: WindowKey> KeyedWindows<K> {
                 }
                 if let Some(x) = st.extra.as_mut() {
                     let to = |r: u16| carry.rule_of_old.get(r as usize).copied().flatten();
-                    x.cooldown.retain_mut(|c| to(c.0).map(|n| c.0 = n).is_some());
-                    x.baselines.retain_mut(|b| to(b.0).map(|n| b.0 = n).is_some());
+                    x.cooldown
+                        .retain_mut(|c| to(c.0).map(|n| c.0 = n).is_some());
+                    x.baselines
+                        .retain_mut(|b| to(b.0).map(|n| b.0 = n).is_some());
                 }
             }
             e.state.sort_by_key(|st| st.local);
