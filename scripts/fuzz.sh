@@ -111,6 +111,25 @@ PY
         sleep 0.5; softflowctl -c "$ctl" expire-all >/dev/null; softflowctl -c "$ctl" shutdown >/dev/null
         wait; rm -f "$dir/softflowd-v$v.port"
       done
+      # sFlow v5: what pmacctd's sfprobe exports of the demo capture (1 in 10 sampled),
+      # one seed a datagram.
+      python3 - "$dir/sfprobe" <<'PY' &
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0)); s.settimeout(5)
+open(sys.argv[1] + ".port", "w").write(str(s.getsockname()[1]))
+try:
+    for i in range(16):
+        d = s.recv(65535)
+        open(f"{sys.argv[1]}-{i}", "wb").write(struct.pack(">H", len(d)) + d)
+except socket.timeout:
+    pass
+PY
+      while [ ! -s "$dir/sfprobe.port" ]; do sleep 0.1; done
+      printf 'daemonize: false\npcap_savefile: captures/demo.pcap\nplugins: sfprobe\nsfprobe_receiver: 127.0.0.1:%s\nsampling_rate: 10\n' \
+        "$(cat "$dir/sfprobe.port")" > "$dir/sfprobe.conf"
+      pmacctd -f "$dir/sfprobe.conf" >/dev/null 2>&1 || true
+      wait; rm -f "$dir/sfprobe.port" "$dir/sfprobe.conf"
       ;;
     rules)
       # One rule a seed (a whole pack is 10 kB, and the parser's cost grows with the text),

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod record;
 pub mod rules;
 pub mod scrape;
+pub mod sflow;
 pub mod sink;
 pub mod source;
 pub mod summary;

@@ -65,7 +65,7 @@ enum Command {
     Publish(cli::publish::PublishArgs),
     /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
     Consume(ConsumeArgs),
-    /// Receive NetFlow v5/v9 and IPFIX from routers and switches on UDP.
+    /// Receive NetFlow v5/v9, IPFIX and sFlow v5 from routers and switches on UDP.
     Collect(cli::collect::CollectArgs),
 }
 

@@ -93,6 +93,7 @@ pub struct Collector {
     inits: LruCache<IpAddr, u64>,
     fallback_rate: u64,
     pub stats: NetflowStats,
+    pub sflow: crate::sflow::SflowStats,
 }
 
 /// The fields of one data record that make a flow.
@@ -226,6 +227,7 @@ impl Collector {
             inits: LruCache::unbounded(),
             fallback_rate: fallback_rate.max(1),
             stats: NetflowStats::default(),
+            sflow: Default::default(),
         }
     }
 
@@ -266,6 +268,40 @@ impl Collector {
             }
             None => Ok(()),
         }
+    }
+
+    /// Decode one datagram of any protocol the collector takes, arrived at `at_ns`: the
+    /// flows of NetFlow and IPFIX to `flows`, the sampled packets of sFlow to `packets`
+    /// (their rates noted per agent). An error (counted as a malformed datagram) says why
+    /// the datagram or its tail was not used; what came before it is kept.
+    pub fn decode(
+        &mut self,
+        from: SocketAddr,
+        at_ns: u64,
+        data: &[u8],
+        flows: &mut Vec<Flow>,
+        packets: &mut Vec<(crate::record::Record, u32)>,
+    ) -> Result<(), String> {
+        if !crate::sflow::is_sflow(data) {
+            return self.datagram(from, data, flows);
+        }
+        let (rates, stats) = (&mut self.rates, &mut self.stats);
+        let res = crate::sflow::datagram(
+            data,
+            at_ns,
+            self.fallback_rate,
+            &mut self.sflow,
+            packets,
+            |a, r| {
+                if rates.peek(&a) != Some(&r) {
+                    remember(rates, a, r, stats);
+                }
+            },
+        );
+        if res.is_err() {
+            self.stats.malformed_datagrams += 1;
+        }
+        res
     }
 
     fn rate_of(&self, exporter: IpAddr, header: Option<u64>) -> u64 {

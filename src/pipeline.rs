@@ -313,11 +313,10 @@ pub fn run<S: AlertSink + 'static>(
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break;
         }
-        if let Some(rl) = cfg
-            .reload
-            .as_ref()
-            .filter(|r| r.requested.swap(false, Ordering::Relaxed))
-        {
+        if let Some(rl) = cfg.reload.as_ref().filter(|r| {
+            // A plain load per record; the swap only once a signal came.
+            r.requested.load(Ordering::Relaxed) && r.requested.swap(false, Ordering::Relaxed)
+        }) {
             match reload_rules(rl, &rules, cfg, reserved_for(&ccfg), kcfg.shard_state_bytes) {
                 Ok((next, carry)) => {
                     summary.rule_reloads += 1;

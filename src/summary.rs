@@ -25,6 +25,7 @@ pub struct SourceSummary {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct FlowExport {
     pub stats: crate::netflow::NetflowStats,
+    pub sflow: crate::sflow::SflowStats,
     /// (exporter address, 1 in N) announced in options data.
     pub sampling: Vec<(String, u64)>,
 }

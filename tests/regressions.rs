@@ -126,11 +126,11 @@ fn fuzz_regressions_stay_fixed() {
                     // them; every flow a bounded number of records.
                     let mut c = flowsentry::netflow::Collector::new(1);
                     let from = "192.0.2.1:2055".parse().unwrap();
-                    let (mut rest, mut flows) = (&data[..], Vec::new());
+                    let (mut rest, mut flows, mut packets) = (&data[..], Vec::new(), Vec::new());
                     while rest.len() >= 2 {
                         let n =
                             (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
-                        let _ = c.datagram(from, &rest[2..2 + n], &mut flows);
+                        let _ = c.decode(from, 0, &rest[2..2 + n], &mut flows, &mut packets);
                         rest = &rest[2 + n..];
                     }
                     // At the batches the fuzz target used, then and now.

@@ -1,5 +1,5 @@
-//! NetFlow v5/v9 and IPFIX datagrams: never a panic, whatever the bytes, templates and
-//! claims. The input is a sequence of datagrams from one exporter, each prefixed by its
+//! NetFlow v5/v9, IPFIX and sFlow v5 datagrams: never a panic, whatever the bytes,
+//! templates and claims. The input is a sequence of datagrams from one exporter, each prefixed by its
 //! length (2 bytes, big-endian), so templates in one can meet data in the next; every flow
 //! then becomes a bounded number of weighted records.
 //!
@@ -23,12 +23,14 @@ fuzz_target!(|data: &[u8]| {
     COLLECTOR.with_borrow_mut(|(c, n)| {
         *n = n.wrapping_add(1);
         let from = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(*n)), 2055);
-        let (mut rest, mut flows) = (data, Vec::new());
+        let (mut rest, mut flows, mut packets) = (data, Vec::new(), Vec::new());
         while rest.len() >= 2 {
             let len = (u16::from_be_bytes([rest[0], rest[1]]) as usize).min(rest.len() - 2);
-            let _ = c.datagram(from, &rest[2..2 + len], &mut flows);
+            let _ = c.decode(from, 0, &rest[2..2 + len], &mut flows, &mut packets);
             rest = &rest[2 + len..];
         }
+        // sFlow: a sampled packet a header, each header at least its length's 4 bytes.
+        assert!(packets.len() <= data.len() / 4, "{} packets", packets.len());
         // Each datagram's flows together: a bounded number of records. The bound holds for
         // any batch; at an hour's batch most flows are one piece, so the time goes to the
         // datagram parser (the pmacct target fuzzes the expansion at a tenth of a second).

@@ -1,4 +1,4 @@
-//! `flowsentry collect`: NetFlow v5/v9 and IPFIX from routers, on UDP.
+//! `flowsentry collect`: NetFlow v5/v9, IPFIX and sFlow v5 from routers and switches, on UDP.
 
 use std::sync::Arc;
 
@@ -13,20 +13,24 @@ use super::capture::stop_on_signals;
 #[command(
     after_help = "Each flow enters the engine as a few weighted records (its packets and bytes, \
 scaled by the exporter's sampling rate), never one record per packet. Windows use the flows' own \
-times (first and last packet), so flows may arrive out of order by up to --flow-delay. Stop with \
+times (first and last packet), so flows may arrive out of order by up to --flow-delay. sFlow \
+samples are packet headers: each is decoded like a captured frame, weighted by its sample's rate, \
+and dated when its datagram arrived (sFlow carries no other time). Stop with \
 Ctrl-C (SIGINT) or SIGTERM: the sockets close, queued datagrams are decoded, windows flushed, \
 alerts and the summary written, exit status 0; a second signal exits at once (status 130).\n\n\
 Examples:\n  flowsentry collect --listen 0.0.0.0:2055 --alerts alerts.jsonl\n  \
 flowsentry collect --listen 0.0.0.0:2055 --listen [::]:4739 --sampling 1000 --metrics 127.0.0.1:9464\n  \
-softflowd -r capture.pcap -n 127.0.0.1:2055 -v 10   # a pcap through a real exporter"
+softflowd -r capture.pcap -n 127.0.0.1:2055 -v 10   # a pcap through a real exporter\n  \
+flowsentry collect --listen 0.0.0.0:6343 --alerts alerts.jsonl   # sFlow from switches"
 )]
 pub struct CollectArgs {
-    /// UDP address to receive flows on (repeatable): NetFlow v5, v9 and IPFIX are told
-    /// apart per datagram, exporters by address and observation domain / source id.
+    /// UDP address to receive flows on (repeatable): NetFlow v5, v9, IPFIX and sFlow v5
+    /// are told apart per datagram, exporters by address and observation domain / source
+    /// id.
     #[arg(long, value_name = "ADDR:PORT", required = true)]
     listen: Vec<String>,
-    /// Sampling rate of exporters that announce none (1 in N packets); v5 headers and
-    /// v9/IPFIX options data override it per exporter.
+    /// Sampling rate of exporters that announce none (1 in N packets); v5 headers,
+    /// v9/IPFIX options data and sFlow samples override it.
     #[arg(long, value_name = "N", default_value_t = 1)]
     sampling: u64,
     /// How late a flow may arrive after its last packet (the exporters' active timeout plus
@@ -59,7 +63,7 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
     let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
     if !a.engine.quiet {
         eprintln!(
-            "flowsentry: collecting NetFlow v5/v9 and IPFIX on udp {}; Ctrl-C to stop",
+            "flowsentry: collecting NetFlow v5/v9, IPFIX and sFlow v5 on udp {}; Ctrl-C to stop",
             listen.join(", ")
         );
     }
@@ -79,8 +83,16 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
                 rates(&source)
             );
         }
+        let sf = source.sflow_stats();
+        if !a.engine.quiet && sf.datagrams > 0 {
+            eprintln!(
+                "  sflow        {} sampled packets from {} datagrams ({} flow samples, {} counter samples); headers not decoded {}; samples the agents dropped {}",
+                sf.packets, sf.datagrams, sf.flow_samples, sf.counter_samples, sf.undecoded, sf.agent_drops
+            );
+        }
         s.flow_export = Some(flowsentry::summary::FlowExport {
             stats: n,
+            sflow: sf,
             sampling: source
                 .rates()
                 .iter()

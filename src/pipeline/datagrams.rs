@@ -101,8 +101,13 @@ async fn receive(
 /// Queue one datagram, or count it dropped when the queue is full; false once the source
 /// is gone.
 fn forward(tx: &Sender<Datagram>, dropped: &AtomicU64, from: SocketAddr, data: &[u8]) -> bool {
+    // The receiver is the edge that stamps arrivals, as the kernel stamps captured frames.
+    let at_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let d = Datagram {
         from,
+        at_ns,
         data: data.to_vec(),
     };
     match tx.try_send(d) {

@@ -1,9 +1,10 @@
-//! Flow datagrams as a source: NetFlow v5/v9 and IPFIX from exporters, handed to the
-//! pipeline as weighted records.
+//! Flow datagrams as a source: NetFlow v5/v9, IPFIX and sFlow v5 from exporters, handed to
+//! the pipeline as weighted records.
 //!
-//! In: datagrams (sender address, bytes) from a bounded channel, filled by the UDP receiver
-//! (`pipeline::datagrams`). Out: `Input::Record`s, one per weighted record of each flow
-//! (`flow::weighted`), the flows of one datagram in time order. Guarantees: a malformed
+//! In: datagrams (sender address, arrival time, bytes) from a bounded channel, filled by the
+//! UDP receiver (`pipeline::datagrams`). Out: `Input::Record`s, one per weighted record of
+//! each flow (`flow::weighted`), the flows of one datagram in time order; sFlow's sampled
+//! packets one record each, weighted by their rate (`sflow`). Guarantees: a malformed
 //! datagram is counted (`malformed`, logged at each power of ten) and skipped; datagrams the
 //! receiver could not queue are counted as `datagram_drops`; the source ends when the
 //! receiver stops (SIGINT / SIGTERM) and its channel is drained.
@@ -24,6 +25,8 @@ use crate::record::Record;
 /// One UDP datagram as received.
 pub struct Datagram {
     pub from: SocketAddr,
+    /// When it arrived (ns since the Unix epoch): the time of sFlow's samples.
+    pub at_ns: u64,
     pub data: Vec<u8>,
 }
 
@@ -61,6 +64,10 @@ impl FlowSource {
         self.collector.stats
     }
 
+    pub fn sflow_stats(&self) -> crate::sflow::SflowStats {
+        self.collector.sflow
+    }
+
     /// Sampling rates learned per exporter.
     pub fn rates(&self) -> Vec<(std::net::IpAddr, u64)> {
         self.collector.rates()
@@ -68,9 +75,11 @@ impl FlowSource {
 
     fn take(&mut self, d: Datagram) {
         self.flows.clear();
+        let mut recs = Vec::new();
         let before = self.collector.stats.malformed_datagrams;
-        if let Err(e) = self.collector.datagram(d.from, &d.data, &mut self.flows) {
-            let n = self.collector.stats.malformed_datagrams;
+        let c = &mut self.collector;
+        if let Err(e) = c.decode(d.from, d.at_ns, &d.data, &mut self.flows, &mut recs) {
+            let n = c.stats.malformed_datagrams;
             if crate::summary::new_decade(before, n) {
                 tracing::warn!(
                     "{n} malformed flow datagram(s) so far, latest from {}: {e} (counted, skipped)",
@@ -78,7 +87,6 @@ impl FlowSource {
                 );
             }
         }
-        let mut recs = Vec::new();
         crate::flow::weighted_all(&self.flows, self.batch_ns, &mut recs);
         self.pending.extend(recs);
     }
