@@ -384,6 +384,49 @@ fn collect_all(datagrams: &[Vec<u8>]) -> usize {
     n
 }
 
+/// sFlow v5 datagrams of the fixture's frames as a switch samples them: 8 flow samples a
+/// datagram (rate 1), each the frame's first 128 bytes as an Ethernet header.
+fn sflow_datagrams(fx: &Fixture) -> Vec<Vec<u8>> {
+    let be = |d: &mut Vec<u8>, x: u32| d.extend_from_slice(&x.to_be_bytes());
+    fx.frames
+        .chunks(8)
+        .enumerate()
+        .map(|(seq, c)| {
+            let mut d = Vec::with_capacity(28 + c.len() * 200);
+            for x in [5, 1, 0xc000_0201, 0, seq as u32, 1000, c.len() as u32] {
+                be(&mut d, x);
+            }
+            for &(_, off, len) in c {
+                let h = &fx.bytes[off..off + len.min(128)];
+                let pad = (4 - h.len() % 4) % 4;
+                be(&mut d, 1); // flow sample
+                be(&mut d, (32 + 8 + 16 + h.len() + pad) as u32);
+                for x in [seq as u32, 1, 1, 0, 0, 1, 2, 1] {
+                    be(&mut d, x); // seq, source, rate, pool, drops, in, out, records
+                }
+                be(&mut d, 1); // sampled header
+                be(&mut d, (16 + h.len() + pad) as u32);
+                for x in [1, len as u32, 4, h.len() as u32] {
+                    be(&mut d, x); // ethernet, frame length, stripped, header length
+                }
+                d.extend_from_slice(h);
+                d.extend(std::iter::repeat_n(0, pad));
+            }
+            d
+        })
+        .collect()
+}
+
+fn sflow_all(datagrams: &[Vec<u8>]) -> usize {
+    let mut c = flowsentry::netflow::Collector::new(1);
+    let from = "192.0.2.1:6343".parse().unwrap();
+    let (mut flows, mut recs) = (Vec::new(), Vec::new());
+    for d in datagrams {
+        let _ = c.decode(from, 0, d, &mut flows, &mut recs);
+    }
+    recs.len()
+}
+
 /// The collector's decoding (netflow_parser) and weighting, per flow, on one core.
 fn bench_netflow(c: &mut Criterion, fx: &Fixture) {
     let d = v5_datagrams(fx);
@@ -392,6 +435,18 @@ fn bench_netflow(c: &mut Criterion, fx: &Fixture) {
     g.throughput(Throughput::Elements(flows as u64));
     g.bench_function("v5_30_flows_a_datagram", |b| {
         b.iter(|| collect_all(black_box(&d)))
+    });
+    g.finish();
+    let d = sflow_datagrams(fx);
+    assert_eq!(
+        sflow_all(&d),
+        fx.records.len(),
+        "every sampled frame decodes"
+    );
+    let mut g = c.benchmark_group("sflow_collect");
+    g.throughput(Throughput::Elements(fx.frames.len() as u64));
+    g.bench_function("8_headers_a_datagram", |b| {
+        b.iter(|| sflow_all(black_box(&d)))
     });
     g.finish();
 }
