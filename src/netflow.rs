@@ -105,7 +105,9 @@ struct Fields {
     dport: u16,
     proto: u8,
     flags: u8,
-    icmp_type: u8,
+    /// From an ICMP type-and-code field; without one, ICMP flows carry type and code in
+    /// the destination port (as NetFlow v5 does; pmacct's nfprobe does so in v9 and IPFIX).
+    icmp_type: Option<u8>,
     packets: Option<u64>,
     bytes: u64,
     /// Absolute ms, or uptime ms (`*_up`).
@@ -164,7 +166,7 @@ impl Fields {
                 V9Field::L4DstPort => f.dport = n() as u16,
                 V9Field::Protocol => f.proto = n() as u8,
                 V9Field::TcpFlags => f.flags = n() as u8,
-                V9Field::IcmpType => f.icmp_type = (n() >> 8) as u8,
+                V9Field::IcmpType => f.icmp_type = Some((n() >> 8) as u8),
                 V9Field::InPkts => f.packets = num(v),
                 V9Field::InBytes => f.bytes = n(),
                 V9Field::FirstSwitched => f.start_up = num(v),
@@ -192,7 +194,7 @@ impl Fields {
                 I::DestinationTransportPort => f.dport = n() as u16,
                 I::ProtocolIdentifier => f.proto = n() as u8,
                 I::TcpControlBits => f.flags = n() as u8,
-                I::IcmpTypeCodeIpv4 | I::IcmpTypeCodeIpv6 => f.icmp_type = (n() >> 8) as u8,
+                I::IcmpTypeCodeIpv4 | I::IcmpTypeCodeIpv6 => f.icmp_type = Some((n() >> 8) as u8),
                 I::PacketDeltaCount | I::PacketTotalCount => f.packets = num(v),
                 I::OctetDeltaCount | I::OctetTotalCount => f.bytes = n(),
                 I::FlowStartSeconds | I::FlowStartMilliseconds => f.start_ms = num(v),
@@ -332,11 +334,7 @@ impl Collector {
                 proto: s.protocol_number,
                 flags: s.tcp_flags,
                 // v5 carries ICMP type and code in the destination port.
-                icmp_type: if s.protocol_number == 1 {
-                    (s.dst_port >> 8) as u8
-                } else {
-                    0
-                },
+                icmp_type: None,
                 packets: Some(s.d_pkts as u64),
                 bytes: s.d_octets as u64,
                 start_up: Some(s.first as u64),
@@ -470,7 +468,10 @@ impl Collector {
             dst_port: f.dport,
             proto: f.proto,
             tcp_flags: f.flags,
-            icmp_type: f.icmp_type,
+            icmp_type: f.icmp_type.unwrap_or(match f.proto {
+                crate::record::proto::ICMP | crate::record::proto::ICMPV6 => (f.dport >> 8) as u8,
+                _ => 0,
+            }),
             packets,
             bytes: f.bytes,
             rate,

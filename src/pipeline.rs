@@ -378,7 +378,13 @@ pub fn run<S: AlertSink + 'static>(
             Ok(Next::Idle) => {
                 if let Some(t) = &tel {
                     let q = reader.queue_drops;
-                    publisher.publish(t, &summary, &dstats, || source.stats(), q);
+                    publisher.publish(
+                        t,
+                        &summary,
+                        &dstats,
+                        || (source.stats(), source.flow_export()),
+                        q,
+                    );
                 }
                 true
             }
@@ -442,7 +448,13 @@ pub fn run<S: AlertSink + 'static>(
                 if let Some(t) = &tel {
                     store_counters(t, &summary, &dstats, reader.queue_drops, ts);
                     let q = reader.queue_drops;
-                    publisher.publish(t, &summary, &dstats, || source.stats(), q);
+                    publisher.publish(
+                        t,
+                        &summary,
+                        &dstats,
+                        || (source.stats(), source.flow_export()),
+                        q,
+                    );
                 }
                 if reads.is_multiple_of(65_536) {
                     if let Some(pb) = &progress {
@@ -583,6 +595,7 @@ pub fn run<S: AlertSink + 'static>(
     summary.interface_drops = sstats.interface_drops;
     summary.datagram_drops = sstats.datagram_drops;
     summary.malformed_input = sstats.malformed;
+    summary.flow_export = source.flow_export();
     if let Some(t) = &tel {
         store_counters(t, &summary, &dstats, drops, last_ts.unwrap_or(0));
         t.counters

@@ -147,6 +147,9 @@ pub fn render(t: &Telemetry) -> String {
         .map(|(id, n)| (vec![("rule", id)], n))
         .collect();
     m.counter("alerts", "Alerts raised, by rule", &hits);
+    if let Some(f) = &s.flow_export {
+        render_flows(&mut m, f);
+    }
     m.counter(
         "alert_sink_failures",
         "Alert sink writes that failed (the run stops writing alerts at the first)",
@@ -172,6 +175,61 @@ pub fn render(t: &Telemetry) -> String {
     // Writing to a String cannot fail.
     let _ = encode(&mut out, &m.0);
     out
+}
+
+/// What a flow collector's datagrams held: by protocol, templates, sampling per exporter.
+fn render_flows(m: &mut Scrape, f: &crate::summary::FlowExport) {
+    let (n, sf) = (&f.stats, &f.sflow);
+    m.counter(
+        "flow_datagrams",
+        "Flow datagrams received, by protocol (malformed ones too)",
+        &by(
+            "protocol",
+            &[
+                ("netflow_v5", n.v5),
+                ("netflow_v9", n.v9),
+                ("ipfix", n.ipfix),
+                ("sflow", sf.datagrams),
+            ],
+        ),
+    );
+    m.counter(
+        "flow_records",
+        "Flow records: flows used, NetFlow/IPFIX records that were no flow, data waiting for \
+         its template, implausible claims (kept at the bounds), sFlow sampled packets used, \
+         sFlow headers not decoded",
+        &by(
+            "kind",
+            &[
+                ("flow", n.flows),
+                ("not_a_flow", n.unusable_records),
+                ("no_template", n.no_template),
+                ("implausible", n.implausible_records),
+                ("sflow_packet", sf.packets),
+                ("sflow_undecoded", sf.undecoded),
+            ],
+        ),
+    );
+    m.counter(
+        "flow_templates",
+        "NetFlow v9 / IPFIX templates received",
+        &one(n.templates),
+    );
+    m.counter(
+        "sflow_agent_drops",
+        "Samples the sFlow agents said they dropped (their counts are that much short)",
+        &one(sf.agent_drops),
+    );
+    let rates: Vec<(Labels, f64)> = f
+        .sampling
+        .iter()
+        .map(|(e, r)| (vec![("exporter", e.clone())], *r as f64))
+        .collect();
+    m.gauge(
+        "exporter_sampling_rate",
+        "Sampling rate (1 in N packets) announced by or seen from each exporter (at most 4,096)",
+        &rates,
+    );
 }
 
 /// Keys and state per shard.
@@ -293,5 +351,37 @@ mod tests {
         assert_eq!(h["status"], "running");
         assert_eq!(h["completeness"], "incomplete");
         assert_eq!(h["lost_records"], 10);
+    }
+
+    #[test]
+    fn flow_collectors_show_protocols_records_and_rates_by_exporter() {
+        let t = Telemetry::new(1, vec![], 1_000_000_000);
+        let mut f = crate::summary::FlowExport::default();
+        f.stats.v9 = 4;
+        f.stats.templates = 2;
+        f.stats.flows = 30;
+        f.sflow.datagrams = 3;
+        f.sflow.packets = 24;
+        f.sampling = vec![("192.0.2.1".into(), 1000)];
+        t.publish_summary(crate::summary::Summary {
+            flow_export: Some(f),
+            ..Default::default()
+        });
+        let text = render(&t);
+        for line in [
+            "flowsentry_flow_datagrams_total{protocol=\"netflow_v9\"} 4",
+            "flowsentry_flow_datagrams_total{protocol=\"sflow\"} 3",
+            "flowsentry_flow_records_total{kind=\"flow\"} 30",
+            "flowsentry_flow_records_total{kind=\"sflow_packet\"} 24",
+            "flowsentry_flow_templates_total 2",
+            "flowsentry_exporter_sampling_rate{exporter=\"192.0.2.1\"} 1000.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+        let other = Telemetry::new(1, vec![], 1_000_000_000);
+        assert!(
+            !render(&other).contains("flow_datagrams"),
+            "only for collectors"
+        );
     }
 }

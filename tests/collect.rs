@@ -9,6 +9,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,15 +165,19 @@ fn through_softflowd(version: &str, rate: u32) -> Option<(BTreeSet<(String, Stri
         vec![]
     };
     softflowd(&demo, &addr, version, &extra, dir.path());
-    // Datagrams sent are in the socket by now; the stop drains them.
+    Some(finish(&mut c, dir.path()))
+}
+
+/// Stop the collector once the exporter is done (datagrams sent are in the socket by then;
+/// the stop drains them): its alerts and summary, which must show no loss.
+fn finish(c: &mut Child, dir: &Path) -> (BTreeSet<(String, String)>, Value) {
     std::thread::sleep(Duration::from_millis(300));
-    let st = sigint_and_wait(&mut c);
+    let st = sigint_and_wait(c);
     assert!(st.success(), "collect exit {st:?}");
     let s: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["lost_records"], 0, "{s}");
-    Some((alerts(&dir.path().join("alerts.jsonl")), s))
+    (alerts(&dir.join("alerts.jsonl")), s)
 }
 
 #[test]
@@ -248,43 +253,56 @@ fn bad_datagrams_are_counted_and_the_run_is_incomplete() {
 }
 
 /// The demo through pmacctd's sfprobe plugin (sFlow v5, sampling 1 in `rate`) and
-/// `collect`: its alerts and its summary.
+/// `collect`: its alerts and its summary. sFlow samples are dated on arrival, in order: a
+/// second of lateness is plenty.
 fn through_sfprobe(rate: u32) -> Option<(BTreeSet<(String, String)>, Value)> {
+    through_pmacct("sfprobe", "", rate, &["--flow-delay", "1s"])
+}
+
+/// The demo through pmacctd's `plugin` (`sfprobe` or `nfprobe`, with more configuration
+/// lines `conf`), sampling 1 in `rate`, and `collect` with `args`.
+fn through_pmacct(
+    plugin: &str,
+    conf: &str,
+    rate: u32,
+    args: &[&str],
+) -> Option<(BTreeSet<(String, String)>, Value)> {
     if !have("pmacctd") {
         common::required("pmacctd (scripts/setup.sh installs pmacct)");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    // sFlow samples are dated on arrival, in order: a second of lateness is plenty.
-    let (mut c, addr) = start_collect(dir.path(), &["--flow-delay", "1s"]);
-    let conf = dir.path().join("pmacctd.conf");
+    let (mut c, addr) = start_collect(dir.path(), args);
+    let file = dir.path().join("pmacctd.conf");
     let demo = common::repo().join("captures/demo.pcap");
-    std::fs::write(
-        &conf,
-        format!(
-            "daemonize: false\npcap_savefile: {}\nplugins: sfprobe\n\
-             sfprobe_receiver: {addr}\nsampling_rate: {rate}\n",
-            demo.display()
-        ),
-    )
-    .unwrap();
+    let text = format!(
+        "daemonize: false\npcap_savefile: {}\nplugins: {plugin}\n{plugin}_receiver: {addr}\n\
+         sampling_rate: {rate}\n{conf}",
+        demo.display()
+    );
+    std::fs::write(&file, text).unwrap();
     // pmacctd reads the whole file (after a 2 s pause it takes for capture files), then exits.
-    let st = Command::new("pmacctd")
+    // One pmacctd at a time, each in a process group of its own: a pmacctd that ends
+    // signals its process group, which stopped the plugin of another one running beside it.
+    static PMACCT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let one = PMACCT.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new("pmacctd")
         .arg("-f")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .arg(&file)
+        .process_group(0)
+        .output()
         .expect("run pmacctd");
-    assert!(st.success(), "pmacctd exit {st:?}");
-    std::thread::sleep(Duration::from_millis(300));
-    let st = sigint_and_wait(&mut c);
-    assert!(st.success(), "collect exit {st:?}");
-    let s: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
-            .unwrap();
-    assert_eq!(s["lost_records"], 0, "{s}");
-    Some((alerts(&dir.path().join("alerts.jsonl")), s))
+    drop(one);
+    // At the end of a capture file pmacctd 1.7.7 sometimes finds its plugin already gone
+    // ("no more plugins active") and exits 1 after a complete export: what arrived is
+    // checked by the callers (packet counts).
+    let err = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+    let done = out.status.success() || err.contains("no more plugins active");
+    if !done {
+        let _ = c.kill(); // not left running when the assertion fails
+    }
+    assert!(done, "pmacctd exit {:?}: {err}", out.status);
+    Some(finish(&mut c, dir.path()))
 }
 
 /// sFlow samples packet headers: every replay alert comes through (the agent sends the
@@ -330,5 +348,48 @@ fn sampled_sflow_is_scaled_by_each_samples_rate() {
     assert_eq!(s["flow_export"]["sampling"][0][1], 10, "{s}");
     for flood in ["syn_flood", "icmp_flood", "udp_flood"] {
         assert!(got.iter().any(|(r, _)| r == flood), "no {flood} in {got:?}");
+    }
+}
+
+/// pmacctd's nfprobe plugin (a NetFlow exporter derived from softflowd's) on the demo: as
+/// IPFIX its flows carry the capture's times (flowStart/EndMilliseconds), so the alerts are
+/// replay's; as v9 they carry pmacctd's uptime, i.e. the few seconds it took to read the
+/// file, so every replay alert comes through and rate rules by destination fire too. Its
+/// ICMP flows carry type and code in the destination port (no ICMP type field), which the
+/// collector reads as v5's are read. Sampled 1 in 10, the estimate is within 5% and the
+/// floods are caught.
+#[test]
+fn netflow_from_pmacct_nfprobe_gives_the_replay_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = replay_alerts(&common::repo().join("captures/demo.pcap"), dir.path());
+    for v in ["10", "9"] {
+        let conf = format!("nfprobe_version: {v}\n");
+        let Some((got, s)) = through_pmacct("nfprobe", &conf, 1, &[]) else {
+            return;
+        };
+        assert_eq!(s["packets"], DEMO_PACKETS as u64, "nfprobe v{v}: {s}");
+        if v == "10" {
+            assert_eq!(got, want, "nfprobe IPFIX: alerts differ from replay's");
+        } else {
+            let missing: Vec<_> = want.difference(&got).collect();
+            assert!(
+                missing.is_empty(),
+                "nfprobe v9: missing {missing:?} (got {got:?})"
+            );
+        }
+    }
+    let Some((got, s)) = through_pmacct("nfprobe", "nfprobe_version: 10\n", 10, &[]) else {
+        return;
+    };
+    let est = s["packets"].as_f64().unwrap();
+    assert!(
+        (est - DEMO_PACKETS).abs() < 0.05 * DEMO_PACKETS,
+        "nfprobe 1:10: {est} packets estimated, {DEMO_PACKETS} sent: {s}"
+    );
+    for flood in ["syn_flood", "icmp_flood", "udp_flood"] {
+        assert!(
+            got.iter().any(|(r, _)| r == flood),
+            "nfprobe 1:10: no {flood} in {got:?}"
+        );
     }
 }

@@ -25,28 +25,15 @@ fn demo() -> PathBuf {
 }
 
 /// A rule over all traffic with a 90 s window: it fires once the capture's packet count
-/// passes 15,000, about 50 s in, well after the reload, so it fires in time only if its
-/// window kept the packets from before the reload.
-const VOLUME: &str = r#"
-[[rule]]
-id = "volume"
-group_by = "all"
-window = "90s"
-slide = "1s"
-cooldown = "1h"
-condition = "packets >= 15000"
-"#;
-
-/// The same rule under another name, to be removed: it shares `volume`'s window state.
-const VOLUME_TWIN: &str = r#"
-[[rule]]
-id = "volume_twin"
-group_by = "all"
-window = "90s"
-slide = "1s"
-cooldown = "1h"
-condition = "packets >= 15000"
-"#;
+/// passes 15,000, 66 s in, well after the reload, so it fires in time only if its
+/// window kept the packets from before the reload. `volume_twin`, the same rule under
+/// another name, shares its window state (and is removed by the edit).
+fn volume(id: &str) -> String {
+    format!(
+        "\n[[rule]]\nid = \"{id}\"\ngroup_by = \"all\"\nwindow = \"90s\"\nslide = \"1s\"\n\
+         cooldown = \"1h\"\ncondition = \"packets >= 15000\"\n"
+    )
+}
 
 const NEW_RULE: &str = r#"
 [[rule]]
@@ -61,14 +48,14 @@ condition = "packets >= 1"
 const UDP_FLOOD: &str = "(pps >= 2000 or bps >= 50M) and distinct_dst_hosts <= 10";
 
 fn pack() -> String {
-    flowsentry::rules::DEFAULT_RULES.to_string() + VOLUME + VOLUME_TWIN
+    flowsentry::rules::DEFAULT_RULES.to_string() + &volume("volume") + &volume("volume_twin")
 }
 
 /// The pack after the edit: `udp_flood` changed (it can no longer fire on the demo; so
 /// `port_scan`, which yields to it, starts fresh too), `volume_twin` removed, `new_rule`
 /// added; everything else unchanged.
 fn edited() -> String {
-    let p = flowsentry::rules::DEFAULT_RULES.to_string() + VOLUME;
+    let p = flowsentry::rules::DEFAULT_RULES.to_string() + &volume("volume");
     assert!(
         p.contains(UDP_FLOOD),
         "the default pack's udp_flood changed"

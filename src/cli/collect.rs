@@ -73,7 +73,7 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
         crate::run_dashboard(source, rules, cfg, &a.engine, "collect")?
     } else {
         let sink = crate::alert_sinks(&a.engine, None)?;
-        let (mut s, _) = pipeline::run(&mut source, rules, &cfg, sink)?;
+        let (s, _) = pipeline::run(&mut source, rules, &cfg, sink)?;
         let n = source.netflow_stats();
         if !a.engine.quiet {
             eprintln!(
@@ -90,15 +90,6 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
                 sf.packets, sf.datagrams, sf.flow_samples, sf.counter_samples, sf.undecoded, sf.agent_drops
             );
         }
-        s.flow_export = Some(flowsentry::summary::FlowExport {
-            stats: n,
-            sflow: sf,
-            sampling: source
-                .rates()
-                .iter()
-                .map(|(a, r)| (a.to_string(), *r))
-                .collect(),
-        });
         s
     };
     crate::finish_run(&summary, &a.engine)

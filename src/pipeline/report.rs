@@ -34,7 +34,7 @@ impl Publisher {
         t: &Telemetry,
         summary: &Summary,
         dstats: &DecodeStats,
-        source: impl FnOnce() -> SourceStats,
+        source: impl FnOnce() -> (SourceStats, Option<crate::summary::FlowExport>),
         queue_drops: u64,
     ) {
         if self.last.is_some_and(|l| l.elapsed() < PUBLISH_EVERY) {
@@ -42,8 +42,9 @@ impl Publisher {
         }
         self.last = Some(Instant::now());
         // Asked only when due: a live source's counters cost a system call.
-        let source = source();
+        let (source, flows) = source();
         let mut s = summary.clone();
+        s.flow_export = flows;
         s.decode = *dstats;
         s.kernel_drops = s.kernel_drops.max(source.kernel_drops);
         s.interface_drops = s.interface_drops.max(source.interface_drops);

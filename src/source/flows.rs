@@ -111,6 +111,18 @@ impl PacketSource for FlowSource {
         format!("flows on udp {}", self.listen.join(", "))
     }
 
+    fn flow_export(&self) -> Option<crate::summary::FlowExport> {
+        Some(crate::summary::FlowExport {
+            stats: self.collector.stats,
+            sflow: self.collector.sflow,
+            sampling: self
+                .rates()
+                .iter()
+                .map(|(a, r)| (a.to_string(), *r))
+                .collect(),
+        })
+    }
+
     fn stats(&mut self) -> SourceStats {
         SourceStats {
             malformed: self.collector.stats.malformed_datagrams,

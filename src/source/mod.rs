@@ -107,6 +107,11 @@ pub trait PacketSource {
     /// The rules were reloaded; their longest window is now `horizon_ns` (sources that
     /// keep records until windows that long are closed, such as Kafka, keep them longer).
     fn rules_changed(&mut self, _horizon_ns: u64) {}
+    /// What a flow collector's datagrams held (protocols, templates, sampling rates per
+    /// exporter), for the summary and `/metrics`; `None` for other sources.
+    fn flow_export(&self) -> Option<crate::summary::FlowExport> {
+        None
+    }
     /// The source's own event-time watermark, for sources that merge several ordered
     /// streams (Kafka partitions), where the newest record says nothing about the others:
     /// every record handed out later has a capture time at or after it, or is late. Read
