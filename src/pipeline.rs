@@ -196,7 +196,7 @@ pub fn run<S: AlertSink + 'static>(
         ..cfg.conversation
     };
     let reserved = if conversations {
-        reserved_for(&ccfg)
+        Conversations::max_state_bytes(&ccfg)
     } else {
         0
     };
@@ -317,7 +317,13 @@ pub fn run<S: AlertSink + 'static>(
             // A plain load per record; the swap only once a signal came.
             r.requested.load(Ordering::Relaxed) && r.requested.swap(false, Ordering::Relaxed)
         }) {
-            match reload_rules(rl, &rules, cfg, reserved_for(&ccfg), kcfg.shard_state_bytes) {
+            match reload_rules(
+                rl,
+                &rules,
+                cfg,
+                Conversations::max_state_bytes(&ccfg),
+                kcfg.shard_state_bytes,
+            ) {
                 Ok((next, carry)) => {
                     summary.rule_reloads += 1;
                     rules = next;
@@ -649,9 +655,4 @@ pub fn run<S: AlertSink + 'static>(
         t.counters.finished.store(1, Ordering::Relaxed);
     }
     Ok((summary, m.sink))
-}
-
-/// What a shard's conversation table may grow to (kept out of the windows' budget).
-fn reserved_for(ccfg: &ConversationConfig) -> usize {
-    Conversations::max_state_bytes(ccfg)
 }

@@ -123,8 +123,10 @@ struct Parts {
     /// Per `GroupBy::ALL` entry: its index in `stages` (`usize::MAX`: no such stage).
     stage_of: Vec<usize>,
     conversations: Option<Conversations>,
-    batch_ns: u64,
-    budget: usize,
+    /// The shard's part of the key limit and memory budget, the batch interval.
+    kcfg: crate::window::KeyedConfig,
+    /// How this shard's conversation table is made, when the rules need one.
+    ccfg: ConversationConfig,
     /// What the conversation table may grow to (kept for it in every budget share).
     reserved: usize,
 }
@@ -142,7 +144,8 @@ impl Parts {
             .map_or(0, Conversations::state_bytes);
         let windows: usize = self.stages.iter().map(Stage::held_bytes).sum();
         let rest = self
-            .budget
+            .kcfg
+            .shard_state_bytes
             .saturating_sub(windows + self.reserved.max(conv));
         let part = rest / self.stages.len().max(1);
         for st in self.stages.iter_mut() {
@@ -156,7 +159,7 @@ impl Parts {
     /// for any shard count), then every stage evaluates its windows.
     fn close(&mut self, c: u64) -> Vec<Alert> {
         if let Some(conv) = self.conversations.as_mut() {
-            conv.flush(c.saturating_mul(self.batch_ns));
+            conv.flush(c.saturating_mul(self.kcfg.batch_ns));
             // An unsolicited response is known at its receiver's shard (the destination's
             // stage); an attempt's outcome at the attempting host's, which owns its source,
             // pair and flow keys.
@@ -194,16 +197,28 @@ impl Parts {
         }
     }
 
+    /// A shard's parts for `rules`, all empty.
+    fn new(
+        rules: &Arc<RuleSet>,
+        kcfg: crate::window::KeyedConfig,
+        ccfg: ConversationConfig,
+    ) -> Parts {
+        let mut parts = Parts {
+            stages: Vec::new(),
+            stage_of: Vec::new(),
+            conversations: None,
+            kcfg,
+            ccfg,
+            reserved: 0,
+        };
+        parts.reload(rules, &Carry::default());
+        parts
+    }
+
     /// Take reloaded rules (rebased against the running ones): stages of groupings still
     /// used keep their kept rules' state, new groupings get empty stages, the conversation
     /// table is kept while some rule reads outcomes (made when one first does).
-    fn reload(
-        &mut self,
-        rules: &Arc<RuleSet>,
-        carry: &Carry,
-        kcfg: crate::window::KeyedConfig,
-        ccfg: &ConversationConfig,
-    ) {
+    fn reload(&mut self, rules: &Arc<RuleSet>, carry: &Carry) {
         let mut old: Vec<Stage> = std::mem::take(&mut self.stages);
         for g in GroupBy::ALL {
             if !rules.has_stage(g) {
@@ -215,7 +230,7 @@ impl Parts {
                     st.rebase(rules, carry);
                     st
                 }
-                None => Stage::new(rules, g, kcfg),
+                None => Stage::new(rules, g, self.kcfg),
             };
             self.stages.push(st);
         }
@@ -225,9 +240,10 @@ impl Parts {
             self.reserved = 0;
         } else {
             let kinds = rules.outcome_kinds();
+            let ccfg = ConversationConfig { kinds, ..self.ccfg };
             let conv = self
                 .conversations
-                .get_or_insert_with(|| Conversations::new(ConversationConfig { kinds, ..*ccfg }));
+                .get_or_insert_with(|| Conversations::new(ccfg));
             conv.set_kinds(kinds);
             self.reserved = Conversations::max_state_bytes(conv.config());
         }
@@ -255,26 +271,7 @@ pub(super) fn shard_loop(
     recycle: Sender<Vec<Record>>,
     tel: Option<(Arc<Telemetry>, usize)>,
 ) {
-    let stages: Vec<Stage> = GroupBy::ALL
-        .iter()
-        .filter(|&&g| rules.has_stage(g))
-        .map(|&g| Stage::new(rules, g, cfg))
-        .collect();
-    let stage_of = stage_index(&stages);
-    let conversations = rules
-        .needs_conversations()
-        .then(|| Conversations::new(ccfg));
-    let reserved = conversations
-        .as_ref()
-        .map_or(0, |c| Conversations::max_state_bytes(c.config()));
-    let mut parts = Parts {
-        stages,
-        stage_of,
-        conversations,
-        batch_ns: cfg.batch_ns,
-        budget: cfg.shard_state_bytes,
-        reserved,
-    };
+    let mut parts = Parts::new(rules, cfg, ccfg);
     let mut last: Option<u64> = None;
     let mut peak = parts.share();
     for msg in &rx {
@@ -334,7 +331,7 @@ pub(super) fn shard_loop(
             }
             ToShard::Rules(rules, carry) => {
                 // Between watermarks: the merge stage switches rules at the same point.
-                parts.reload(&rules, &carry, cfg, &ccfg);
+                parts.reload(&rules, &carry);
                 if tx.send(FromShard::Rules(rules)).is_err() {
                     return;
                 }
