@@ -197,7 +197,7 @@ fn render_flows(m: &mut Scrape, f: &crate::summary::FlowExport) {
         "flow_records",
         "Flow records: flows used, NetFlow/IPFIX records that were no flow, data waiting for \
          its template, implausible claims (kept at the bounds), sFlow sampled packets used, \
-         sFlow headers not decoded",
+         sFlow headers of non-IP frames, sFlow headers not decoded (lost)",
         &by(
             "kind",
             &[
@@ -206,6 +206,7 @@ fn render_flows(m: &mut Scrape, f: &crate::summary::FlowExport) {
                 ("no_template", n.no_template),
                 ("implausible", n.implausible_records),
                 ("sflow_packet", sf.packets),
+                ("sflow_non_ip", sf.non_ip),
                 ("sflow_undecoded", sf.undecoded),
             ],
         ),

@@ -7,7 +7,9 @@
 //! (`Record::more_packets` = rate - 1), with the frame's length on the wire.
 //! Guarantees: never panics on any bytes (the netflow fuzz target feeds sFlow too); a
 //! malformed datagram is an error the caller counts (samples decoded before the error are
-//! kept); headers that are not Ethernet, IPv4 or IPv6, or that do not decode, are counted.
+//! kept); headers that are not Ethernet, IPv4 or IPv6, or that do not decode, are counted
+//! as lost (the source reports them as malformed input); headers of non-IP frames are
+//! counted apart, as a capture's are.
 //!
 //! # Time
 //!
@@ -39,8 +41,11 @@ pub struct SflowStats {
     /// Sampled packet headers that became records.
     pub packets: u64,
     /// Headers of another link type than Ethernet, IPv4 or IPv6, and headers that did not
-    /// decode (not IP, malformed).
+    /// decode (malformed): lost, so counted as malformed input (the run exits 3).
     pub undecoded: u64,
+    /// Headers of frames that are not IP (ARP, LLDP ...): nothing for the rules, as in a
+    /// capture; not a loss.
+    pub non_ip: u64,
     /// Flow records that are not packet headers (switch, router, gateway data ...): not
     /// used.
     pub other_records: u64,
@@ -98,11 +103,13 @@ pub fn datagram(
                 stats.other_records += 1;
                 continue;
             };
+            let non_ip = dstats.non_ip;
             match sampled(h, at_ns, n, &mut dstats) {
                 Some(x) => {
                     stats.packets += 1;
                     out.push(x);
                 }
+                None if dstats.non_ip > non_ip => stats.non_ip += 1,
                 None => stats.undecoded += 1,
             }
         }
@@ -210,6 +217,19 @@ mod tests {
         let (mut st, mut out) = (SflowStats::default(), Vec::new());
         datagram(&datagram_bytes(0), 0, 100, &mut st, &mut out, |_, _| {}).unwrap();
         assert_eq!(out[0].0.packets(), 100);
+        // The header as ARP (not IP), then as IPv4 with a bad version (malformed).
+        let mut arp = datagram_bytes(1);
+        let eth = arp
+            .windows(3)
+            .position(|w| w == [0x08, 0x00, 0x45])
+            .unwrap(); // EtherType
+        arp[eth..eth + 2].copy_from_slice(&[0x08, 0x06]);
+        let mut bad = datagram_bytes(1);
+        bad[eth + 2] = 0x75;
+        for d in [arp, bad] {
+            datagram(&d, 0, 1, &mut st, &mut out, |_, _| {}).unwrap();
+        }
+        assert_eq!((st.non_ip, st.undecoded), (1, 1), "{st:?}");
         let data = datagram_bytes(1);
         for cut in [0, 4, 20, 40, data.len() - 1] {
             assert!(datagram(&data[..cut], 0, 1, &mut st, &mut out, |_, _| {}).is_err());

@@ -86,8 +86,8 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
         let sf = source.sflow_stats();
         if !a.engine.quiet && sf.datagrams > 0 {
             eprintln!(
-                "  sflow        {} sampled packets from {} datagrams ({} flow samples, {} counter samples); headers not decoded {}; samples the agents dropped {}",
-                sf.packets, sf.datagrams, sf.flow_samples, sf.counter_samples, sf.undecoded, sf.agent_drops
+                "  sflow        {} sampled packets from {} datagrams ({} flow samples, {} counter samples); non-IP headers {}; headers not decoded {} (lost); samples the agents dropped {}",
+                sf.packets, sf.datagrams, sf.flow_samples, sf.counter_samples, sf.non_ip, sf.undecoded, sf.agent_drops
             );
         }
         s

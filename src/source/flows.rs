@@ -125,7 +125,8 @@ impl PacketSource for FlowSource {
 
     fn stats(&mut self) -> SourceStats {
         SourceStats {
-            malformed: self.collector.stats.malformed_datagrams,
+            // sFlow headers that did not decode are inputs lost as surely as bad datagrams.
+            malformed: self.collector.stats.malformed_datagrams + self.collector.sflow.undecoded,
             datagram_drops: self.dropped.load(Ordering::Relaxed),
             ..Default::default()
         }
