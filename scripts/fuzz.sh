@@ -2,8 +2,7 @@
 # Coverage-guided fuzzing of flowsentry's parsers of untrusted input (fuzz/, cargo-fuzz with
 # libFuzzer on the stable toolchain through RUSTC_BOOTSTRAP=1).
 #
-# Usage: scripts/fuzz.sh TARGET SECONDS     one target: decode, kafka_wire, pmacct, rules,
-#                                           condition
+# Usage: scripts/fuzz.sh TARGET SECONDS     one target (scripts/fuzz.sh list names them)
 #        scripts/fuzz.sh all SECONDS        each target in turn
 #        scripts/fuzz.sh list               the targets
 # Seeds come from the project's own files on every run (captures/demo.pcap frames, the rule
@@ -22,7 +21,7 @@
 # is how the etherparse overrun showed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(decode pcap_file kafka_wire pmacct rules condition netflow)
+TARGETS=(decode pcap_file kafka_wire pmacct goflow rules condition netflow)
 if [ "${1:-}" = list ]; then printf '%s\n' "${TARGETS[@]}"; exit 0; fi
 [ $# -eq 2 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 what=$1 secs=$2
@@ -145,6 +144,11 @@ PY
     condition) grep -h '^condition' rules/*.toml | sed 's/^condition = "\(.*\)"$/\1/' |
                  awk -v d="$dir" '{ f = d "/c" NR; print > f; close(f) }' ;;
     pmacct) printf '%s' '{"event_type": "purge", "ip_src": "172.16.0.8", "ip_dst": "64.13.134.52", "port_src": 36050, "port_dst": 443, "ip_proto": "tcp", "tcp_flags": "2", "timestamp_start": "2010-08-23 14:38:36.123456", "timestamp_end": "2010-08-23 14:38:36.123456", "packets": 1, "bytes": 44}' > "$dir/syn" ;;
+    goflow)
+      # A SYN as goflow2 v2 writes it (length-delimited FlowMessage: addresses, bytes,
+      # packets, proto, ports, flags, start time), and as its JSON.
+      printf '\x21\x32\x04\x0a\x00\x00\x01\x3a\x04\x0a\x00\x00\x02\x48\x2c\x50\x01\xa0\x01\x06\xa8\x01\xc0\xb8\x02\xb0\x01\x16\xd0\x01\x02\xf8\x06\x01' > "$dir/syn.pb"
+      printf '%s' '{"type":"IPFIX","time_flow_start_ns":5000000000,"time_flow_end_ns":5000000000,"bytes":44,"packets":1,"src_addr":"10.0.0.1","dst_addr":"10.0.0.2","proto":"TCP","src_port":40000,"dst_port":22,"tcp_flags":2,"sampling_rate":10}' > "$dir/syn.json" ;;
     kafka_wire)
       # A one-record message: header, then kind, time delta, addresses, ports, protocol...
       printf 'FSPR\x01\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a\x00\x00\x01\x0a\x00\x00\x02\x9c\x40\x00\x16\x06\x02\x00\x00\x28\x36' > "$dir/one" ;;

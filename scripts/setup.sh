@@ -16,6 +16,7 @@ PACKAGES=(
   python3-pip           # scripts/broker.sh clientlib: librdkafka 2.16 from the confluent-kafka wheel
   prometheus            # tests/metrics.rs: a real Prometheus scrapes --metrics
   softflowd nfdump      # tests/collect.rs: a real NetFlow/IPFIX exporter; nfcapd as the reference collector
+  protobuf-compiler python3-protobuf # tests/goflow2.rs: goflow2's messages written by Google's protobuf library
   systemd               # tests/systemd.rs: systemd-analyze verify of dist/flowsentry.service
 )
 

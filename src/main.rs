@@ -22,6 +22,7 @@ mod cli {
     pub mod capture;
     pub mod collect;
     pub mod config;
+    pub mod consume;
     pub mod publish;
 }
 
@@ -64,7 +65,7 @@ enum Command {
     /// to a Kafka topic.
     Publish(cli::publish::PublishArgs),
     /// Read packet records (or pmacct flows) from a Kafka topic as a consumer group member.
-    Consume(ConsumeArgs),
+    Consume(cli::consume::ConsumeArgs),
     /// Receive NetFlow v5/v9, IPFIX and sFlow v5 from routers and switches on UDP.
     Collect(cli::collect::CollectArgs),
 }
@@ -357,7 +358,7 @@ fn main() -> ExitCode {
         Command::Live(a) => live(a),
         Command::Interfaces(a) => interfaces_cmd(a),
         Command::Publish(a) => cli::publish::publish_cmd(a),
-        Command::Consume(a) => consume_cmd(a),
+        Command::Consume(a) => cli::consume::consume_cmd(a),
         Command::Collect(a) => cli::collect::collect(a),
     };
     match r {
@@ -662,104 +663,6 @@ fn alert_sinks(
         sinks.push(Box::new(k));
     }
     Ok(sinks)
-}
-
-#[derive(Args)]
-#[command(
-    after_help = "Event time comes from the records, with a watermark per partition: \
-the oldest partition holds it, an idle partition (at its end for --idle-timeout) does not. \
-Offsets are committed only once the windows that used the records are closed and their alerts \
-confirmed by every sink (at-least-once). Processes started with the same --group split the \
-partitions. pmacct: aggregate at least src_host, dst_host, timestamp_start (and src_port, \
-dst_port, proto, tcpflags, timestamp_end for the port and SYN rules); its cache purges are \
-in no time order, so give --lateness at least kafka_refresh_time plus the longest flow.\n\n\
-Examples:\n  flowsentry consume --brokers 127.0.0.1:9092 --topic packets --group sensors \
---alerts-kafka alerts\n  flowsentry consume --brokers 127.0.0.1:9092 --topic pmacct --format \
-pmacct --lateness 60s --stop-at-end"
-)]
-struct ConsumeArgs {
-    /// Topic to read.
-    #[arg(long, value_name = "TOPIC")]
-    topic: String,
-    /// Consumer group: processes with the same group split the topic's partitions.
-    #[arg(long, value_name = "GROUP", default_value = "flowsentry")]
-    group: String,
-    /// What the messages hold: `packets` (flowsentry publish) or `pmacct` (JSON flows).
-    #[arg(long, value_name = "FORMAT", default_value = "packets", value_parser = kafka_format)]
-    format: flowsentry::kafka::source::Format,
-    /// Read each partition up to its end offset as of the first fetch from it (right after
-    /// start), flush the windows, commit, and exit.
-    #[arg(long)]
-    stop_at_end: bool,
-    /// Copy malformed messages to this topic (created if missing), with the reason in a
-    /// `flowsentry-error` header.
-    #[arg(long, value_name = "TOPIC")]
-    dead_letter: Option<String>,
-    /// A partition at its end for this long no longer holds the watermark back.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
-    idle_timeout: u64,
-    /// Records a partition may have buffered before its fetching is paused (until half of
-    /// them are handed out): bounds memory while another partition holds the watermark.
-    #[arg(long, value_name = "N",
-          default_value_t = flowsentry::kafka::source::DEFAULT_PARTITION_BUFFER as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    partition_buffer: u64,
-    #[command(flatten)]
-    engine: EngineArgs,
-}
-
-fn kafka_format(s: &str) -> Result<flowsentry::kafka::source::Format, String> {
-    use flowsentry::kafka::source::Format;
-    match s {
-        "packets" => Ok(Format::Packets),
-        "pmacct" => Ok(Format::Pmacct),
-        _ => Err(format!("`{s}`: expected `packets` or `pmacct`")),
-    }
-}
-
-fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
-    use flowsentry::kafka::source::{KafkaSource, KafkaSourceConfig};
-    use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
-
-    if a.engine.filter.is_some() {
-        bail!("--filter (BPF) applies to captures, not to Kafka records");
-    }
-    let rules = Arc::new(load_rules(a.engine.rules.as_ref())?);
-    let kcfg = a.engine.kafka.require("consume")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut cfg = PipelineConfig {
-        stop: Some(stop.clone()),
-        source_watermark: true,
-        ..a.engine.pipeline_config()?
-    };
-    let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
-    let source = KafkaSource::new(KafkaSourceConfig {
-        format: a.format,
-        stop_at_end: a.stop_at_end,
-        dead_letter: a.dead_letter.clone(),
-        batch_ns: a.engine.batch,
-        horizon_ns: rules.max_window_ns(),
-        idle_timeout: Duration::from_nanos(a.idle_timeout),
-        partition_buffer: a.partition_buffer as usize,
-        ..KafkaSourceConfig::new(kcfg, &a.topic, &a.group)
-    })?;
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The first signal stops reading: windows flushed, alerts delivered, offsets
-        // committed, the group left. A second one exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .context("installing the signal handlers")?;
-        signal_hook::flag::register(sig, stop.clone()).context("installing the signal handlers")?;
-    }
-    let tui = a.engine.tui();
-    let summary = if tui {
-        run_dashboard(source, rules, cfg, &a.engine, "consume")?
-    } else {
-        let sink = alert_sinks(&a.engine, cfg.stop.clone())?;
-        let mut source = source;
-        pipeline::run(&mut source, rules, &cfg, sink)?.0
-    };
-    finish_run(&summary, &a.engine)
 }
 
 /// The end of every run: the summary to `--summary` and stderr; exit 1 when some input was

@@ -240,6 +240,35 @@ impl Collector {
         v
     }
 
+    /// The templates each v9 / IPFIX exporter (address, source id or observation domain)
+    /// has cached, and its data records waiting for a template.
+    pub fn templates(&self) -> Vec<crate::summary::ExporterTemplates> {
+        let one = |protocol, addr: &SocketAddr, domain, i: netflow_parser::ParserCacheInfo| {
+            crate::summary::ExporterTemplates {
+                exporter: addr.to_string(),
+                domain,
+                protocol,
+                templates: (i.v9.current_size + i.ipfix.current_size) as u64,
+                waiting: (i.v9.pending_flow_count + i.ipfix.pending_flow_count) as u64,
+            }
+        };
+        let v9 = self
+            .parser
+            .v9_info()
+            .into_iter()
+            .map(|(k, i)| one("netflow_v9", &k.addr, k.source_id, i));
+        let ipfix = self
+            .parser
+            .ipfix_info()
+            .into_iter()
+            .map(|(k, i)| one("ipfix", &k.addr, k.observation_domain_id, i));
+        let mut v: Vec<_> = v9.chain(ipfix).collect();
+        v.sort_by(|a, b| {
+            (&a.exporter, a.domain, a.protocol).cmp(&(&b.exporter, b.domain, b.protocol))
+        });
+        v
+    }
+
     /// Decode one datagram from `from`; its flows are appended to `out`. An error (the
     /// datagram or its tail was malformed) is counted and returned; flows decoded before it
     /// are kept.

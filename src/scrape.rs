@@ -155,6 +155,12 @@ pub fn render(t: &Telemetry) -> String {
         "Alert sink writes that failed (the run stops writing alerts at the first)",
         &one(c.sink_failures.load(Relaxed)),
     );
+    m.gauge(
+        "alert_sink_backlog",
+        "Alerts written to the sinks and not yet durable (Kafka: not yet acknowledged by the \
+         broker), after the latest watermark",
+        &one(c.sink_backlog.load(Relaxed) as f64),
+    );
     let capture = c.capture_ns.load(Relaxed);
     m.gauge(
         "watermark_lag_seconds",
@@ -230,6 +236,30 @@ fn render_flows(m: &mut Scrape, f: &crate::summary::FlowExport) {
         "exporter_sampling_rate",
         "Sampling rate (1 in N packets) announced by or seen from each exporter (at most 4,096)",
         &rates,
+    );
+    let per = |get: fn(&crate::summary::ExporterTemplates) -> u64| -> Vec<(Labels, f64)> {
+        f.templates
+            .iter()
+            .map(|t| {
+                let labels = vec![
+                    ("exporter", t.exporter.clone()),
+                    ("domain", t.domain.to_string()),
+                    ("protocol", t.protocol.to_string()),
+                ];
+                (labels, get(t) as f64)
+            })
+            .collect()
+    };
+    m.gauge(
+        "exporter_templates",
+        "Templates cached per NetFlow v9 / IPFIX exporter (address and port, source id or \
+         observation domain; at most 4,096 exporters)",
+        &per(|t| t.templates),
+    );
+    m.gauge(
+        "exporter_waiting_records",
+        "Data records of each exporter held until their template arrives",
+        &per(|t| t.waiting),
     );
 }
 
@@ -364,6 +394,13 @@ mod tests {
         f.sflow.datagrams = 3;
         f.sflow.packets = 24;
         f.sampling = vec![("192.0.2.1".into(), 1000)];
+        f.templates = vec![crate::summary::ExporterTemplates {
+            exporter: "192.0.2.1:9995".into(),
+            domain: 7,
+            protocol: "ipfix",
+            templates: 3,
+            waiting: 1,
+        }];
         t.publish_summary(crate::summary::Summary {
             flow_export: Some(f),
             ..Default::default()
@@ -376,6 +413,8 @@ mod tests {
             "flowsentry_flow_records_total{kind=\"sflow_packet\"} 24",
             "flowsentry_flow_templates_total 2",
             "flowsentry_exporter_sampling_rate{exporter=\"192.0.2.1\"} 1000.0",
+            "flowsentry_exporter_templates{exporter=\"192.0.2.1:9995\",domain=\"7\",protocol=\"ipfix\"} 3.0",
+            "flowsentry_exporter_waiting_records{exporter=\"192.0.2.1:9995\",domain=\"7\",protocol=\"ipfix\"} 1.0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }

@@ -30,6 +30,10 @@ pub trait AlertSink: Send {
     }
     fn finish(&mut self) -> Result<(), SinkError>;
     fn describe(&self) -> String;
+    /// A gauge the sink keeps at the number of alerts written and not yet durable (a
+    /// broker's acknowledgement still to come), also while it waits. Sinks that are durable
+    /// once written leave it alone.
+    fn share_backlog(&mut self, _gauge: std::sync::Arc<std::sync::atomic::AtomicU64>) {}
 }
 
 /// Several sinks, each receiving every alert (e.g. a file and Kafka).
@@ -49,6 +53,10 @@ impl AlertSink for Vec<Box<dyn AlertSink>> {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+    fn share_backlog(&mut self, gauge: std::sync::Arc<std::sync::atomic::AtomicU64>) {
+        // One sink at most waits for acknowledgements (`--alerts-kafka`).
+        self.iter_mut().for_each(|s| s.share_backlog(gauge.clone()))
     }
     fn describe(&self) -> String {
         self.iter()

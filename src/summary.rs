@@ -28,6 +28,23 @@ pub struct FlowExport {
     pub sflow: crate::sflow::SflowStats,
     /// (exporter address, 1 in N) announced in options data.
     pub sampling: Vec<(String, u64)>,
+    /// Templates cached per NetFlow v9 / IPFIX exporter (at most 4,096 exporters).
+    pub templates: Vec<ExporterTemplates>,
+}
+
+/// One v9 / IPFIX exporter's template cache.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct ExporterTemplates {
+    /// Address and port the datagrams come from.
+    pub exporter: String,
+    /// v9 source id or IPFIX observation domain.
+    pub domain: u32,
+    /// `netflow_v9` or `ipfix`.
+    pub protocol: &'static str,
+    /// Templates cached now.
+    pub templates: u64,
+    /// Data records waiting for their template (held, bounded, decoded when it comes).
+    pub waiting: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

@@ -30,6 +30,8 @@ pub struct Counters {
     pub alerts: AtomicU64,
     /// Alert sink writes that failed.
     pub sink_failures: AtomicU64,
+    /// Alerts written to the sinks and not yet durable, after the latest watermark.
+    pub sink_backlog: std::sync::Arc<AtomicU64>,
     /// Newest capture time seen (ns).
     pub capture_ns: AtomicU64,
     /// Closed batches (the watermark, in batches).

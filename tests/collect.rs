@@ -191,6 +191,14 @@ fn netflow_v5_v9_and_ipfix_give_the_replay_alerts() {
         };
         assert_eq!(got, want, "NetFlow v{v}: alerts differ from replay's");
         assert_eq!(s["packets"], sent(v) as u64, "NetFlow v{v}: {s}");
+        // v9 and IPFIX: softflowd's templates are cached per exporter, none waits.
+        let t = s["flow_export"]["templates"].as_array().unwrap();
+        assert_eq!(t.len(), usize::from(v != "5"), "NetFlow v{v}: {t:?}");
+        for e in t {
+            assert!(e["templates"].as_u64().unwrap() >= 1, "{e}");
+            assert_eq!(e["waiting"], 0, "{e}");
+            assert_eq!(e["protocol"], if v == "9" { "netflow_v9" } else { "ipfix" });
+        }
     }
 }
 

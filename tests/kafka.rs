@@ -7,7 +7,7 @@
 
 mod common;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -16,37 +16,13 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use flowsentry::kafka::wire;
 use flowsentry::record::{proto, tcp_flag, Addr, Record};
 
-const BROKERS: &str = "127.0.0.1:9092";
-
-fn require_all() -> bool {
-    std::env::var("FLOWSENTRY_REQUIRE_ALL").as_deref() == Ok("1")
-}
-
-fn reachable(addr: &str) -> bool {
-    let a: SocketAddr = addr.parse().expect("address");
-    TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
-}
-
-/// The shared broker, or `None` (skip) when there is none and CI does not require it.
-fn broker() -> Option<&'static str> {
-    if reachable(BROKERS) {
-        return Some(BROKERS);
-    }
-    if require_all() {
-        panic!(
-            "no Kafka broker on {BROKERS} (scripts/broker.sh start); FLOWSENTRY_REQUIRE_ALL=1 \
-             makes this a failure"
-        );
-    }
-    eprintln!("skipping: no Kafka broker on {BROKERS} (start one with scripts/broker.sh start)");
-    None
-}
+use common::kafka::{broker, create_topic, producer, require_all, unique, BROKERS};
 
 macro_rules! broker_or_skip {
     () => {
@@ -59,14 +35,6 @@ macro_rules! broker_or_skip {
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn unique(what: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("fs-{what}-{}-{}", std::process::id(), n % 1_000_000_000_000)
 }
 
 fn bin() -> Command {
@@ -234,20 +202,6 @@ fn read_topic(brokers: &str, topic: &str) -> Vec<(i32, Option<String>, String, V
         }
     }
     out
-}
-
-fn producer(brokers: &str) -> BaseProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("producer")
-}
-
-fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let cfg = flowsentry::kafka::KafkaConfig::new(brokers);
-    let n = flowsentry::kafka::ensure_topic(&cfg, topic, partitions, Duration::from_secs(15))
-        .expect("creating a topic");
-    assert_eq!(n, partitions);
 }
 
 /// Every alert of the topic, exactly once, keyed by its key address; returns the values.
@@ -705,7 +659,8 @@ fn broker_stopped_and_restarted_mid_run_loses_no_alert() {
     // again (empty: in-memory storage) 5 s later: the alerts raised meanwhile wait and are
     // retried; the sink recreates the topic and replaces the producer the new broker does
     // not know.
-    let (mut child, rx) = paced_replay("3", &alerts, &topic, &own.addr(), &[]);
+    let metrics = ["--metrics", "127.0.0.1:0"];
+    let (mut child, rx) = paced_replay("3", &alerts, &topic, &own.addr(), &metrics);
     let mut log = Vec::new();
     wait_ready(&rx, &mut log);
     own.script("kill");
@@ -714,12 +669,35 @@ fn broker_stopped_and_restarted_mid_run_loses_no_alert() {
         lines(&alerts).is_empty(),
         "an alert was raised before the broker stopped: the test is too slow to show anything"
     );
+    // /metrics, read all along: the alerts raised while the broker is away (or not yet
+    // acknowledged by the restarted one) show as the sink's backlog.
+    let at = log
+        .iter()
+        .find_map(|l| l.split("metrics at http://").nth(1))
+        .and_then(|r| r.split('/').next())
+        .expect("the metrics address in the log")
+        .to_string();
+    let most_waiting = std::thread::spawn(move || {
+        let mut most = 0.0f64;
+        while let Some((_, text)) = common::http::get(&at, "/metrics") {
+            let b = text
+                .lines()
+                .find_map(|l| l.strip_prefix("flowsentry_alert_sink_backlog "))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            most = most.max(b);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        most
+    });
     std::thread::sleep(Duration::from_secs(5));
     own.script("start");
     let st = child.wait().unwrap();
     log.extend(rx.try_iter());
     let log = log.join("\n");
     assert!(st.success(), "replay failed: {log}");
+    let most = most_waiting.join().unwrap();
+    assert!(most >= 1.0, "/metrics never showed an alert waiting for the broker");
     assert!(
         stopped.elapsed() > Duration::from_secs(10),
         "the run ended too soon"

@@ -1,8 +1,9 @@
-//! Kafka in and out: packet records published by sensors, flows from pmacct, alerts out.
+//! Kafka in and out: packet records published by sensors, flows from pmacct and goflow2,
+//! alerts out.
 //!
 //! In: broker addresses and librdkafka properties ([`KafkaConfig`]). Out: the pieces that
 //! plug into the rest of flowsentry: [`source::KafkaSource`] (a [`crate::source::PacketSource`]
-//! reading flowsentry packet records or pmacct JSON flows), [`sink::KafkaAlertSink`] (an
+//! reading flowsentry packet records, pmacct JSON flows or goflow2 flows), [`sink::KafkaAlertSink`] (an
 //! [`crate::sink::AlertSink`]), [`publish::publish`] (capture files or a live interface to
 //! packet records) and the record format itself ([`wire`]).
 //! Guarantees: every property given with `-X` reaches librdkafka as given, but the values of
@@ -15,6 +16,8 @@
 //! proven; flowsentry adds only the at-least-once bookkeeping around it.
 
 pub mod cli;
+pub mod format;
+pub mod goflow;
 pub mod pmacct;
 pub mod publish;
 pub mod sink;

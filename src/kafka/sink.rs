@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,8 @@ pub struct KafkaAlertSink {
     producer: BaseProducer<SinkContext>,
     reports: Arc<Mutex<Reports>>,
     /// Alerts not yet acknowledged, by sequence number.
+    /// Kept at `unacked.len()` for `/metrics` (`share_backlog`).
+    backlog: Arc<AtomicU64>,
     unacked: BTreeMap<usize, Pending>,
     next_seq: usize,
     stats: AlertSinkStats,
@@ -170,6 +172,7 @@ impl KafkaAlertSink {
             producer,
             reports,
             unacked: BTreeMap::new(),
+            backlog: Arc::default(),
             next_seq: 0,
             stats: AlertSinkStats::default(),
             last_error: None,
@@ -228,6 +231,8 @@ impl KafkaAlertSink {
                 self.fail_one(e);
             }
         }
+        self.backlog
+            .store(self.unacked.len() as u64, Ordering::Relaxed);
     }
 
     fn fail_one(&mut self, e: String) {
@@ -495,5 +500,10 @@ impl AlertSink for KafkaAlertSink {
 
     fn describe(&self) -> String {
         format!("kafka:{}@{}", self.topic, self.cfg.describe())
+    }
+
+    fn share_backlog(&mut self, gauge: Arc<AtomicU64>) {
+        gauge.store(self.unacked.len() as u64, Ordering::Relaxed);
+        self.backlog = gauge;
     }
 }

@@ -1,7 +1,7 @@
-//! Consume packet records (or pmacct flows) from a Kafka topic as a [`PacketSource`].
+//! Consume packet records (or flows: pmacct, goflow2) from a Kafka topic as a [`PacketSource`].
 //!
-//! In: a topic written by `flowsentry publish` ([`super::wire`]) or by pmacct's kafka plugin
-//! ([`super::pmacct`]), read as a member of a consumer group. Out: [`Input::Record`]s, an
+//! In: a topic written by `flowsentry publish` ([`super::wire`]), by pmacct's kafka plugin
+//! ([`super::pmacct`]) or by goflow2 ([`super::goflow`]), read as a member of a consumer group. Out: [`Input::Record`]s, an
 //! event-time watermark ([`PacketSource::watermark_ns`]), offset commits.
 //! Guarantees:
 //! - **Event time, one watermark per partition.** Records are handed out merged across the
@@ -26,7 +26,7 @@
 //!   `w` being the longest window in batches). After a crash or a rebalance the new owner
 //!   re-reads from there: alerts may repeat (with the same ids), none is lost.
 //! - **Bad records are skipped and counted** ([`SourceStats::malformed`]: a packet batch
-//!   counts once, a pmacct message once per bad flow object) and, with a dead-letter topic,
+//!   counts once, a flow message once per bad flow in it) and, with a dead-letter topic,
 //!   copied there with headers `flowsentry-error` (the reason) and `flowsentry-origin`
 //!   (`topic/partition/offset`). Nothing panics on any input.
 //! - **`stop_at_end`**: each partition is read up to its end offset as of the first fetch
@@ -50,7 +50,8 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{ensure_topic, partition_count, pmacct, wire, KafkaConfig, KafkaError, LogContext};
+pub use super::format::Format;
+use super::{ensure_topic, partition_count, KafkaConfig, KafkaError, LogContext};
 use crate::record::Record;
 use crate::source::{Input, Next, PacketSource, SourceError, SourceStats};
 
@@ -60,24 +61,6 @@ mod part;
 
 use context::{DlqContext, GroupEvent, SourceContext};
 use part::Part;
-
-/// What the topic's messages hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// flowsentry packet record batches ([`super::wire`]).
-    Packets,
-    /// pmacct JSON flows ([`super::pmacct`]).
-    Pmacct,
-}
-
-impl Format {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Format::Packets => "packets",
-            Format::Pmacct => "pmacct",
-        }
-    }
-}
 
 /// flowsentry's consumer settings; any of them can be overridden with `-X`.
 pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
@@ -437,24 +420,14 @@ impl KafkaSource {
         let value = value.unwrap_or(&[]);
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let mut reason: Option<String> = None;
-        match self.cfg.format {
-            Format::Packets => {
-                if let Err(e) = wire::decode(value, &mut scratch) {
-                    self.stats.malformed += 1;
-                    reason = Some(e.to_string());
-                }
-            }
-            Format::Pmacct => {
-                let errs = pmacct::decode_message(value, self.cfg.batch_ns, &mut scratch);
-                if !errs.is_empty() {
-                    self.stats.malformed += errs.len() as u64;
-                    reason = Some(errs[0].to_string());
-                }
-                // Flows of one message come in no time order.
-                scratch.sort_by_key(|r| r.0.ts_ns);
-            }
-        }
+        let reason = self
+            .cfg
+            .format
+            .decode(value, self.cfg.batch_ns, &mut scratch)
+            .map(|bad| {
+                self.stats.malformed += bad.count;
+                bad.first
+            });
         if let Some(r) = &reason {
             let o = format!("{}/{p}/{off}", self.cfg.topic);
             tracing::debug!("kafka {o}: skipped: {r}");

@@ -46,6 +46,9 @@ pub(super) fn merge_loop<S: AlertSink>(
     let mut reports = Vec::new();
     let mut error: Option<SinkError> = None;
     let mut round: Vec<Alert> = Vec::new();
+    if let Some(t) = &tel {
+        sink.share_backlog(t.counters.sink_backlog.clone());
+    }
     'outer: loop {
         round.clear();
         let mut wm = None;

@@ -120,6 +120,7 @@ impl PacketSource for FlowSource {
                 .iter()
                 .map(|(a, r)| (a.to_string(), *r))
                 .collect(),
+            templates: self.collector.templates(),
         })
     }
 

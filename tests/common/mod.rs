@@ -11,6 +11,8 @@ use flowsentry::source::PcapFiles;
 use flowsentry::summary::Summary;
 
 pub mod eve;
+pub mod http;
+pub mod kafka;
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
