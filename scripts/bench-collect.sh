@@ -68,7 +68,8 @@ import socket, struct, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
 s.bind(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(5.0)
+# softflowd exports once it has read the whole capture; then 3 s of silence is the end.
+s.settimeout(300.0)
 n = 0
 with open(sys.argv[2] + ".part", "wb") as f:
     try:
@@ -76,6 +77,7 @@ with open(sys.argv[2] + ".part", "wb") as f:
             d = s.recv(65535)
             f.write(struct.pack(">H", len(d)) + d)
             n += 1
+            s.settimeout(3.0)
     except socket.timeout:
         pass
 import os
@@ -119,9 +121,22 @@ print(sent)
 PY
 }
 
-# CPU seconds (user + system, all threads) and peak RSS (MB) of a process.
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-rss_of() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+# Run a collector under GNU time (CPU of every thread, peak RSS, counted to its exit: what
+# it queued is processed before it exits), send it the recording, stop it with SIGTERM.
+measure() { # name, command...
+  local name=$1; shift
+  /usr/bin/time -f "%U %S %M" -o "$work/$name.time" "$@" &
+  local tp=$! child=""
+  while [ -z "$child" ]; do sleep 0.1; child=$(pgrep -P "$tp" || true); done
+  sleep 1
+  sent=$(send "$port")
+  sleep 2
+  kill -TERM "$child"
+  wait "$tp" || true
+  read -r user sys rss_kb < "$work/$name.time"
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+  rss=$((rss_kb / 1024))
+}
 
 report() { # name datagrams flows cpu rss
   awk -v n="$1" -v d="$2" -v f="$3" -v c="$4" -v r="$5" 'BEGIN {
@@ -133,24 +148,12 @@ echo "|---|---:|---:|---:|---:|---:|---:|"
 
 port=$(free_port)
 mkdir -p "$work/nf"
-nfcapd -w "$work/nf" -b 127.0.0.1 -p "$port" -t 3600 -B 67108864 >"$work/nfcapd.log" 2>&1 &
-nf=$!
-sleep 1
-sent=$(send "$port")
-sleep 2
-c=$(cpu_of "$nf"); r=$(rss_of "$nf")
-kill -TERM "$nf"; wait "$nf" || true
-flows=$(grep -o 'Flows: [0-9]*' "$work/nfcapd.log" | tail -1 | grep -o '[0-9]*')
-report "nfcapd $(nfcapd -V 2>&1 | grep -o 'Version: [^ ]*' | cut -d' ' -f2)" "$sent" "$flows" "$c" "$r"
+measure nfcapd nfcapd -w "$work/nf" -b 127.0.0.1 -p "$port" -t 3600 -B 67108864
+flows=$(nfdump -R "$work/nf" -I 2>/dev/null | awk '/^Flows:/ { print $2 }')
+report "nfcapd $(nfcapd -V 2>&1 | grep -o 'Version: [^ ]*' | cut -d' ' -f2)" "$sent" "$flows" "$cpu" "$rss"
 
 port=$(free_port)
-"$BIN" collect --listen "127.0.0.1:$port" --no-tui -q --alerts /dev/null --summary "$work/s.json" &
-fs=$!
-sleep 1
-sent=$(send "$port")
-sleep 2
-c=$(cpu_of "$fs"); r=$(rss_of "$fs")
-kill -INT "$fs"; wait "$fs" || true
+measure flowsentry "$BIN" collect --listen "127.0.0.1:$port" --no-tui -q --alerts /dev/null --summary "$work/s.json"
 got=$(/usr/bin/python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["flow_export"]["stats"]; print(s["datagrams"], s["flows"])' "$work/s.json")
-report "flowsentry $(git rev-parse --short HEAD)" ${got% *} ${got#* } "$c" "$r"
+report "flowsentry $(git rev-parse --short HEAD)" ${got% *} ${got#* } "$cpu" "$rss"
 echo "sent $sent datagrams to each ($REPEAT x $(basename "$REC")) at $RATE/s"

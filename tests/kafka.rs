@@ -697,7 +697,10 @@ fn broker_stopped_and_restarted_mid_run_loses_no_alert() {
     let log = log.join("\n");
     assert!(st.success(), "replay failed: {log}");
     let most = most_waiting.join().unwrap();
-    assert!(most >= 1.0, "/metrics never showed an alert waiting for the broker");
+    assert!(
+        most >= 1.0,
+        "/metrics never showed an alert waiting for the broker"
+    );
     assert!(
         stopped.elapsed() > Duration::from_secs(10),
         "the run ended too soon"

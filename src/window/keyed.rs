@@ -13,6 +13,7 @@
 //! the quietest eighth is evicted, counted: fewest packets in the windows first, and keys
 //! with a running cooldown (they alerted) or a rule near firing only after all others.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -120,7 +121,10 @@ pub struct KeyedWindows<K: WindowKey = Addr> {
     active: Vec<K>,
     /// The previous list's buffer, reused.
     spare: Vec<K>,
-    pending: Vec<(u64, Record)>,
+    /// Records of batches not yet closed, by batch, each batch's in arrival order: a
+    /// source out of time order (flows, `--lateness`) holds many batches here, and closing
+    /// one takes only its own records.
+    pending: BTreeMap<u64, Vec<Record>>,
     closed: Option<u64>,
     max_applied: Option<u64>,
     /// Top sources among dropped keys (at most `TOP_KEEP`), and the lightest of them.
@@ -207,7 +211,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             keys: FxHashMap::default(),
             active: Vec::new(),
             spare: Vec::new(),
-            pending: Vec::new(),
+            pending: BTreeMap::new(),
             closed: None,
             max_applied: None,
             dropped_top: FxHashMap::default(),
@@ -234,7 +238,7 @@ impl<K: WindowKey> KeyedWindows<K> {
     pub fn ingest(&mut self, rec: &Record) {
         let batch = rec.ts_ns / self.cfg.batch_ns;
         match self.closed {
-            Some(c) if batch > c => self.pending.push((batch, *rec)),
+            Some(c) if batch > c => self.pending.entry(batch).or_default().push(*rec),
             Some(c) if batch < c => self.stats.late += 1,
             _ => self.apply(batch, rec),
         }
@@ -340,20 +344,14 @@ impl<K: WindowKey> KeyedWindows<K> {
         if closed <= prev {
             return alerts;
         }
-        self.pending.sort_by_key(|p| p.0);
-        let pending = std::mem::take(&mut self.pending);
-        let mut pi = 0;
         let mut end = prev + 1;
         while end <= closed {
-            while pi < pending.len() && pending[pi].0 < end {
-                let (b, r) = pending[pi];
-                self.apply(b, &r);
-                pi += 1;
-            }
+            self.apply_pending(end);
             // Nothing in any window: jump to the next batch that holds data.
             let idle = self.max_applied.is_none_or(|m| end > m + self.horizon_b);
             if idle {
-                let next = pending.get(pi).map_or(closed, |p| (p.0 + 1).min(closed));
+                let first = self.pending.keys().next();
+                let next = first.map_or(closed, |b| (b + 1).min(closed));
                 if next > end {
                     self.sweep(end);
                     end = next;
@@ -370,15 +368,23 @@ impl<K: WindowKey> KeyedWindows<K> {
         }
         // Records of the batch that stays open were queued before any that arrive from now
         // on (which are applied at once): apply them now, so arrival order is kept.
-        while pi < pending.len() && pending[pi].0 <= closed {
-            let (b, r) = pending[pi];
-            self.apply(b, &r);
-            pi += 1;
-        }
-        self.pending = pending[pi..].to_vec();
+        self.apply_pending(closed + 1);
         self.closed = Some(closed);
         self.stats.alerts += alerts.len() as u64;
         alerts
+    }
+
+    /// Apply the pending records of every batch before `end`, in batch order.
+    fn apply_pending(&mut self, end: u64) {
+        while let Some(e) = self.pending.first_entry() {
+            if *e.key() >= end {
+                break;
+            }
+            let (b, recs) = e.remove_entry();
+            for r in &recs {
+                self.apply(b, r);
+            }
+        }
     }
 
     /// Start a new time base (the input's clock jumped back, after every window was
@@ -400,9 +406,9 @@ impl<K: WindowKey> KeyedWindows<K> {
     pub fn final_watermark(&self) -> Option<u64> {
         let last = self
             .pending
-            .iter()
-            .map(|p| p.0)
-            .max()
+            .keys()
+            .next_back()
+            .copied()
             .max(self.max_applied)?;
         Some(last + self.horizon_b + 1)
     }
