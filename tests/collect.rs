@@ -79,50 +79,6 @@ fn sigint_and_wait(c: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-fn ctl(sock: &Path, cmd: &str) {
-    let st = Command::new("softflowctl")
-        .arg("-c")
-        .arg(sock)
-        .arg(cmd)
-        .stdout(Stdio::null())
-        .status()
-        .expect("softflowctl");
-    assert!(st.success(), "softflowctl {cmd}");
-}
-
-/// softflowd reads `pcap` and exports its flows to `to` as NetFlow `version`; its flow
-/// table is made large enough for the whole capture (its default, 8,192 flows, evicts and
-/// loses some of the UDP flood's 9,000 one-packet flows).
-fn softflowd(pcap: &Path, to: &str, version: &str, extra: &[&str], dir: &Path) {
-    let sock = dir.join("softflowd.ctl");
-    let mut sf = Command::new("softflowd")
-        .arg("-r")
-        .arg(pcap)
-        .args(["-n", to, "-v", version, "-d", "-m", "100000"])
-        .arg("-c")
-        .arg(&sock)
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start softflowd");
-    let t0 = Instant::now();
-    while !sock.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no softflowd control socket"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The file is read before softflowd polls its control socket; then every flow is
-    // expired and exported.
-    std::thread::sleep(Duration::from_millis(500));
-    ctl(&sock, "expire-all");
-    ctl(&sock, "shutdown");
-    let st = sf.wait().unwrap();
-    assert!(st.success(), "softflowd exit {st:?}");
-}
-
 /// (rule, key) of every alert in `file`, each checked against the EVE schema.
 fn alerts(file: &Path) -> BTreeSet<(String, String)> {
     std::fs::read_to_string(file)
@@ -164,7 +120,7 @@ fn through_softflowd(version: &str, rate: u32) -> Option<(BTreeSet<(String, Stri
     } else {
         vec![]
     };
-    softflowd(&demo, &addr, version, &extra, dir.path());
+    common::exporters::softflowd(&demo, &addr, version, &extra, dir.path());
     Some(finish(&mut c, dir.path()))
 }
 
@@ -258,6 +214,70 @@ fn bad_datagrams_are_counted_and_the_run_is_incomplete() {
             .unwrap();
     assert_eq!(s["malformed_input"], 5, "{s}");
     assert_eq!(s["lost_records"], 5, "{s}");
+}
+
+/// A NetFlow v5 datagram of one flow (a SYN from 10.0.0.1 to 10.0.0.2:22).
+fn v5_datagram(seq: u32) -> Vec<u8> {
+    let mut d = vec![0, 5, 0, 1]; // version 5, one record
+    d.extend(1_000u32.to_be_bytes()); // sys_uptime (ms)
+    d.extend(1_767_225_600u32.to_be_bytes()); // unix_secs
+    d.extend(0u32.to_be_bytes()); // unix_nsecs
+    d.extend(seq.to_be_bytes()); // flow_sequence
+    d.extend([0, 0, 0, 0]); // engine type, id, sampling
+    d.extend([10, 0, 0, 1, 10, 0, 0, 2, 0, 0, 0, 0]); // src, dst, next hop
+    d.extend([0, 0, 0, 0]); // input, output interface
+    d.extend(1u32.to_be_bytes()); // packets
+    d.extend(44u32.to_be_bytes()); // bytes
+    d.extend(500u32.to_be_bytes()); // first
+    d.extend(500u32.to_be_bytes()); // last
+    d.extend([0x9c, 0x40, 0, 22]); // ports 40000 -> 22
+    d.extend([0, 0x02, 6, 0]); // pad, TCP flags SYN, protocol TCP, tos
+    d.extend([0; 8]); // AS numbers, masks, pad
+    d
+}
+
+/// Datagrams the kernel drops because the collector's socket buffer is full (the collector
+/// stopped with SIGSTOP while an exporter keeps sending) are counted, as kernel drops, and
+/// make the run incomplete; with those it received, they add up to what was sent.
+#[test]
+fn datagrams_the_kernel_drops_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, addr) = start_collect(dir.path(), &[]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pid = c.id() as i32;
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // Each costs the socket buffer about 1 kB (the kernel's accounting): more than any
+    // buffer it grants (16 MiB asked, at most rmem_max).
+    let sent = 100_000u32;
+    for seq in 0..sent {
+        let d = v5_datagram(seq);
+        while sock.send_to(&d, &addr).is_err() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    std::thread::sleep(Duration::from_millis(1500));
+    let st = sigint_and_wait(&mut c);
+    assert_eq!(
+        st.code(),
+        Some(3),
+        "dropped datagrams make the run incomplete"
+    );
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    let got = s["flow_export"]["stats"]["datagrams"].as_u64().unwrap();
+    let kernel = s["kernel_drops"].as_u64().unwrap();
+    let queue = s["datagram_drops"].as_u64().unwrap();
+    assert!(kernel > 0, "{s}");
+    assert_eq!(got + kernel + queue, u64::from(sent), "{s}");
+    assert_eq!(
+        s["packets"].as_u64().unwrap(),
+        got,
+        "one packet a datagram: {s}"
+    );
 }
 
 /// The demo through pmacctd's sfprobe plugin (sFlow v5, sampling 1 in `rate`) and

@@ -14,7 +14,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, Producer};
 use serde_json::Value;
@@ -83,46 +83,8 @@ fn nfcapd_flows(dir: &Path) -> u64 {
         .spawn()
         .expect("start nfcapd");
     std::thread::sleep(Duration::from_millis(500));
-    let sock = dir.join("softflowd.ctl");
-    let mut sf = Command::new("softflowd")
-        .arg("-r")
-        .arg(common::repo().join("captures/demo.pcap"))
-        .args([
-            "-n",
-            &format!("127.0.0.1:{port}"),
-            "-v",
-            "9",
-            "-d",
-            "-m",
-            "100000",
-            "-c",
-        ])
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start softflowd");
-    let t0 = Instant::now();
-    while !sock.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no softflowd control socket"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // The file is read before softflowd polls its control socket; then every flow is
-    // expired and exported.
-    std::thread::sleep(Duration::from_millis(500));
-    for cmd in ["expire-all", "shutdown"] {
-        let ok = Command::new("softflowctl")
-            .arg("-c")
-            .arg(&sock)
-            .arg(cmd)
-            .stdout(Stdio::null())
-            .status();
-        assert!(ok.is_ok_and(|s| s.success()), "softflowctl {cmd}");
-    }
-    assert!(sf.wait().unwrap().success(), "softflowd");
+    let demo = common::repo().join("captures/demo.pcap");
+    common::exporters::softflowd(&demo, &format!("127.0.0.1:{port}"), "9", &[], dir);
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(nfcapd.id() as i32, libc::SIGTERM) };

@@ -67,7 +67,13 @@ pub fn collect(a: CollectArgs) -> Result<std::process::ExitCode> {
             listen.join(", ")
         );
     }
-    let mut source = FlowSource::new(l.rx, l.dropped, listen, a.sampling, cfg.batch_ns);
+    let mut source = FlowSource::new(
+        l.rx,
+        (l.dropped, l.kernel_dropped),
+        listen,
+        a.sampling,
+        cfg.batch_ns,
+    );
     let summary = if a.engine.tui() {
         // The dashboard runs the pipeline on its own thread: the source goes with it.
         crate::run_dashboard(source, rules, cfg, &a.engine, "collect")?

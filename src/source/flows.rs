@@ -6,7 +6,8 @@
 //! each flow (`flow::weighted`), the flows of one datagram in time order; sFlow's sampled
 //! packets one record each, weighted by their rate (`sflow`). Guarantees: a malformed
 //! datagram is counted (`malformed`, logged at each power of ten) and skipped; datagrams the
-//! receiver could not queue are counted as `datagram_drops`; the source ends when the
+//! receiver could not queue are counted as `datagram_drops`, those the kernel dropped from
+//! a full socket buffer as `kernel_drops` (both losses: exit status 3); the source ends when the
 //! receiver stops (SIGINT / SIGTERM) and its channel is drained.
 
 use std::collections::VecDeque;
@@ -36,15 +37,17 @@ pub struct FlowSource {
     batch_ns: u64,
     flows: Vec<Flow>,
     pending: VecDeque<(Record, u32)>,
-    /// Datagrams the receiver dropped (its queue was full), shared with it.
+    /// Datagrams the receiver dropped (its queue was full), and those the kernel dropped
+    /// (a socket buffer was full), shared with it.
     dropped: Arc<AtomicU64>,
+    kernel_dropped: Arc<AtomicU64>,
     listen: Vec<String>,
 }
 
 impl FlowSource {
     pub fn new(
         rx: Receiver<Datagram>,
-        dropped: Arc<AtomicU64>,
+        (dropped, kernel_dropped): (Arc<AtomicU64>, Arc<AtomicU64>),
         listen: Vec<String>,
         fallback_rate: u64,
         batch_ns: u64,
@@ -56,6 +59,7 @@ impl FlowSource {
             flows: Vec::new(),
             pending: VecDeque::new(),
             dropped,
+            kernel_dropped,
             listen,
         }
     }
@@ -129,6 +133,7 @@ impl PacketSource for FlowSource {
             // sFlow headers that did not decode are inputs lost as surely as bad datagrams.
             malformed: self.collector.stats.malformed_datagrams + self.collector.sflow.undecoded,
             datagram_drops: self.dropped.load(Ordering::Relaxed),
+            kernel_drops: self.kernel_dropped.load(Ordering::Relaxed),
             ..Default::default()
         }
     }

@@ -11,6 +11,7 @@ use flowsentry::source::PcapFiles;
 use flowsentry::summary::Summary;
 
 pub mod eve;
+pub mod exporters;
 pub mod http;
 pub mod kafka;
 
