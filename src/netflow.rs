@@ -32,7 +32,7 @@ use netflow_parser::variable_versions::ipfix::lookup::{IANAIPFixField, IPFixFiel
 use netflow_parser::variable_versions::ipfix::FlowSetBody as IpfixBody;
 use netflow_parser::variable_versions::v9::lookup::V9Field;
 use netflow_parser::variable_versions::v9::FlowSetBody as V9Body;
-use netflow_parser::{AutoScopedParser, NetflowPacket};
+use netflow_parser::{AutoScopedParser, NetflowPacket, PendingFlowsConfig};
 
 use crate::flow::Flow;
 use crate::record::Addr;
@@ -220,8 +220,15 @@ impl Fields {
 impl Collector {
     /// `fallback_rate`: the sampling rate of exporters that announce none.
     pub fn new(fallback_rate: u64) -> Collector {
-        let parser = AutoScopedParser::new()
-            .with_max_sources(MAX_EXPORTERS)
+        // Data that comes before its template waits (64 KiB, about 45 full datagrams, and at
+        // most 10 minutes per exporter: exporters, spoofed or not, hold at most
+        // MAX_EXPORTERS times that, 256 MiB), and is decoded when the template comes.
+        let mut pending = PendingFlowsConfig::with_ttl(64, std::time::Duration::from_secs(600));
+        pending.max_entries_per_template = 64;
+        pending.max_total_bytes = 64 << 10;
+        let builder = netflow_parser::NetflowParser::builder().with_pending_flows(pending);
+        let parser = AutoScopedParser::try_with_builder(builder)
+            .and_then(|p| p.with_max_sources(MAX_EXPORTERS))
             .unwrap_or_default();
         Collector {
             parser,
@@ -519,92 +526,4 @@ fn system_init_ms(rec: &[(IPFixField, FieldValue)]) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A NetFlow v5 datagram of one flow, sampled 1 in `rate` by its header.
-    fn v5(packets: u32, octets: u32, rate: u16) -> Vec<u8> {
-        let mut d = Vec::new();
-        d.extend_from_slice(&5u16.to_be_bytes());
-        d.extend_from_slice(&1u16.to_be_bytes());
-        d.extend_from_slice(&10_000u32.to_be_bytes()); // uptime 10 s
-        d.extend_from_slice(&1_700_000_000u32.to_be_bytes());
-        d.extend_from_slice(&[0; 4]);
-        d.extend_from_slice(&[0; 6]); // sequence, engine type and id
-        d.extend_from_slice(&rate.to_be_bytes());
-        d.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
-        d.extend_from_slice(&[0; 8]);
-        d.extend_from_slice(&packets.to_be_bytes());
-        d.extend_from_slice(&octets.to_be_bytes());
-        d.extend_from_slice(&9_000u32.to_be_bytes()); // first: 1 s before export
-        d.extend_from_slice(&9_500u32.to_be_bytes());
-        d.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0x02, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        d
-    }
-
-    #[test]
-    fn v5_flow_times_rate_and_implausible_claims() {
-        let mut c = Collector::new(1);
-        let from = "192.0.2.1:2055".parse().unwrap();
-        let mut out = Vec::new();
-        c.datagram(from, &v5(3, 132, 10), &mut out).unwrap();
-        let f = &out[0];
-        assert_eq!((f.packets, f.bytes, f.rate), (3, 132, 10));
-        assert_eq!(
-            f.start_ns, 1_699_999_999_000_000_000,
-            "uptime made absolute"
-        );
-        assert_eq!(f.end_ns, 1_699_999_999_500_000_000);
-        assert_eq!(f.dst_port, 80);
-        assert_eq!(c.stats.implausible_records, 0);
-        c.datagram(from, &v5(1, 100_000, 0), &mut out).unwrap();
-        assert_eq!(
-            c.stats.implausible_records, 1,
-            "100,000 bytes in one packet"
-        );
-        assert!(c.datagram(from, b"\x00\x05\x00\x01", &mut out).is_err());
-        assert_eq!(c.stats.malformed_datagrams, 1);
-    }
-
-    /// A NetFlow v9 datagram: an options template (scope: system; option: sampling
-    /// interval) and its data, announcing 1 in `rate`.
-    fn v9_rate(rate: u32) -> Vec<u8> {
-        let mut d = Vec::new();
-        for w in [9u16, 2] {
-            d.extend_from_slice(&w.to_be_bytes());
-        }
-        for w in [10_000u32, 1_700_000_000, 1, 0] {
-            d.extend_from_slice(&w.to_be_bytes()); // uptime, secs, sequence, source id
-        }
-        // Options template 256: scope 4 bytes (system), option field 34 (4 bytes), padded.
-        for w in [1u16, 20, 256, 4, 4, 1, 4, 34, 4, 0] {
-            d.extend_from_slice(&w.to_be_bytes());
-        }
-        for w in [256u16, 12] {
-            d.extend_from_slice(&w.to_be_bytes());
-        }
-        d.extend_from_slice(&[0, 0, 0, 1]);
-        d.extend_from_slice(&rate.to_be_bytes());
-        d
-    }
-
-    #[test]
-    fn announced_rates_are_bounded_by_exporters() {
-        let mut c = Collector::new(1);
-        let mut out = Vec::new();
-        let n = MAX_EXPORTERS as u32 + 100;
-        for i in 0..n {
-            let ip = std::net::Ipv4Addr::from(0xC000_0000 + i);
-            let from = SocketAddr::new(IpAddr::V4(ip), 2055);
-            c.datagram(from, &v9_rate(10), &mut out).unwrap();
-        }
-        assert_eq!(c.stats.options_records, n as u64, "{:?}", c.stats);
-        assert_eq!(c.rates().len(), MAX_EXPORTERS);
-        assert_eq!(c.stats.exporters_forgotten, 100);
-        // The latest are kept, the first forgotten.
-        let last = IpAddr::V4(std::net::Ipv4Addr::from(0xC000_0000 + n - 1));
-        assert_eq!(c.rate_of(last, None), 10);
-        let first = IpAddr::V4(std::net::Ipv4Addr::from(0xC000_0000u32));
-        assert_eq!(c.rate_of(first, None), 1, "forgotten: the fallback");
-    }
-}
+mod tests;
