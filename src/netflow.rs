@@ -276,6 +276,24 @@ impl Collector {
         v
     }
 
+    /// Data flowsets that were not (and, at the end of the run, will never be) decoded:
+    /// those that came without their template and did not fit the wait, those dropped from
+    /// it (expired, evicted, or not decodable with the template that came), and those still
+    /// waiting. A loss, counted by flowset (what the datagram said of its records).
+    pub fn data_without_template(&self) -> u64 {
+        let (mut held, mut lost) = (0, 0);
+        let mut add = |i: &netflow_parser::ParserCacheInfo| {
+            for c in [&i.v9, &i.ipfix] {
+                held += c.metrics.pending_cached;
+                lost += c.metrics.pending_dropped + c.metrics.pending_replay_failed;
+                lost += c.pending_flow_count as u64;
+            }
+        };
+        self.parser.v9_info().iter().for_each(|(_, i)| add(i));
+        self.parser.ipfix_info().iter().for_each(|(_, i)| add(i));
+        self.stats.no_template.saturating_sub(held) + lost
+    }
+
     /// Decode one datagram from `from`; its flows are appended to `out`. An error (the
     /// datagram or its tail was malformed) is counted and returned; flows decoded before it
     /// are kept.

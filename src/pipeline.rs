@@ -600,6 +600,7 @@ pub fn run<S: AlertSink + 'static>(
     summary.kernel_drops = sstats.kernel_drops;
     summary.interface_drops = sstats.interface_drops;
     summary.datagram_drops = sstats.datagram_drops;
+    summary.data_without_template = sstats.data_without_template;
     summary.malformed_input = sstats.malformed;
     summary.flow_export = source.flow_export();
     if let Some(t) = &tel {

@@ -93,13 +93,14 @@ pub fn render(t: &Telemetry) -> String {
     );
     m.counter(
         "drops",
-        "Records dropped before the engine: by the kernel, the interface, a full shard queue, flow datagrams the collector could not queue",
+        "Records dropped before the engine: by the kernel, the interface, a full shard queue, flow datagrams the collector could not queue, flow data whose template never came",
         &by(
             "kind",
             &[
                 ("kernel", s.kernel_drops),
                 ("interface", s.interface_drops),
                 ("datagram", s.datagram_drops),
+                ("no_template", s.data_without_template),
                 ("queue", c.queue_drops.load(Relaxed).max(s.queue_drops)),
             ],
         ),

@@ -91,6 +91,9 @@ pub struct Summary {
     pub interface_drops: u64,
     /// Flow datagrams the collector could not queue (`collect`).
     pub datagram_drops: u64,
+    /// Flow data (v9 / IPFIX flowsets) never decoded because its template never came, or
+    /// the wait for it overflowed (`collect`; while running, what still waits too).
+    pub data_without_template: u64,
     /// Inputs a source skipped as malformed (e.g. bad Kafka records).
     pub malformed_input: u64,
     pub keys_peak: u64,
@@ -130,7 +133,7 @@ impl Summary {
     /// layer errors, link types not decoded). State kept in bounds under attack (evicted
     /// keys, conversations not tracked) is not in it: those records were still counted by
     /// every window; the summary shows those counts apart.
-    pub fn losses(&self) -> [(&'static str, u64); 11] {
+    pub fn losses(&self) -> [(&'static str, u64); 12] {
         let d = &self.decode;
         [
             ("late", self.late_packets),
@@ -140,6 +143,7 @@ impl Summary {
             ("kernel drops", self.kernel_drops),
             ("interface drops", self.interface_drops),
             ("datagram drops", self.datagram_drops),
+            ("flow data without template", self.data_without_template),
             ("malformed input", self.malformed_input),
             ("link errors", d.link_errors),
             ("network errors", d.network_errors),
@@ -265,13 +269,14 @@ impl fmt::Display for Summary {
         }
         writeln!(
             f,
-            "  drops        queue {} (waits {}), kernel {}, interface {}, datagrams {}; malformed input {}",
+            "  drops        queue {} (waits {}), kernel {}, interface {}, datagrams {}; malformed input {}; flow data without template {}",
             self.queue_drops,
             self.queue_waits,
             self.kernel_drops,
             self.interface_drops,
             self.datagram_drops,
-            self.malformed_input
+            self.malformed_input,
+            self.data_without_template
         )?;
         writeln!(
             f,

@@ -146,6 +146,7 @@ fn data_before_its_template_waits_for_it() {
     let _ = c.datagram(from, &v9(false, true), &mut flows);
     assert!(flows.is_empty());
     assert_eq!(c.templates()[0].waiting, 1, "{:?}", c.templates());
+    assert_eq!(c.data_without_template(), 1, "waiting: not decoded yet");
     c.datagram(from, &v9(true, false), &mut flows).unwrap();
     assert_eq!(flows.len(), 1, "decoded once the template came: {flows:?}");
     let f = &flows[0];
@@ -154,4 +155,11 @@ fn data_before_its_template_waits_for_it() {
         (40000, 22, 1, 0x02)
     );
     assert_eq!(c.templates()[0].waiting, 0);
+    assert_eq!(c.data_without_template(), 0, "decoded: nothing lost");
+    // Data whose template never comes is a loss.
+    let mut c = Collector::new(1);
+    let _ = c.datagram(from, &v9(false, true), &mut flows);
+    let other: SocketAddr = "192.0.2.10:2055".parse().unwrap();
+    let _ = c.datagram(other, &v9(false, true), &mut flows);
+    assert_eq!(c.data_without_template(), 2);
 }

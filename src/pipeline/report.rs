@@ -49,6 +49,7 @@ impl Publisher {
         s.kernel_drops = s.kernel_drops.max(source.kernel_drops);
         s.interface_drops = s.interface_drops.max(source.interface_drops);
         s.datagram_drops = s.datagram_drops.max(source.datagram_drops);
+        s.data_without_template = source.data_without_template;
         s.malformed_input = s.malformed_input.max(source.malformed);
         s.queue_drops = s.queue_drops.max(queue_drops);
         t.counters

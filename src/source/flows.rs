@@ -134,6 +134,7 @@ impl PacketSource for FlowSource {
             malformed: self.collector.stats.malformed_datagrams + self.collector.sflow.undecoded,
             datagram_drops: self.dropped.load(Ordering::Relaxed),
             kernel_drops: self.kernel_dropped.load(Ordering::Relaxed),
+            data_without_template: self.collector.data_without_template(),
             ..Default::default()
         }
     }

@@ -82,6 +82,8 @@ pub struct SourceStats {
     pub malformed: u64,
     /// Flow datagrams the collector's receiver could not queue (the engine lagged).
     pub datagram_drops: u64,
+    /// Flow data never decoded: its template never came (`netflow::Collector::data_without_template`).
+    pub data_without_template: u64,
 }
 
 /// Anything that yields packets in (roughly) capture order.
