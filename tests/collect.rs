@@ -79,19 +79,6 @@ fn sigint_and_wait(c: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-/// (rule, key) of every alert in `file`, each checked against the EVE schema.
-fn alerts(file: &Path) -> BTreeSet<(String, String)> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let j = common::eve::alert(l);
-            let key = common::key_of(&j).as_str().unwrap_or("").to_string();
-            (j["alert"]["rule"].as_str().unwrap().to_string(), key)
-        })
-        .collect()
-}
-
 fn replay_alerts(pcap: &Path, dir: &Path) -> BTreeSet<(String, String)> {
     let out = dir.join("replay.jsonl");
     let st = Command::new(BIN)
@@ -101,7 +88,7 @@ fn replay_alerts(pcap: &Path, dir: &Path) -> BTreeSet<(String, String)> {
         .status()
         .unwrap();
     assert!(st.success());
-    alerts(&out)
+    common::eve::rule_keys(&out)
 }
 
 /// The demo through softflowd `version` (sampling 1 in `rate`) and `collect`: its alerts
@@ -133,7 +120,7 @@ fn finish(c: &mut Child, dir: &Path) -> (BTreeSet<(String, String)>, Value) {
     let s: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["lost_records"], 0, "{s}");
-    (alerts(&dir.join("alerts.jsonl")), s)
+    (common::eve::rule_keys(&dir.join("alerts.jsonl")), s)
 }
 
 #[test]
@@ -314,12 +301,23 @@ fn through_pmacct(
     // signals its process group, which stopped the plugin of another one running beside it.
     static PMACCT: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let one = PMACCT.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new("pmacctd")
+    let child = Command::new("pmacctd")
         .arg("-f")
         .arg(&file)
         .process_group(0)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run pmacctd");
+    let group = child.id() as i32;
+    let out = child.wait_with_output().expect("run pmacctd");
+    // Its plugin (a process of the same group) may still be sending its last datagrams,
+    // later on a loaded machine: wait until the group is gone.
+    let t0 = Instant::now();
+    // SAFETY: kill with signal 0 only checks that the process group exists.
+    while unsafe { libc::kill(-group, 0) } == 0 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(one);
     // At the end of a capture file pmacctd 1.7.7 sometimes finds its plugin already gone
     // ("no more plugins active") and exits 1 after a complete export: what arrived is

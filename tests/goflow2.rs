@@ -163,19 +163,6 @@ fn produce(brokers: &str, topic: &str, messages: &[(Vec<u8>, &[u8])]) {
     p.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// (rule, key) of every alert in `file`, each checked against the EVE schema.
-fn alerts(file: &Path) -> BTreeSet<(String, String)> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let j = common::eve::alert(l);
-            let key = common::key_of(&j).as_str().unwrap_or("").to_string();
-            (j["alert"]["rule"].as_str().unwrap().to_string(), key)
-        })
-        .collect()
-}
-
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().expect("running flowsentry");
     assert!(
@@ -220,7 +207,7 @@ fn consume(
             .arg(&summary),
     );
     let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    (alerts(&out), s)
+    (common::eve::rule_keys(&out), s)
 }
 
 #[test]
@@ -240,7 +227,7 @@ fn goflow2_flows_from_kafka_give_the_replay_alerts() {
             .arg(&replay)
             .arg(common::repo().join("captures/demo.pcap")),
     );
-    let want = alerts(&replay);
+    let want = common::eve::rule_keys(&replay);
     assert_eq!(want.len(), 6, "{want:?}");
 
     assert_eq!(

@@ -41,3 +41,16 @@ pub fn alert(line: &str) -> Value {
     }
     v
 }
+
+/// (rule, key) of every alert in the JSONL `file`, each checked against the EVE schema.
+pub fn rule_keys(file: &std::path::Path) -> std::collections::BTreeSet<(String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let j = alert(l);
+            let key = super::key_of(&j).as_str().unwrap_or("").to_string();
+            (j["alert"]["rule"].as_str().unwrap().to_string(), key)
+        })
+        .collect()
+}
