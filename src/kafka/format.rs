@@ -48,12 +48,8 @@ impl Format {
             .map_or("?", |(n, _)| n)
     }
 
-    /// Whether the messages hold flows (in no time order: they need `--lateness`).
-    pub fn is_flows(&self) -> bool {
-        *self != Format::Packets
-    }
-
-    /// Decode one message value into `out` (sorted by time when it holds flows).
+    /// Decode one message value into `out`. A flow message's records come out in time order
+    /// (`flow::weighted_all` sorts the ones it adds).
     pub fn decode(
         &self,
         value: &[u8],
@@ -71,8 +67,6 @@ impl Format {
             Format::Goflow2 => strings(goflow::decode_protobuf(value, batch_ns, out)),
             Format::Goflow2Json => strings(goflow::decode_json(value, batch_ns, out)),
         };
-        // Flows of one message come in no time order.
-        out.sort_by_key(|r| r.0.ts_ns);
         let first = errors.first()?.clone();
         Some(Malformed {
             count: errors.len() as u64,
