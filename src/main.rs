@@ -300,7 +300,7 @@ struct SynthArgs {
     labels: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Approximate packet count (bench scenario).
+    /// Approximate packet count (bench, many-clients, spoofed-million, scan-heavy).
     #[arg(long, value_name = "N")]
     packets: Option<u64>,
 }

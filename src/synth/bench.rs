@@ -128,18 +128,25 @@ pub fn plan(seed: u64, scale: Option<u64>) -> Plan {
     }
     attacks::spoofed_flood(&mut p, v4(10, 10, 10, 10), 80, 70 * SEC, 20_000, 15_000, 20);
 
-    // Benign clients: one lookup each, then weighted round-robin sessions until the budget is met.
-    let n = n_clients_guess as usize;
+    benign_clients(&mut p, &site, n_clients_guess, DURATION, target);
+    p.finish()
+}
+
+/// `n` benign clients (addresses from [`client_addr`]) over `[0, duration)`: one lookup
+/// each, pings from every 50th, then weighted round-robin sessions (at most
+/// [`MAX_SESSIONS`] a client) until the plan holds `target` packets. Labels them.
+pub(super) fn benign_clients(p: &mut Planner, site: &Site, n: u64, duration: u64, target: u64) {
+    let n = n as usize;
     let mut weight = vec![0u8; n];
     for (i, w) in weight.iter_mut().enumerate() {
         let c = client_addr(i as u64);
         *w = [1, 2, 2, 4][p.rng.below(4) as usize];
-        client_lookup(&mut p, &site, c, 0, DURATION);
+        client_lookup(p, site, c, 0, duration);
         if i % 50 == 7 {
             let dst = v4(203, 0, 113, 10 + (i % 48) as u8);
             let dst = if c.is_ipv6() { v6(2, 0x80) } else { dst };
-            let at = p.rng.range(0, DURATION - 5 * SEC);
-            pings(&mut p, c, dst, at, 3);
+            let at = p.rng.range(0, duration - 5 * SEC);
+            pings(p, c, dst, at, 3);
         }
     }
     let mut sessions = vec![0u8; n];
@@ -153,14 +160,7 @@ pub fn plan(seed: u64, scale: Option<u64>) -> Plan {
             if sessions[i] >= MAX_SESSIONS || !p.rng.chance(weight[i] as u64, 4) {
                 continue;
             }
-            client_session(
-                &mut p,
-                &site,
-                client_addr(i as u64),
-                0,
-                DURATION,
-                &mut auth[i],
-            );
+            client_session(p, site, client_addr(i as u64), 0, duration, &mut auth[i]);
             sessions[i] += 1;
             progressed = true;
         }
@@ -176,5 +176,4 @@ pub fn plan(seed: u64, scale: Option<u64>) -> Plan {
         };
         p.benign(client_addr(i), note);
     }
-    p.finish()
 }

@@ -18,6 +18,7 @@
 mod attacks;
 mod bench;
 mod flows;
+mod mixes;
 mod packet;
 mod plan;
 mod rng;
@@ -54,6 +55,9 @@ pub enum Scenario {
     UdpFlood,
     BruteForce,
     SpoofedFlood,
+    ManyClients,
+    SpoofedMillion,
+    ScanHeavy,
 }
 
 impl Scenario {
@@ -68,6 +72,9 @@ impl Scenario {
         Scenario::UdpFlood,
         Scenario::BruteForce,
         Scenario::SpoofedFlood,
+        Scenario::ManyClients,
+        Scenario::SpoofedMillion,
+        Scenario::ScanHeavy,
     ];
 
     /// Kebab-case name, as accepted by [`Scenario::from_name`].
@@ -83,7 +90,22 @@ impl Scenario {
             Scenario::UdpFlood => "udp-flood",
             Scenario::BruteForce => "brute-force",
             Scenario::SpoofedFlood => "spoofed-flood",
+            Scenario::ManyClients => "many-clients",
+            Scenario::SpoofedMillion => "spoofed-million",
+            Scenario::ScanHeavy => "scan-heavy",
         }
+    }
+
+    /// A large capture for throughput benchmarks (`--packets` sets its size), not a
+    /// detection scenario.
+    pub fn is_throughput_mix(&self) -> bool {
+        matches!(
+            self,
+            Scenario::Bench
+                | Scenario::ManyClients
+                | Scenario::SpoofedMillion
+                | Scenario::ScanHeavy
+        )
     }
 
     pub fn from_name(s: &str) -> Option<Scenario> {
@@ -121,6 +143,18 @@ impl Scenario {
                 "20,000 SYNs in 20 s to 10.10.10.10:80 from ~15,000 spoofed sources (1-2 each), \
                  light background"
             }
+            Scenario::ManyClients => {
+                "60 s, ~3M packets (--packets overrides): 20,000 clients, 50 web servers, one \
+                 DNS resolver, no attacker; for throughput tests"
+            }
+            Scenario::SpoofedMillion => {
+                "60 s, ~3M packets (--packets overrides): a SYN flood from 1,000,000 spoofed \
+                 sources (two SYNs each) at one victim, benign clients; for throughput tests"
+            }
+            Scenario::ScanHeavy => {
+                "60 s, ~3M packets (--packets overrides): 5,000 slow scanners (2 probes/s, \
+                 half port scans, half dark sweeps) among benign clients; for throughput tests"
+            }
         }
     }
 }
@@ -138,7 +172,8 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Capture time of the first packet, ns since the Unix epoch.
     pub start_ns: u64,
-    /// Approximate packet count for `bench`; `None` = scenario default. Ignored otherwise.
+    /// Approximate packet count for `bench` and the throughput mixes; `None` = scenario
+    /// default. Ignored otherwise.
     pub scale: Option<u64>,
 }
 
@@ -197,6 +232,9 @@ pub struct Label {
 fn make_plan(cfg: &SynthConfig) -> Plan {
     match cfg.scenario {
         Scenario::Bench => bench::plan(cfg.seed, cfg.scale),
+        Scenario::ManyClients => mixes::many_clients(cfg.seed, cfg.scale),
+        Scenario::SpoofedMillion => mixes::spoofed_million(cfg.seed, cfg.scale),
+        Scenario::ScanHeavy => mixes::scan_heavy(cfg.seed, cfg.scale),
         other => scenarios::plan(other, cfg.seed),
     }
 }

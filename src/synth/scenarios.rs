@@ -84,7 +84,12 @@ pub fn plan(scenario: Scenario, seed: u64) -> Plan {
         Scenario::Demo => demo(seed),
         Scenario::BenignCrowd => benign_crowd(seed),
         Scenario::SpoofedFlood => spoofed(seed),
-        Scenario::Bench => unreachable!("bench is planned by synth::bench"),
+        Scenario::Bench
+        | Scenario::ManyClients
+        | Scenario::SpoofedMillion
+        | Scenario::ScanHeavy => {
+            unreachable!("throughput mixes are planned by synth::bench and synth::mixes")
+        }
         single => single_attack(single, seed),
     }
 }

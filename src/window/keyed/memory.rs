@@ -129,7 +129,9 @@ impl<K: WindowKey> KeyedWindows<K> {
             .keys
             .values()
             .take(MEASURE_SAMPLE)
-            .fold((0usize, 0usize), |(b, c), e| (b + entry_heap_bytes(e), c + 1));
+            .fold((0usize, 0usize), |(b, c), e| {
+                (b + entry_heap_bytes(e), c + 1)
+            });
         if let Some(avg) = heap.checked_div(seen) {
             self.key_bytes = avg.max(std::mem::size_of::<crate::window::state::SpecState>());
         }
