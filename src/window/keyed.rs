@@ -267,6 +267,7 @@ impl<K: WindowKey> KeyedWindows<K> {
         entry.count(rec, batch);
         let states_before = entry.state.len();
         let mut dirty = 0u64;
+        let (mut held_now, mut held_before) = (0u64, 0u64);
         // The class table is built from packets; outcome records check every filter whole.
         let tabulated = !self.class_specs.is_empty() && rec.is_packet();
         let cand = if tabulated {
@@ -289,11 +290,14 @@ impl<K: WindowKey> KeyedWindows<K> {
             }
             let keep = self.local_keep[local];
             let st = entry.spec_state(local as u16);
+            let before = st.panes.held().0;
             st.panes.add(batch, rec, peer, keep);
             st.top_ports
                 .insert(rec.dst_port, batch as u32, rec.packets());
             st.top_peers.insert(peer, batch as u32, rec.packets());
             let (held, bytes) = st.panes.held();
+            // Packets this key's panes hold: the ring drops what no window can see.
+            (held_now, held_before) = (held_now + held, held_before + before);
             let big = bytes > held.saturating_mul(evaluate::MAX_IP_LEN);
             for &(gate, bit) in &self.local_gates[local] {
                 if big || held >= gate {
@@ -315,6 +319,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                 }
             }
         }
+        entry.held = entry.held + held_now - held_before;
         let added = entry.state.len() - states_before;
         if dirty != 0 {
             entry.dirty |= dirty;
@@ -424,11 +429,11 @@ impl<K: WindowKey> KeyedWindows<K> {
             if e.last_batch + h < end {
                 // Every window is empty: only running cooldowns are worth keeping.
                 e.dirty = 0;
-                e.retain_states(|st| st.cooling(end_ns));
                 for st in e.state.iter_mut() {
                     st.panes = Default::default();
                     st.sets = Default::default();
                 }
+                e.retain_states(|st| st.cooling(end_ns));
                 if e.state.is_empty() {
                     gone.push((*k, e.totals));
                     return false;
@@ -443,6 +448,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                         s.prune(end as u32, k as u32);
                     }
                 }
+                e.held = e.state.iter().map(|st| st.panes.held().0).sum();
             }
             true
         });

@@ -50,6 +50,11 @@ pub(super) struct KeyEntry {
     pub listed: bool,
     /// Bit s: `state` holds the state of local spec s (for s < 64).
     pub present: u64,
+    /// Packets held by the panes of all its states (kept in step with them, so eviction
+    /// orders keys without visiting their states).
+    pub held: u64,
+    /// The latest end of any cooldown of its states (0: none); kept in step with them.
+    pub cool_until: u64,
     /// Packets, bytes and SYNs in batch `cur_b` (the dashboard's "now" rates).
     pub cur_b: u64,
     pub cur_pkts: u32,
@@ -70,6 +75,8 @@ impl KeyEntry {
             evaluated: u64::MAX,
             listed: false,
             present: 0,
+            held: 0,
+            cool_until: 0,
             cur_b: batch,
             cur_pkts: 0,
             cur_syn: 0,
@@ -141,7 +148,8 @@ impl KeyEntry {
         &mut self.state[i]
     }
 
-    /// Keep only the states `keep` accepts (and the presence bits in step).
+    /// Keep only the states `keep` accepts (and the presence bits, held packets and
+    /// cooldown end in step).
     pub fn retain_states(&mut self, keep: impl FnMut(&SpecState) -> bool) {
         self.state.retain(keep);
         self.present = self
@@ -149,6 +157,18 @@ impl KeyEntry {
             .iter()
             .filter(|s| s.local < 64)
             .fold(0, |m, s| m | 1 << s.local);
+        self.recount();
+    }
+
+    /// Recompute `held` and `cool_until` from the states.
+    pub fn recount(&mut self) {
+        self.held = self.state.iter().map(|st| st.panes.held().0).sum();
+        self.cool_until = self
+            .state
+            .iter()
+            .flat_map(|st| st.cooldowns().iter().map(|c| c.1))
+            .max()
+            .unwrap_or(0);
     }
 }
 

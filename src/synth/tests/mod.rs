@@ -101,7 +101,7 @@ fn cfg(scenario: Scenario) -> SynthConfig {
 
 #[test]
 fn names_roundtrip() {
-    assert_eq!(Scenario::ALL.len(), 10);
+    assert_eq!(Scenario::ALL.len(), 13);
     for s in Scenario::ALL {
         assert_eq!(Scenario::from_name(s.name()), Some(*s));
         assert!(!s.describe().is_empty());
@@ -310,4 +310,41 @@ fn bench_full_timing() {
     let recs = read_pcap(&path);
     assert!(recs.windows(2).all(|w| w[0].ts_us <= w[1].ts_us));
     check_ground_truth(&s, &recs);
+}
+
+/// The throughput mixes reach their packet target (within one session) and have the
+/// shape their descriptions promise: distinct spoofed sources, one scanner per 600 packets.
+#[test]
+fn throughput_mixes_sizes() {
+    const N: u64 = 120_000;
+    for sc in [
+        Scenario::ManyClients,
+        Scenario::SpoofedMillion,
+        Scenario::ScanHeavy,
+    ] {
+        assert!(sc.is_throughput_mix());
+        let c = SynthConfig {
+            scale: Some(N),
+            ..cfg(sc)
+        };
+        let (sum, _, _) = gen_and_check(&c);
+        assert!((N..N + 100).contains(&sum.packets), "{sc}: {}", sum.packets);
+        let attackers = sum.labels.iter().filter(|l| l.role == "attacker").count() as u64;
+        let clients = sum
+            .labels
+            .iter()
+            .filter(|l| l.note.contains("client"))
+            .count() as u64;
+        match sc {
+            Scenario::ManyClients => assert_eq!((attackers, clients), (0, N / 150)),
+            // 40,000 spoofed sources, the victim labelled, 400 clients.
+            Scenario::SpoofedMillion => {
+                assert!(sum.sources >= N / 3 + 400, "{}", sum.sources);
+                assert!(sum.labels.iter().any(|l| l.role == "victim"));
+                assert_eq!(clients, N / 300);
+            }
+            _ => assert_eq!((attackers, clients), (N / 600, N / 300)),
+        }
+    }
+    assert!(!Scenario::Demo.is_throughput_mix());
 }

@@ -171,6 +171,7 @@ impl Due<'_> {
         }
         let (end, bns) = (self.end, self.batch_ns);
         let mut dirty = entry.dirty;
+        let mut cool_until = entry.cool_until;
         for &ri in &self.due {
             let bit = if ri < 64 { 1u64 << ri } else { 0 };
             if ri < 64 && want & bit == 0 {
@@ -272,8 +273,10 @@ impl Due<'_> {
                     continue;
                 }
                 cd.1 = end_ns + var.cooldown_ns;
+                cool_until = cool_until.max(cd.1);
             } else if var.cooldown_ns > 0 {
                 cooldown.push((ri16, end_ns + var.cooldown_ns));
+                cool_until = cool_until.max(end_ns + var.cooldown_ns);
             }
             if yielded {
                 // Reported by the rule yielded to: held back, and its cooldown runs as if
@@ -301,5 +304,6 @@ impl Due<'_> {
             });
         }
         entry.dirty = dirty;
+        entry.cool_until = cool_until;
     }
 }

@@ -40,13 +40,22 @@ impl<K: WindowKey> KeyedWindows<K> {
     /// deterministic.
     pub(super) fn evict(&mut self, for_state: bool) {
         let now = self.max_applied.unwrap_or(0) * self.cfg.batch_ns;
+        #[cfg(debug_assertions)]
+        for e in self.keys.values() {
+            let held: u64 = e.state.iter().map(|st| st.panes.held().0).sum();
+            let cool = e.state.iter().any(|st| st.cooling(now));
+            debug_assert_eq!((e.held, e.cool_until > now), (held, cool));
+        }
         let mut order: Vec<(bool, u64, u64, K)> = self
             .keys
             .iter()
             .map(|(k, e)| {
-                let keep = e.dirty != 0 || e.state.iter().any(|st| st.cooling(now));
-                let held = e.state.iter().map(|st| st.panes.held().0).sum();
-                (keep, held, e.totals.last_ns, *k)
+                (
+                    e.dirty != 0 || e.cool_until > now,
+                    e.held,
+                    e.totals.last_ns,
+                    *k,
+                )
             })
             .collect();
         let n = (order.len() / 8).max(1);

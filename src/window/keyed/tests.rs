@@ -336,7 +336,9 @@ fn state_sizes() {
     // 432 B since the outcome counters (5 x u32 in the newest pane) and three more distinct
     // sets (failed ports, failed hosts, source ports) joined; 384 B before.
     assert!(spec <= 440, "SpecState {spec} B");
-    assert!(entry <= 144, "map entry {entry} B");
+    // 152 B since a key keeps its held packets and latest cooldown end (eviction orders
+    // keys without visiting their states: 16 B for a quarter of a flood's time); 136 B before.
+    assert!(entry <= 152, "map entry {entry} B");
 }
 
 #[test]
