@@ -35,10 +35,11 @@ pub enum Metric {
     DistinctFailedHosts,
     DistinctSrcPorts,
     IcmpErrors,
+    DistinctFailedPairs,
 }
 
 impl Metric {
-    pub const COUNT: usize = 26;
+    pub const COUNT: usize = 27;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::Packets,
         Metric::Bytes,
@@ -66,6 +67,7 @@ impl Metric {
         Metric::DistinctFailedHosts,
         Metric::DistinctSrcPorts,
         Metric::IcmpErrors,
+        Metric::DistinctFailedPairs,
     ];
 
     /// Metrics read from the conversation stage's outcomes (a rule pack that reads none of
@@ -82,6 +84,7 @@ impl Metric {
                 | Metric::Trw
                 | Metric::DistinctFailedPorts
                 | Metric::DistinctFailedHosts
+                | Metric::DistinctFailedPairs
         )
     }
 
@@ -113,6 +116,7 @@ impl Metric {
             Metric::DistinctFailedHosts => "distinct_failed_hosts",
             Metric::DistinctSrcPorts => "distinct_src_ports",
             Metric::IcmpErrors => "icmp_errors",
+            Metric::DistinctFailedPairs => "distinct_failed_pairs",
         }
     }
 
@@ -154,6 +158,9 @@ impl Metric {
             Metric::DistinctFailedPorts => "distinct (protocol, destination port) of failed attempts",
             Metric::DistinctFailedHosts => "distinct destination addresses of failed attempts",
             Metric::DistinctSrcPorts => "distinct source ports",
+            Metric::DistinctFailedPairs => {
+                "distinct (destination address, protocol, port) of failed attempts: a block scan fails on many ports of each of many hosts, so it has several times more failed pairs than failed ports or failed hosts"
+            }
         }
     }
 
@@ -172,6 +179,7 @@ impl Metric {
             Metric::DistinctFailedPorts => Some(DistinctKind::FailedPorts),
             Metric::DistinctFailedHosts => Some(DistinctKind::FailedHosts),
             Metric::DistinctSrcPorts => Some(DistinctKind::SrcPorts),
+            Metric::DistinctFailedPairs => Some(DistinctKind::FailedPairs),
             _ => None,
         }
     }
@@ -195,10 +203,11 @@ pub enum DistinctKind {
     FailedPorts = 5,
     FailedHosts = 6,
     SrcPorts = 7,
+    FailedPairs = 8,
 }
 
 impl DistinctKind {
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     pub const ALL: [DistinctKind; DistinctKind::COUNT] = [
         DistinctKind::Ports,
         DistinctKind::Hosts,
@@ -208,6 +217,7 @@ impl DistinctKind {
         DistinctKind::FailedPorts,
         DistinctKind::FailedHosts,
         DistinctKind::SrcPorts,
+        DistinctKind::FailedPairs,
     ];
 }
 

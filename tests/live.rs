@@ -936,6 +936,7 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
     let net = VethNet::create();
     let sub = net.host_ip.split('.').nth(2).unwrap().to_string();
     let dark = format!("10.98.{sub}.0/24");
+    let dark_block = format!("10.98.{sub}.32/27");
     ip(&["-n", &net.ns, "route", "add", &dark, "via", &net.host_ip])
         .unwrap_or_else(|e| panic!("{e}"));
     let quick = ["-n", "-T5", "--max-retries", "0"];
@@ -954,12 +955,20 @@ fn live_nmap_scan_types_and_sweeps_are_named_by_their_family() {
         ("UDP ping sweep", vec!["-sn", "-PU40125"], "host_sweep"),
         ("SYN ping sweep", vec!["-sn", "-PS443"], "host_sweep"),
         ("ACK ping sweep", vec!["-sn", "-PA80"], "host_sweep"),
+        // 20 ports on each of 32 dark addresses, port by port across them: in its first
+        // second a sweep's shape, so host_sweep names it and block_scan yields (one label).
+        (
+            "block scan, port-major",
+            vec!["-sS", "-Pn", "-p", "1-20"],
+            "host_sweep",
+        ),
     ];
     let mut report = Vec::new();
     for (name, args, rule) in &cases {
         let mut fs = Flowsentry::start(&net.host_if, &[]);
-        let sweep = args.contains(&"-sn");
-        let target = if sweep {
+        let target = if args.contains(&"-Pn") {
+            dark_block.as_str()
+        } else if args.contains(&"-sn") {
             dark.as_str()
         } else {
             net.host_ip.as_str()
@@ -1022,6 +1031,7 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
     let sub = net.host_ip.split('.').nth(2).unwrap().to_string();
     let dark_net = format!("10.97.{sub}.0/24");
     let dark = format!("10.97.{sub}.7");
+    let dark_block = format!("10.97.{sub}.32/27");
     ip(&[
         "-n",
         &net.ns,
@@ -1042,9 +1052,9 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
     let _unroute = Unroute(dark_net.clone());
     let host_mac = mac_of(None, &net.host_if);
     let ns_mac = mac_of(Some(&net.ns), &net.ns_if);
-    let masscan = |ports: &str| -> Vec<String> {
+    let masscan_at = |target: &str, ports: &str| -> Vec<String> {
         [
-            net.host_ip.as_str(),
+            target,
             "-p",
             ports,
             "--rate",
@@ -1064,6 +1074,7 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
         .map(|s| s.to_string())
         .collect()
     };
+    let masscan = |ports: &str| masscan_at(&net.host_ip, ports);
     let flood = |args: &[&str], target: &str| -> Vec<String> {
         let mut v: Vec<String> = ["2", "hping3", "-n", "-q", "--flood"]
             .iter()
@@ -1089,6 +1100,15 @@ fn live_masscan_scans_and_hping3_floods_are_named_by_their_family() {
             "masscan",
             masscan("U:1-400"),
             "port_scan",
+            "src_ip",
+            net.ns_ip.clone(),
+        ),
+        (
+            // 20 ports on each of 32 dark addresses, in masscan's random order.
+            "masscan TCP block",
+            "masscan",
+            masscan_at(&dark_block, "1-20"),
+            "block_scan",
             "src_ip",
             net.ns_ip.clone(),
         ),

@@ -254,14 +254,22 @@ pub(super) fn element(kind: DistinctKind, r: &Record, peer: Addr) -> Option<u128
             DistinctKind::FailedHosts if event::is_failure(r.event) => {
                 return Some(r.dst.to_u128())
             }
-            DistinctKind::FailedPorts | DistinctKind::FailedHosts | DistinctKind::Conns => {
-                return None
+            DistinctKind::FailedPairs if event::is_failure(r.event) => {
+                let port = ((r.proto as u64) << 16) | r.dst_port as u64;
+                return Some(match r.dst.as_v4() {
+                    Some(o) => ((u32::from_be_bytes(o) as u128) << 24) | port as u128,
+                    None => mix(r.dst.fingerprint(), port) as u128,
+                });
             }
+            DistinctKind::FailedPorts
+            | DistinctKind::FailedHosts
+            | DistinctKind::FailedPairs
+            | DistinctKind::Conns => return None,
             _ => {}
         }
     }
     match kind {
-        DistinctKind::FailedPorts | DistinctKind::FailedHosts => None,
+        DistinctKind::FailedPorts | DistinctKind::FailedHosts | DistinctKind::FailedPairs => None,
         DistinctKind::SrcPorts => Some(r.src_port as u128),
         DistinctKind::Ports => Some(r.dst_port as u128),
         DistinctKind::Hosts => Some(r.dst.to_u128()),

@@ -38,7 +38,7 @@ Where each part lives (each module's docstring describes its classes, what they 
     reflection_devices.py  ssdp, ws_discovery, vpn_ike_openvpn, iot_coap_bacnet, burst_short,
                            sparse_sample
     floods.py              udp_flood_dst, icmp_flood_dst, fragment_flood_dst, syn_flood_spoofed
-    probes.py              ack_sweep_dark, fin_sweep_dark
+    probes.py              ack_sweep_dark, fin_sweep_dark, block_scan_tcp, block_scan_udp
     benign.py              bittorrent_p2p, cdn_browsing, traceroute, failing_client
     benign_infra.py        dns_resolver, nat_gateway, midstream_start, monitoring_poller,
                            mail_relay
@@ -121,6 +121,12 @@ CLASSES = [
     ("fin_sweep_dark", "attack", "sweep", probes.SCANNER, probes.gen_fin_sweep_dark,
      "bare FINs to port 443 of 1024 addresses in 4 s, resent once; 8 live hosts answer "
      "RST+ACK, the rest is dark"),
+    ("block_scan_tcp", "attack", "scan", probes.SCANNER, probes.gen_block_scan_tcp,
+     "SYN block scan (nmap -sS -Pn -p 1-40 over a /26): 2560 probes in 12 s; 9 live hosts "
+     "answer RST+ACK or SYN-ACK, the rest is dark"),
+    ("block_scan_udp", "attack", "scan", probes.SCANNER, probes.gen_block_scan_udp,
+     "UDP block scan (masscan -pU:1-60 style) of 32 addresses: 1920 probes in 8 s; 4 live "
+     "hosts answer rate-limited ICMP port unreachables (and DNS replies), the rest is dark"),
     ("bittorrent_p2p", "benign", None, None, benign.gen_bittorrent_p2p,
      "BitTorrent client 192.168.1.20: DHT with 240 nodes, uTP with 60 and TCP with 100 peers "
      "over 60 s; ~10% never answer, a few refuse"),
