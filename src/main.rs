@@ -149,7 +149,8 @@ struct EngineArgs {
     /// a day later). Records this far (plus --lateness) behind the newest one, 4 in a row,
     /// show the clock jumped back (merged files, a reset clock): the windows before the
     /// jump are closed and a new segment starts (warned, counted, exit status 3). 0s turns
-    /// both checks off. Kafka consume leaves it to its partitions.
+    /// both checks off. Kafka consume checks each partition for records ahead (its
+    /// records behind the watermark are late).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration_zero)]
     max_clock_skew: u64,
     /// Exit 0 even when records were lost (late, skewed, dropped, malformed); without it

@@ -602,6 +602,9 @@ pub fn run<S: AlertSink + 'static>(
     summary.datagram_drops = sstats.datagram_drops;
     summary.data_without_template = sstats.data_without_template;
     summary.malformed_input = sstats.malformed;
+    // The pipeline's guard is off for a source with its own watermark, which checks skew
+    // per partition.
+    summary.skewed += sstats.skewed;
     summary.flow_export = source.flow_export();
     if let Some(t) = &tel {
         store_counters(t, &summary, &dstats, drops, last_ts.unwrap_or(0));

@@ -85,6 +85,7 @@ pub fn consume_cmd(a: ConsumeArgs) -> Result<ExitCode> {
         horizon_ns: rules.max_window_ns(),
         idle_timeout: Duration::from_nanos(a.idle_timeout),
         partition_buffer: a.partition_buffer as usize,
+        max_skew_ns: cfg.max_skew_ns,
         ..KafkaSourceConfig::new(kcfg, &a.topic, &a.group)
     })?;
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

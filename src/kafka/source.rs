@@ -25,6 +25,11 @@
 //!   some open window may need (a record of batch `b` is needed until batch `b + w` closes,
 //!   `w` being the longest window in batches). After a crash or a rebalance the new owner
 //!   re-reads from there: alerts may repeat (with the same ids), none is lost.
+//! - **Clock skew per partition.** A record dated more than `max_skew_ns` after its
+//!   partition's newest is held until [`part::SKEW_CONFIRM`] records in a row show the
+//!   partition moved on, and dropped as skewed (counted, logged, a loss in the exit status)
+//!   when the partition's next record is back within its time or the partition ends: one
+//!   bad clock cannot move the watermark ahead and make every later record late.
 //! - **Bad records are skipped and counted** ([`SourceStats::malformed`]: a packet batch
 //!   counts once, a flow message once per bad flow in it) and, with a dead-letter topic,
 //!   copied there with headers `flowsentry-error` (the reason) and `flowsentry-origin`
@@ -93,6 +98,10 @@ pub struct KafkaSourceConfig {
     /// Records a partition may have buffered before it is paused (its fetching stops until
     /// half of them are handed out): what bounds the memory of a partition that runs ahead.
     pub partition_buffer: usize,
+    /// A record dated more than this after its partition's newest is held until the
+    /// partition follows it, and dropped as skewed if it does not (`--max-clock-skew`;
+    /// 0: no check).
+    pub max_skew_ns: u64,
 }
 
 impl KafkaSourceConfig {
@@ -109,6 +118,7 @@ impl KafkaSourceConfig {
             idle_timeout: Duration::from_secs(2),
             poll_timeout: Duration::from_millis(100),
             partition_buffer: DEFAULT_PARTITION_BUFFER,
+            max_skew_ns: 300_000_000_000,
         }
     }
 }
@@ -121,6 +131,8 @@ pub struct KafkaSourceStats {
     pub malformed: u64,
     pub dead_lettered: u64,
     pub dead_letter_failed: u64,
+    /// Records dropped as clock skew (far ahead of their partition, not followed).
+    pub skewed: u64,
     pub commits: u64,
     /// Times a partition that ran ahead was paused.
     pub pauses: u64,
@@ -348,7 +360,10 @@ impl KafkaSource {
     }
 
     fn mark_done(&mut self, p: i32) {
+        let mut skewed = 0;
         if let Some(part) = self.parts.get_mut(&p) {
+            // Records still held far ahead at the end never saw the partition follow them.
+            skewed = part.drop_held();
             if !part.done {
                 part.done = true;
                 let mut tpl = TopicPartitionList::new();
@@ -356,6 +371,7 @@ impl KafkaSource {
                 let _ = self.consumer.pause(&tpl);
             }
         }
+        self.count_skewed(p, skewed);
     }
 
     fn dead_letter(&mut self, key: Option<&[u8]>, value: &[u8], origin: &str, reason: &str) {
@@ -437,12 +453,34 @@ impl KafkaSource {
         let part = self.parts.entry(p).or_default();
         part.eof_at = None;
         part.msgs.push_back((off, scratch.len()));
-        part.buf.extend(scratch.drain(..));
+        let mut skewed = 0;
+        for rec in scratch.drain(..) {
+            skewed += part.admit(rec, off, self.cfg.max_skew_ns);
+        }
         part.settle();
         let pause = !part.paused && part.buf.len() > self.cfg.partition_buffer;
         self.scratch = scratch;
         if pause {
             self.set_paused(p, true);
+        }
+        self.count_skewed(p, skewed);
+    }
+
+    /// Count records of partition `p` dropped as skewed, and say so at each power of ten.
+    fn count_skewed(&mut self, p: i32, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let before = self.stats.skewed;
+        self.stats.skewed += n;
+        if crate::summary::new_decade(before, self.stats.skewed) {
+            tracing::warn!(
+                "kafka {}/{p}: {} records dropped so far as clock skew: dated more than \
+                 --max-clock-skew after their partition's newest record, and the records \
+                 after them were not",
+                self.cfg.topic,
+                self.stats.skewed
+            );
         }
     }
 
@@ -567,6 +605,7 @@ impl PacketSource for KafkaSource {
     fn stats(&mut self) -> SourceStats {
         SourceStats {
             malformed: self.stats.malformed,
+            skewed: self.stats.skewed,
             ..Default::default()
         }
     }

@@ -51,6 +51,7 @@ impl Publisher {
         s.datagram_drops = s.datagram_drops.max(source.datagram_drops);
         s.data_without_template = source.data_without_template;
         s.malformed_input = s.malformed_input.max(source.malformed);
+        s.skewed += source.skewed;
         s.queue_drops = s.queue_drops.max(queue_drops);
         t.counters
             .kernel_drops

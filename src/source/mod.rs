@@ -84,6 +84,8 @@ pub struct SourceStats {
     pub datagram_drops: u64,
     /// Flow data never decoded: its template never came (`netflow::Collector::data_without_template`).
     pub data_without_template: u64,
+    /// Records the source dropped as clock skew (a Kafka partition's, far ahead of it).
+    pub skewed: u64,
 }
 
 /// Anything that yields packets in (roughly) capture order.
