@@ -52,7 +52,7 @@ fn pack() -> String {
 }
 
 /// The pack after the edit: `udp_flood` changed (it can no longer fire on the demo; so
-/// `port_scan`, which yields to it, starts fresh too), `volume_twin` removed, `new_rule`
+/// `port_scan` and `block_scan`, which yield to it, start fresh too), `volume_twin` removed, `new_rule`
 /// added; everything else unchanged.
 fn edited() -> String {
     let p = flowsentry::rules::DEFAULT_RULES.to_string() + &volume("volume");
@@ -131,7 +131,9 @@ fn a_reload_keeps_the_windows_of_unchanged_rules() {
     assert_eq!(summary["rule_reloads"], 1, "{err}");
     assert!(err.contains("rules reloaded from"), "{err}");
     assert!(
-        err.contains("3 started fresh (port_scan, udp_flood, new_rule), 1 removed (volume_twin)"),
+        err.contains(
+            "4 started fresh (port_scan, block_scan, udp_flood, new_rule), 1 removed (volume_twin)"
+        ),
         "{err}"
     );
 
@@ -141,7 +143,7 @@ fn a_reload_keeps_the_windows_of_unchanged_rules() {
         .rules
         .iter()
         .map(|r| r.id.as_str())
-        .filter(|id| !["udp_flood", "port_scan"].contains(id))
+        .filter(|id| !["udp_flood", "port_scan", "block_scan"].contains(id))
         .chain(["volume"])
         .collect();
     let (b, g) = (of(&base, &unchanged), of(&got, &unchanged));

@@ -288,18 +288,7 @@ pub fn spoofed_flood(
         let src = v4(198, 18 + (x >> 16) as u8, o3, o4);
         let sport = p.rng.range(1024, 65535) as u16;
         if made < retx {
-            let delay_ms = if p.rng.chance(1, 2) { 1000 } else { 3000 };
-            let at = t0 + p.rng.below(secs * SEC - delay_ms as u64 * MS);
-            p.add(
-                at,
-                Kind::SynRetx {
-                    src,
-                    dst: victim,
-                    sport,
-                    dport: port,
-                    delay_ms,
-                },
-            );
+            spoofed_syn_retx(p, src, victim, sport, port, t0, secs);
         } else {
             let at = t0 + p.rng.below(secs * SEC);
             p.add(
@@ -318,4 +307,29 @@ pub fn spoofed_flood(
     let note = format!("{n_syn} spoofed SYNs to {victim}:{port} from {n_src} sources over {secs}s");
     p.label(victim, "victim", Some("syn_flood_dst"), "dst", note);
     t0 + secs * SEC
+}
+
+/// One spoofed SYN from `src:sport` to `victim:port` at a random time in `secs` seconds
+/// from `t0`, retransmitted 1 or 3 s later (never answered).
+pub fn spoofed_syn_retx(
+    p: &mut Planner,
+    src: IpAddr,
+    victim: IpAddr,
+    sport: u16,
+    port: u16,
+    t0: u64,
+    secs: u64,
+) {
+    let delay_ms = if p.rng.chance(1, 2) { 1000 } else { 3000 };
+    let at = t0 + p.rng.below(secs * SEC - delay_ms as u64 * MS);
+    p.add(
+        at,
+        Kind::SynRetx {
+            src,
+            dst: victim,
+            sport,
+            dport: port,
+            delay_ms,
+        },
+    );
 }

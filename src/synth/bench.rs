@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::attacks;
 use super::plan::{
-    client_lookup, client_session, pings, v4, v6, Plan, Planner, Service, Site, SEC,
+    client_lookup, client_session, pings, v4, v6, web_servers, Plan, Planner, Service, Site, SEC,
 };
 
 /// Default packet target for `bench` when `scale` is `None`.
@@ -54,13 +54,7 @@ pub fn plan(seed: u64, scale: Option<u64>) -> Plan {
     let mut p = Planner::with_capacity(seed, (target / 12) as usize + 1024);
 
     // Servers and resolvers.
-    let mut services: Vec<Service> = (0..48u8)
-        .map(|i| Service {
-            addr: v4(203, 0, 113, 10 + i),
-            ports: &[80, 443, 443, 443],
-            weight: 1 + (i as u32 % 5),
-        })
-        .collect();
+    let mut services = web_servers(48);
     services.push(Service {
         addr: v4(198, 51, 100, 25),
         ports: &[22, 25, 143, 993, 443],

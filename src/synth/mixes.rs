@@ -21,8 +21,7 @@ use std::net::IpAddr;
 
 use super::attacks;
 use super::bench::benign_clients;
-use super::flows::Kind;
-use super::plan::{v4, v6, Plan, Planner, Service, Site, SEC};
+use super::plan::{v4, v6, web_servers, Plan, Planner, Service, Site, SEC};
 
 /// Default packet target of every mix.
 pub const DEFAULT_PACKETS: u64 = 3_000_000;
@@ -32,13 +31,7 @@ const DURATION: u64 = 60 * SEC;
 /// 50 web servers (49 IPv4, 203.0.113.10-58, and one IPv6 for the IPv6 clients) and the
 /// given resolvers (each also reached over IPv6 by the IPv6 clients).
 fn web_site(resolvers: &[IpAddr]) -> Site {
-    let mut services: Vec<Service> = (0..49u8)
-        .map(|i| Service {
-            addr: v4(203, 0, 113, 10 + i),
-            ports: &[80, 443, 443, 443],
-            weight: 1 + (i as u32 % 5),
-        })
-        .collect();
+    let mut services = web_servers(49);
     services.push(Service {
         addr: v6(2, 0x80),
         ports: &[443, 443, 80],
@@ -92,18 +85,7 @@ fn wide_spoofed_flood(p: &mut Planner, victim: IpAddr, port: u16, t0: u64, n_src
         }
         let src = v4(172, 16 + (x >> 16) as u8, (x >> 8) as u8, o4);
         let sport = p.rng.range(1024, 65535) as u16;
-        let delay_ms = if p.rng.chance(1, 2) { 1000 } else { 3000 };
-        let at = t0 + p.rng.below(secs * SEC - delay_ms as u64 * 1_000_000);
-        p.add(
-            at,
-            Kind::SynRetx {
-                src,
-                dst: victim,
-                sport,
-                dport: port,
-                delay_ms,
-            },
-        );
+        attacks::spoofed_syn_retx(p, src, victim, sport, port, t0, secs);
         made += 1;
     }
     let note = format!("SYN flood at {victim}:{port} from {n_src} spoofed sources over {secs}s");

@@ -33,6 +33,18 @@ pub fn v6(net: u16, host: u16) -> IpAddr {
     IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, net, 0, 0, 0, 0, host))
 }
 
+/// `n` web servers, 203.0.113.10 on, serving 80 and (three times as often) 443, with
+/// popularity weights 1-5 in turn.
+pub fn web_servers(n: u8) -> Vec<Service> {
+    (0..n)
+        .map(|i| Service {
+            addr: v4(203, 0, 113, 10 + i),
+            ports: &[80, 443, 443, 443],
+            weight: 1 + (i as u32 % 5),
+        })
+        .collect()
+}
+
 pub fn is_auth_port(p: u16) -> bool {
     AUTH_PORTS.contains(&p)
 }
