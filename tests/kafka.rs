@@ -20,9 +20,9 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use flowsentry::kafka::wire;
-use flowsentry::record::{proto, tcp_flag, Addr, Record};
+use flowsentry::record::{proto, Addr, Record};
 
-use common::kafka::{broker, create_topic, producer, require_all, unique, BROKERS};
+use common::kafka::{broker, create_topic, producer, require_all, syn_probe, unique, BROKERS};
 
 macro_rules! broker_or_skip {
     () => {
@@ -103,22 +103,6 @@ fn publish(capture: &Path, topic: &str, partitions: u32) -> serde_json::Value {
             .arg(&summary),
     );
     json(&std::fs::read_to_string(summary).unwrap())
-}
-
-/// A SYN from `src` port 40000 to 10.9.9.9 `dst_port` (44 bytes of IP, 58 on the wire).
-fn syn_probe(ts_ns: u64, src: Addr, dst_port: u16) -> (Record, u32) {
-    let r = Record {
-        ts_ns,
-        src,
-        dst: Addr::v4([10, 9, 9, 9]),
-        src_port: 40000,
-        dst_port,
-        ip_len: 44,
-        proto: proto::TCP,
-        tcp_flags: tcp_flag::SYN,
-        ..Default::default()
-    };
-    (r, 58)
 }
 
 fn consume_cmd(topic: &str, group: &str, alerts: &Path, summary: &Path) -> Command {
@@ -677,29 +661,40 @@ fn broker_stopped_and_restarted_mid_run_loses_no_alert() {
         .and_then(|r| r.split('/').next())
         .expect("the metrics address in the log")
         .to_string();
+    // Read until the run ends: one failed request (a busy machine) must not end the
+    // watch early.
+    let ended = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch_ended = ended.clone();
     let most_waiting = std::thread::spawn(move || {
-        let mut most = 0.0f64;
-        while let Some((_, text)) = common::http::get(&at, "/metrics") {
-            let b = text
-                .lines()
-                .find_map(|l| l.strip_prefix("flowsentry_alert_sink_backlog "))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0);
-            most = most.max(b);
+        let (mut most, mut reads, mut failed) = (0.0f64, 0u32, 0u32);
+        while !watch_ended.load(std::sync::atomic::Ordering::Relaxed) {
+            match common::http::get(&at, "/metrics") {
+                Some((_, text)) => {
+                    reads += 1;
+                    let b = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("flowsentry_alert_sink_backlog "))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0.0);
+                    most = most.max(b);
+                }
+                None => failed += 1,
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        most
+        (most, reads, failed)
     });
     std::thread::sleep(Duration::from_secs(5));
     own.script("start");
     let st = child.wait().unwrap();
+    ended.store(true, std::sync::atomic::Ordering::Relaxed);
     log.extend(rx.try_iter());
     let log = log.join("\n");
     assert!(st.success(), "replay failed: {log}");
-    let most = most_waiting.join().unwrap();
+    let (most, reads, failed) = most_waiting.join().unwrap();
     assert!(
         most >= 1.0,
-        "/metrics never showed an alert waiting for the broker"
+        "/metrics never showed an alert waiting for the broker ({reads} reads, {failed} failed)"
     );
     assert!(
         stopped.elapsed() > Duration::from_secs(10),

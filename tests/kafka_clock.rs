@@ -11,27 +11,11 @@ use std::time::Duration;
 use rdkafka::producer::{BaseRecord, Producer};
 
 use flowsentry::kafka::wire;
-use flowsentry::record::{proto, tcp_flag, Addr, Record};
+use flowsentry::record::{Addr, Record};
 
-use common::kafka::{broker, create_topic, producer, unique, BROKERS};
+use common::kafka::{broker, create_topic, producer, syn_probe, unique, BROKERS};
 
 const S: u64 = 1_000_000_000;
-
-/// A SYN from 10.7.7.7 to 10.9.9.9 `dst_port` (a closed port: the scan's probes).
-fn probe(ts_ns: u64, dst_port: u16) -> (Record, u32) {
-    let r = Record {
-        ts_ns,
-        src: Addr::v4([10, 7, 7, 7]),
-        dst: Addr::v4([10, 9, 9, 9]),
-        src_port: 40000,
-        dst_port,
-        ip_len: 44,
-        proto: proto::TCP,
-        tcp_flags: tcp_flag::SYN,
-        ..Default::default()
-    };
-    (r, 58)
-}
 
 /// `consume --stop-at-end` of `topic`: exit code, summary, alert lines.
 fn consume(topic: &str, dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
@@ -74,7 +58,7 @@ fn one_record_a_day_ahead_is_dropped_as_skewed_not_the_records_after_it() {
     create_topic(BROKERS, &topic, 1);
     let t0 = 1_700_000_000 * S;
     let mut recs: Vec<(Record, u32)> = (0..300u64)
-        .map(|i| probe(t0 + i * 10_000_000, 1 + i as u16))
+        .map(|i| syn_probe(t0 + i * 10_000_000, Addr::v4([10, 7, 7, 7]), 1 + i as u16))
         .collect();
     recs[50].0.ts_ns = t0 + 86_400 * S;
     let p = producer(BROKERS);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::BaseProducer;
 
+use flowsentry::record::{proto, tcp_flag, Addr, Record};
+
 pub const BROKERS: &str = "127.0.0.1:9092";
 
 pub fn require_all() -> bool {
@@ -54,4 +56,21 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     let n = flowsentry::kafka::ensure_topic(&cfg, topic, partitions, Duration::from_secs(15))
         .expect("creating a topic");
     assert_eq!(n, partitions);
+}
+
+/// A SYN from `src` port 40000 to 10.9.9.9 `dst_port` (44 bytes of IP, 58 on the wire), as
+/// `kafka::wire` carries it.
+pub fn syn_probe(ts_ns: u64, src: Addr, dst_port: u16) -> (Record, u32) {
+    let r = Record {
+        ts_ns,
+        src,
+        dst: Addr::v4([10, 9, 9, 9]),
+        src_port: 40000,
+        dst_port,
+        ip_len: 44,
+        proto: proto::TCP,
+        tcp_flags: tcp_flag::SYN,
+        ..Default::default()
+    };
+    (r, 58)
 }
