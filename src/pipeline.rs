@@ -116,7 +116,7 @@ impl Default for PipelineConfig {
             report_every: None,
             source_watermark: false,
             conversation: ConversationConfig::default(),
-            max_skew_ns: 300_000_000_000,
+            max_skew_ns: crate::window::skew::DEFAULT_MAX_SKEW_NS,
             reload: None,
         }
     }

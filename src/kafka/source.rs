@@ -26,7 +26,7 @@
 //!   `w` being the longest window in batches). After a crash or a rebalance the new owner
 //!   re-reads from there: alerts may repeat (with the same ids), none is lost.
 //! - **Clock skew per partition.** A record dated more than `max_skew_ns` after its
-//!   partition's newest is held until [`part::SKEW_CONFIRM`] records in a row show the
+//!   partition's newest is held until [`crate::window::skew::CONFIRM`] records in a row show the
 //!   partition moved on, and dropped as skewed (counted, logged, a loss in the exit status)
 //!   when the partition's next record is back within its time or the partition ends: one
 //!   bad clock cannot move the watermark ahead and make every later record late.
@@ -118,7 +118,7 @@ impl KafkaSourceConfig {
             idle_timeout: Duration::from_secs(2),
             poll_timeout: Duration::from_millis(100),
             partition_buffer: DEFAULT_PARTITION_BUFFER,
-            max_skew_ns: 300_000_000_000,
+            max_skew_ns: crate::window::skew::DEFAULT_MAX_SKEW_NS,
         }
     }
 }

@@ -273,19 +273,9 @@ pub fn spoofed_flood(
 ) -> u64 {
     let n_src = n_src.min(120_000);
     let retx = n_syn.saturating_sub(n_src).min(n_src);
-    // (a*i + b) mod 2^17 with odd a is a permutation: distinct addresses without a set.
-    let a = p.rng.next_u32() | 1;
-    let b = p.rng.next_u32();
-    let mut i = 0u32;
-    let mut made = 0u32;
-    while made < n_src {
-        let x = (a.wrapping_mul(i).wrapping_add(b)) & 0x1_ffff;
-        i += 1;
-        let (o3, o4) = (((x >> 8) & 0xff) as u8, (x & 0xff) as u8);
-        if o4 == 0 || o4 == 255 {
-            continue;
-        }
-        let src = v4(198, 18 + (x >> 16) as u8, o3, o4);
+    let sources = spoofed_addrs(p, [198, 18], 17).take(n_src as usize);
+    for (made, src) in sources.enumerate() {
+        let made = made as u32;
         let sport = p.rng.range(1024, 65535) as u16;
         if made < retx {
             spoofed_syn_retx(p, src, victim, sport, port, t0, secs);
@@ -302,11 +292,23 @@ pub fn spoofed_flood(
                 },
             );
         }
-        made += 1;
     }
     let note = format!("{n_syn} spoofed SYNs to {victim}:{port} from {n_src} sources over {secs}s");
     p.label(victim, "victim", Some("syn_flood_dst"), "dst", note);
     t0 + secs * SEC
+}
+
+/// Distinct spoofed source addresses in `net[0].net[1].0.0/(32 - bits)`, hosts .1-.254, in
+/// a random order drawn from `p` (two numbers, drawn now): (a*i + b) mod 2^bits with odd a
+/// is a permutation, so they are distinct without a set. 254/256 of 2^bits in all.
+pub fn spoofed_addrs(p: &mut Planner, net: [u8; 2], bits: u32) -> impl Iterator<Item = IpAddr> {
+    let a = p.rng.next_u32() | 1;
+    let b = p.rng.next_u32();
+    let mask = (1u32 << bits) - 1;
+    (0..=mask)
+        .map(move |i| a.wrapping_mul(i).wrapping_add(b) & mask)
+        .filter(|x| !matches!(x & 0xff, 0 | 255))
+        .map(move |x| v4(net[0], net[1] + (x >> 16) as u8, (x >> 8) as u8, x as u8))
 }
 
 /// One spoofed SYN from `src:sport` to `victim:port` at a random time in `secs` seconds

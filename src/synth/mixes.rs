@@ -71,22 +71,9 @@ pub fn spoofed_million(seed: u64, scale: Option<u64>) -> Plan {
 /// over `secs` seconds. Labels the victim.
 fn wide_spoofed_flood(p: &mut Planner, victim: IpAddr, port: u16, t0: u64, n_src: u32, secs: u64) {
     let n_src = n_src.min(1_040_000);
-    // (a*i + b) mod 2^20 with odd a is a permutation: distinct addresses without a set.
-    let a = p.rng.next_u32() | 1;
-    let b = p.rng.next_u32();
-    let mut i = 0u32;
-    let mut made = 0u32;
-    while made < n_src {
-        let x = a.wrapping_mul(i).wrapping_add(b) & 0xf_ffff;
-        i += 1;
-        let o4 = (x & 0xff) as u8;
-        if o4 == 0 || o4 == 255 {
-            continue;
-        }
-        let src = v4(172, 16 + (x >> 16) as u8, (x >> 8) as u8, o4);
+    for src in attacks::spoofed_addrs(p, [172, 16], 20).take(n_src as usize) {
         let sport = p.rng.range(1024, 65535) as u16;
         attacks::spoofed_syn_retx(p, src, victim, sport, port, t0, secs);
-        made += 1;
     }
     let note = format!("SYN flood at {victim}:{port} from {n_src} spoofed sources over {secs}s");
     p.label(victim, "victim", Some("syn_flood_dst"), "dst", note);

@@ -448,7 +448,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                         s.prune(end as u32, k as u32);
                     }
                 }
-                e.held = e.state.iter().map(|st| st.panes.held().0).sum();
+                e.held = e.held_in_states();
             }
             true
         });

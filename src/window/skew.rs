@@ -29,6 +29,9 @@ use crate::record::Record;
 /// jumped.
 pub const CONFIRM: usize = 4;
 
+/// `--max-clock-skew`'s default: 5 minutes.
+pub const DEFAULT_MAX_SKEW_NS: u64 = 300_000_000_000;
+
 /// The stream's clock went back: from `from_ns` (the newest time before) to `to_ns` (the
 /// first record of the new time base).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -162,13 +162,22 @@ impl KeyEntry {
 
     /// Recompute `held` and `cool_until` from the states.
     pub fn recount(&mut self) {
-        self.held = self.state.iter().map(|st| st.panes.held().0).sum();
-        self.cool_until = self
-            .state
+        self.held = self.held_in_states();
+        self.cool_until = self.cool_until_in_states();
+    }
+
+    /// Packets the panes of all its states hold (what `held` keeps).
+    pub fn held_in_states(&self) -> u64 {
+        self.state.iter().map(|st| st.panes.held().0).sum()
+    }
+
+    /// The latest end of any cooldown of its states (what `cool_until` keeps).
+    pub fn cool_until_in_states(&self) -> u64 {
+        self.state
             .iter()
             .flat_map(|st| st.cooldowns().iter().map(|c| c.1))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
     }
 }
 

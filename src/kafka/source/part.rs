@@ -6,7 +6,7 @@
 //! out (or dropped as skewed), so `next_offset` never passes a record still buffered or
 //! held. Clock skew (`admit`, with `max_skew_ns` > 0): a record dated more than
 //! `max_skew_ns` after the newest record the partition let through is held, not buffered;
-//! once [`SKEW_CONFIRM`] records in a row are that far ahead the partition really moved on
+//! once [`CONFIRM`] records in a row (as for a capture) are that far ahead the partition really moved on
 //! and they are buffered in order; a record back within the partition's time drops the held
 //! ones as skewed. So one record with a bad clock cannot move the partition's frontier, and
 //! with it the watermark, a day ahead. Held records are always the partition's newest (a
@@ -16,10 +16,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::record::Record;
-
-/// Records in a row, all far ahead of their partition, that show its time really moved on
-/// (as `window::skew::CONFIRM` for a capture).
-pub(super) const SKEW_CONFIRM: usize = crate::window::skew::CONFIRM;
+use crate::window::skew::CONFIRM;
 
 /// The bookkeeping of one assigned partition.
 #[derive(Debug)]
@@ -86,7 +83,7 @@ impl Part {
                 .is_some_and(|n| ts > n.saturating_add(max_skew_ns));
         if ahead {
             self.held.push((rec, off));
-            if self.held.len() < SKEW_CONFIRM {
+            if self.held.len() < CONFIRM {
                 return 0;
             }
             // The partition moved on: its held records are its newest, in order.
@@ -187,7 +184,7 @@ mod tests {
         let mut part = Part::default();
         message(&mut part, 0, &[S]);
         // The next file of the stream, a day later: CONFIRM records in a row follow.
-        let later: Vec<u64> = (0..SKEW_CONFIRM as u64).map(|i| 86_400 * S + i).collect();
+        let later: Vec<u64> = (0..CONFIRM as u64).map(|i| 86_400 * S + i).collect();
         assert_eq!(message(&mut part, 1, &later[..2]), 0);
         assert_eq!(buffered(&part), vec![S], "held while unconfirmed");
         assert_eq!(message(&mut part, 2, &later[2..]), 0);

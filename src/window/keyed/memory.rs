@@ -42,9 +42,8 @@ impl<K: WindowKey> KeyedWindows<K> {
         let now = self.max_applied.unwrap_or(0) * self.cfg.batch_ns;
         #[cfg(debug_assertions)]
         for e in self.keys.values() {
-            let held: u64 = e.state.iter().map(|st| st.panes.held().0).sum();
             let cool = e.state.iter().any(|st| st.cooling(now));
-            debug_assert_eq!((e.held, e.cool_until > now), (held, cool));
+            debug_assert_eq!((e.held, e.cool_until > now), (e.held_in_states(), cool));
         }
         let mut order: Vec<(bool, u64, u64, K)> = self
             .keys
