@@ -205,10 +205,12 @@ fn admit(
     host: &Addr,
 ) -> bool {
     let n = per_host.entry(*host).or_insert(0);
-    if *n >= cfg.max_per_host {
-        if *n == cfg.max_per_host {
-            // Logged once per host (and counted); its further attempts only counted.
-            *n += 1;
+    if *n & !CAPPED >= cfg.max_per_host.min(!CAPPED) {
+        if *n & CAPPED == 0 {
+            // Logged once per host while it holds conversations (a busy server hovering
+            // at its cap is not logged at every release), and counted; its further
+            // attempts only counted.
+            *n |= CAPPED;
             stats.hosts_capped += 1;
             tracing::warn!(
                 host = %host,
@@ -222,6 +224,9 @@ fn admit(
     *n += 1;
     true
 }
+
+/// Set in a host's conversation count once it reached its cap (until it holds none).
+const CAPPED: u32 = 1 << 31;
 
 /// What `insert_vacant` updates besides the table.
 type Tracking<'a> = (
@@ -599,10 +604,12 @@ impl Conversations {
     fn release(&mut self, host: &Addr) {
         if let Entry::Occupied(mut e) = self.per_host.entry(*host) {
             let n = e.get_mut();
-            // A capped host (marked max + 1) is released to max - 1: it may start again.
-            *n = (*n).min(self.cfg.max_per_host).saturating_sub(1);
-            if *n == 0 {
+            // A capped host keeps its mark (it was logged) until it holds none.
+            let held = (*n & !CAPPED).saturating_sub(1);
+            if held == 0 {
                 e.remove();
+            } else {
+                *n = held | (*n & CAPPED);
             }
         }
     }

@@ -295,6 +295,32 @@ fn one_host_cannot_take_the_table() {
 }
 
 #[test]
+fn a_host_hovering_at_its_cap_counts_as_capped_once() {
+    let cfg = ConversationConfig {
+        max_per_host: 3,
+        ..Default::default()
+    };
+    let mut c = Conversations::new(cfg);
+    let syn = |sec: u64, port: u16| Record {
+        event: event::VIA_OUT,
+        ..tcp(sec * S, 1, 9, port, 80, SYN)
+    };
+    // Host 1's attempts go unanswered and time out after 2 s; it starts two a second from
+    // the third second on, so it reaches its cap, drops below it, and reaches it again
+    // (twice capped, counted and logged as one capped host).
+    c.ingest(&syn(1, 40000));
+    c.ingest(&syn(2, 40001));
+    for sec in 3..7u64 {
+        c.flush(sec * S + 1);
+        c.ingest(&syn(sec, 40000 + 2 * sec as u16));
+        c.ingest(&syn(sec, 40001 + 2 * sec as u16));
+    }
+    let st = c.stats();
+    assert_eq!((st.host_capped, st.hosts_capped), (2, 1), "{st:?}");
+    assert_eq!(c.per_host.get(&a(1)).map(|n| n & !CAPPED), Some(3));
+}
+
+#[test]
 fn a_full_table_drops_the_longest_idle_resolved_conversation_before_any_attempt() {
     let cfg = ConversationConfig {
         max_entries: 3,
