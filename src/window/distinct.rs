@@ -1,5 +1,5 @@
-//! Distinct sets over sliding windows: exact up to a bound (a few elements inline, then a
-//! hash map), then a sliding HyperLogLog.
+//! Distinct sets over sliding windows: exact up to a bound (one element inline, a few in a
+//! small array, then a hash map), then a sliding HyperLogLog.
 //!
 //! In: `(element, batch)` sightings (elements are 128-bit: an address, a port, or a tuple),
 //! in non-decreasing batch order per set (the shard applies a batch only once the watermark
@@ -104,21 +104,41 @@ impl Seen {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum DistinctSet {
-    /// A few elements, inline.
-    Small(SmallSet),
-    /// The elements, and the batch of the last pruning (pruning on overflow happens at most
-    /// once per batch, so a set hovering at the bound costs one scan per batch, not one per
-    /// insert).
-    Exact(FxHashMap<u128, Seen>, u32),
-    Sketch(Box<SlidingHll>),
+/// An element as two words (alignment 8: beside its [`Seen`], the set's tag fits in the
+/// gap, and the whole set is 32 bytes).
+type Words = [u64; 2];
+
+#[inline]
+fn words(elem: u128) -> Words {
+    [elem as u64, (elem >> 64) as u64]
 }
 
-impl Default for DistinctSet {
-    fn default() -> Self {
-        DistinctSet::Small(SmallSet::default())
-    }
+#[inline]
+fn elem_of(w: &Words) -> u128 {
+    w[0] as u128 | (w[1] as u128) << 64
+}
+
+/// An exact set past [`SMALL`] elements, and the batch of its last pruning (pruning on
+/// overflow happens at most once per batch, so a set hovering at the bound costs one scan
+/// per batch, not one per insert).
+#[derive(Debug, Clone, Default)]
+pub struct ExactSet {
+    map: FxHashMap<u128, Seen>,
+    pruned_at: u32,
+}
+
+/// A distinct set in tiers: nothing, one element inline (most keys of a flood or a sweep
+/// see one port and one host), then a few in a boxed array, a boxed hash map, a boxed
+/// sketch. The set itself is 32 bytes; larger tiers pay for their own heap.
+#[derive(Debug, Clone, Default)]
+pub enum DistinctSet {
+    #[default]
+    Empty,
+    /// One element and what the set knows of it.
+    One(Seen, Words),
+    Small(Box<SmallSet>),
+    Exact(Box<ExactSet>),
+    Sketch(Box<SlidingHll>),
 }
 
 impl DistinctSet {
@@ -126,17 +146,40 @@ impl DistinctSet {
     /// sketch (after dropping elements older than `horizon` batches).
     #[inline]
     pub fn insert(&mut self, elem: u128, batch: u32, bound: usize, horizon: u32) {
-        if let DistinctSet::Small(s) = self {
-            if s.insert(elem, batch) {
+        match self {
+            DistinctSet::Empty => {
+                *self = DistinctSet::One(Seen::new(batch), words(elem));
                 return;
             }
-            let mut map = FxHashMap::with_capacity_and_hasher(SMALL * 2, Default::default());
-            map.extend(s.items().iter().copied());
-            *self = DistinctSet::Exact(map, u32::MAX);
+            DistinctSet::One(seen, w) if elem_of(w) == elem => {
+                seen.last = batch;
+                seen.count = seen.count.saturating_add(1);
+                return;
+            }
+            DistinctSet::One(seen, w) => {
+                let mut small = Box::<SmallSet>::default();
+                small.insert(elem_of(w), seen.last);
+                small.items[0].1 = *seen;
+                small.insert(elem, batch);
+                *self = DistinctSet::Small(small);
+                return;
+            }
+            DistinctSet::Small(s) => {
+                if s.insert(elem, batch) {
+                    return;
+                }
+                let mut map = FxHashMap::with_capacity_and_hasher(SMALL * 2, Default::default());
+                map.extend(s.items().iter().copied());
+                *self = DistinctSet::Exact(Box::new(ExactSet {
+                    map,
+                    pruned_at: u32::MAX,
+                }));
+            }
+            _ => {}
         }
         match self {
-            DistinctSet::Small(_) => {}
-            DistinctSet::Exact(map, pruned_at) => {
+            DistinctSet::Exact(x) => {
+                let map = &mut x.map;
                 let e = map.entry(elem).or_insert(Seen {
                     last: batch,
                     first: batch,
@@ -145,8 +188,8 @@ impl DistinctSet {
                 e.last = batch;
                 e.count = e.count.saturating_add(1);
                 if map.len() > bound {
-                    if *pruned_at != batch {
-                        *pruned_at = batch;
+                    if x.pruned_at != batch {
+                        x.pruned_at = batch;
                         map.retain(|_, s| age(batch, s.last) < horizon);
                     }
                     if map.len() > bound {
@@ -163,20 +206,25 @@ impl DistinctSet {
                 }
             }
             DistinctSet::Sketch(h) => h.insert(elem, batch),
+            _ => {}
         }
     }
 
     /// Distinct elements seen in `[end - len, end)`.
     pub fn count(&self, end: u32, len: u32) -> u64 {
         match self {
+            DistinctSet::Empty => 0,
+            DistinctSet::One(seen, _) => in_window(end, len, seen.last) as u64,
             DistinctSet::Small(s) => s
                 .items()
                 .iter()
                 .filter(|(_, s)| in_window(end, len, s.last))
                 .count() as u64,
-            DistinctSet::Exact(map, _) => {
-                map.values().filter(|s| in_window(end, len, s.last)).count() as u64
-            }
+            DistinctSet::Exact(x) => x
+                .map
+                .values()
+                .filter(|s| in_window(end, len, s.last))
+                .count() as u64,
             DistinctSet::Sketch(h) => h.estimate(end, len),
         }
     }
@@ -185,9 +233,10 @@ impl DistinctSet {
     /// element first), with what is known of them; empty for a sketch.
     pub fn top(&self, end: u32, len: u32, n: usize) -> Vec<(u128, Seen)> {
         let mut v: Vec<(u128, Seen)> = match self {
+            DistinctSet::Empty | DistinctSet::Sketch(_) => return Vec::new(),
+            DistinctSet::One(seen, w) => vec![(elem_of(w), *seen)],
             DistinctSet::Small(s) => s.items().to_vec(),
-            DistinctSet::Exact(map, _) => map.iter().map(|(e, s)| (*e, *s)).collect(),
-            DistinctSet::Sketch(_) => return Vec::new(),
+            DistinctSet::Exact(x) => x.map.iter().map(|(e, s)| (*e, *s)).collect(),
         };
         v.retain(|(_, s)| in_window(end, len, s.last));
         v.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
@@ -198,8 +247,14 @@ impl DistinctSet {
     /// Drop what no window ending at or after `end` with length <= `horizon` can see.
     pub fn prune(&mut self, end: u32, horizon: u32) {
         match self {
+            DistinctSet::Empty => {}
+            DistinctSet::One(seen, _) => {
+                if age(end, seen.last) > horizon {
+                    *self = DistinctSet::Empty;
+                }
+            }
             DistinctSet::Small(s) => s.retain(|s| age(end, s.last) <= horizon),
-            DistinctSet::Exact(map, _) => map.retain(|_, s| age(end, s.last) <= horizon),
+            DistinctSet::Exact(x) => x.map.retain(|_, s| age(end, s.last) <= horizon),
             DistinctSet::Sketch(h) => h.prune(end, horizon),
         }
     }
@@ -210,20 +265,24 @@ impl DistinctSet {
 
     pub fn is_empty(&self) -> bool {
         match self {
+            DistinctSet::Empty => true,
+            DistinctSet::One(..) => false,
             DistinctSet::Small(s) => s.len == 0,
-            DistinctSet::Exact(map, _) => map.is_empty(),
+            DistinctSet::Exact(x) => x.map.is_empty(),
             DistinctSet::Sketch(h) => h.is_empty(),
         }
     }
 
-    /// Approximate heap bytes held.
+    /// Approximate heap bytes held (the set's own 32 bytes are its owner's).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            DistinctSet::Small(_) => 0,
-            DistinctSet::Exact(map, _) => {
-                map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1)
+            DistinctSet::Empty | DistinctSet::One(..) => 0,
+            DistinctSet::Small(_) => std::mem::size_of::<SmallSet>(),
+            DistinctSet::Exact(x) => {
+                std::mem::size_of::<ExactSet>()
+                    + x.map.capacity() * (std::mem::size_of::<(u128, Seen)>() + 1)
             }
-            DistinctSet::Sketch(h) => h.heap_bytes(),
+            DistinctSet::Sketch(h) => std::mem::size_of::<SlidingHll>() + h.heap_bytes(),
         }
     }
 }
@@ -338,6 +397,35 @@ mod tests {
         assert_eq!(top[1].0, 7);
         s.prune(10, 3);
         assert_eq!(s.count(10, 10), 4); // 7, 8, 9, 100
+    }
+
+    #[test]
+    fn tiers_keep_what_each_element_saw() {
+        assert_eq!(std::mem::size_of::<DistinctSet>(), 32);
+        let mut s = DistinctSet::default();
+        assert!(s.is_empty());
+        s.insert(7, 1, 1000, 100);
+        s.insert(7, 2, 1000, 100);
+        assert!(matches!(s, DistinctSet::One(..)));
+        assert_eq!(s.heap_bytes(), 0);
+        let seven = Seen {
+            last: 2,
+            first: 1,
+            count: 2,
+        };
+        assert_eq!(s.top(3, 3, 4), vec![(7, seven)]);
+        assert_eq!(s.count(3, 1), 1);
+        assert_eq!(s.count(2, 1), 0, "7 was last seen in batch 2");
+        // A second element moves both to the small array, the first with its history.
+        s.insert(u128::MAX - 1, 2, 1000, 100);
+        assert!(matches!(s, DistinctSet::Small(_)));
+        assert_eq!(s.top(3, 3, 4)[0], (7, seven));
+        assert_eq!(s.count(3, 2), 2);
+        // Pruning a lone element past the horizon empties the set.
+        let mut one = DistinctSet::default();
+        one.insert(9, 1, 1000, 100);
+        one.prune(5, 3);
+        assert!(one.is_empty());
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub struct KeyedWindows<K: WindowKey = Addr> {
     local_gates: Vec<Vec<(u64, u64)>>,
     /// Per local spec: its longest window in batches (how long its distinct sets are kept).
     local_keep: Vec<u64>,
+    /// Per local spec: the distinct counts its rules read (a new state gets a set each).
+    local_kinds: Vec<Vec<DistinctKind>>,
     keys: FxHashMap<K, KeyEntry>,
     /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
     /// repeated addresses; see `KeyEntry::evaluated`).
@@ -194,11 +196,19 @@ impl<K: WindowKey> KeyedWindows<K> {
             .iter()
             .map(|&s| (rules.spec_window_ns(s as usize) / b).max(1))
             .collect();
+        let local_kinds = specs
+            .iter()
+            .map(|&s| {
+                let spec = &rules.specs[s as usize];
+                DistinctKind::ALL.into_iter().filter(|&k| spec.needs(k)).collect()
+            })
+            .collect();
         let class_specs =
             Filter::class_table(specs.iter().map(|&s| &rules.specs[s as usize].filter));
         KeyedWindows {
             class_specs,
             local_keep,
+            local_kinds,
             local_gates,
             local_of,
             stage_rules,
@@ -289,7 +299,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                 continue;
             }
             let keep = self.local_keep[local];
-            let st = entry.spec_state(local as u16);
+            let st = entry.spec_state(local as u16, &self.local_kinds[local]);
             let before = st.panes.held().0;
             st.panes.add(batch, rec, peer, keep);
             st.top_ports
@@ -304,14 +314,11 @@ impl<K: WindowKey> KeyedWindows<K> {
                     dirty |= bit;
                 }
             }
-            for kind in DistinctKind::ALL {
-                if !spec.needs(kind) {
-                    continue;
-                }
-                let Some(elem) = super::state::element(kind, rec, peer) else {
+            for ks in st.sets.iter_mut() {
+                let Some(elem) = super::state::element(ks.kind, rec, peer) else {
                     continue;
                 };
-                let set = st.sets[kind as usize].get_or_insert_with(Default::default);
+                let set = &mut ks.set;
                 let was_sketch = set.is_sketch();
                 set.insert(elem, batch as u32, self.cfg.distinct_bound, keep as u32);
                 if !was_sketch && set.is_sketch() {
@@ -431,7 +438,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                 e.dirty = 0;
                 for st in e.state.iter_mut() {
                     st.panes = Default::default();
-                    st.sets = Default::default();
+                    st.clear_sets();
                 }
                 e.retain_states(|st| st.cooling(end_ns));
                 if e.state.is_empty() {
@@ -444,8 +451,8 @@ impl<K: WindowKey> KeyedWindows<K> {
                 for st in e.state.iter_mut() {
                     let k = keep[st.local as usize];
                     st.panes.prune(end, k);
-                    for s in st.sets.iter_mut().flatten() {
-                        s.prune(end as u32, k as u32);
+                    for s in st.sets.iter_mut() {
+                        s.set.prune(end as u32, k as u32);
                     }
                 }
                 e.held = e.held_in_states();
@@ -492,10 +499,10 @@ impl<K: WindowKey> KeyedWindows<K> {
             let mut ports = 0;
             let mut hosts = 0;
             for st in &e.state {
-                if let Some(s) = &st.sets[DistinctKind::Ports as usize] {
+                if let Some(s) = st.set(DistinctKind::Ports) {
                     ports = ports.max(s.count(end as u32, self.horizon_b as u32));
                 }
-                if let Some(s) = &st.sets[DistinctKind::Hosts as usize] {
+                if let Some(s) = st.set(DistinctKind::Hosts) {
                     hosts = hosts.max(s.count(end as u32, self.horizon_b as u32));
                 }
             }

@@ -133,14 +133,15 @@ impl KeyEntry {
         }
     }
 
-    /// The state of local spec `local`, created when missing.
+    /// The state of local spec `local`, created when missing with a set for each of
+    /// `kinds` (the distinct counts the spec's rules read).
     #[inline]
-    pub fn spec_state(&mut self, local: u16) -> &mut SpecState {
+    pub fn spec_state(&mut self, local: u16, kinds: &[DistinctKind]) -> &mut SpecState {
         let (i, there) = self.slot(local);
         if !there {
             // Grow by one: a state is large and a key has few.
             self.state.reserve_exact(1);
-            self.state.insert(i, SpecState::new(local));
+            self.state.insert(i, SpecState::new(local, kinds));
             if local < 64 {
                 self.present |= 1 << local;
             }
@@ -185,12 +186,20 @@ pub(super) struct SpecState {
     /// The stage's local index of the spec.
     pub local: u16,
     pub panes: PaneRing,
-    pub sets: [Option<Box<DistinctSet>>; DistinctKind::COUNT],
+    /// One set per distinct count the spec's rules read, in one allocation sized to them
+    /// (none when they read no distinct count).
+    pub sets: Box<[KindSet]>,
     /// Alert cooldowns and baselines: most keys never need them.
     pub extra: Option<Box<Extra>>,
     /// Evidence: the most frequent destination ports and peers.
     pub top_ports: TopK<u16>,
     pub top_peers: TopK<Addr>,
+}
+
+/// A distinct set and the kind of element it counts.
+pub(super) struct KindSet {
+    pub kind: DistinctKind,
+    pub set: DistinctSet,
 }
 
 #[derive(Default)]
@@ -202,14 +211,33 @@ pub(super) struct Extra {
 }
 
 impl SpecState {
-    fn new(local: u16) -> Self {
+    fn new(local: u16, kinds: &[DistinctKind]) -> Self {
         SpecState {
             local,
             panes: PaneRing::default(),
-            sets: Default::default(),
+            sets: kinds
+                .iter()
+                .map(|&kind| KindSet {
+                    kind,
+                    set: DistinctSet::Empty,
+                })
+                .collect(),
             extra: None,
             top_ports: TopK::default(),
             top_peers: TopK::default(),
+        }
+    }
+
+    /// The set counting `kind`, if the spec's rules read it.
+    #[inline]
+    pub fn set(&self, kind: DistinctKind) -> Option<&DistinctSet> {
+        self.sets.iter().find(|s| s.kind == kind).map(|s| &s.set)
+    }
+
+    /// Empty every set (the key's windows are all empty), keeping their allocation.
+    pub fn clear_sets(&mut self) {
+        for s in self.sets.iter_mut() {
+            s.set = DistinctSet::Empty;
         }
     }
 
@@ -245,7 +273,7 @@ pub(super) fn evidence(st: &SpecState, end: u64, batch_ns: u64) -> Evidence {
             .map(|e| (e.elem, e.count, since(e.since)))
             .collect(),
         approx: st.top_ports.approx || st.top_peers.approx,
-        sketched: st.sets.iter().flatten().any(|s| s.is_sketch()),
+        sketched: st.sets.iter().any(|s| s.set.is_sketch()),
     }
 }
 

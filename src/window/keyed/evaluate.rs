@@ -238,8 +238,8 @@ impl Due<'_> {
             }
             for m in var.reads {
                 if let Some(k) = m.distinct_kind() {
-                    let n = st.sets[k as usize]
-                        .as_ref()
+                    let n = st
+                        .set(k)
                         .map_or(0, |s| s.count(end as u32, t.window_b as u32));
                     v.set(*m, n as f64);
                 }

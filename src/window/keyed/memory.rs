@@ -165,12 +165,8 @@ fn entry_heap_bytes(e: &KeyEntry) -> usize {
         b += st.extra.as_ref().map_or(0, |x| {
             std::mem::size_of::<Extra>() + x.cooldown.capacity() * 16 + x.baselines.capacity() * 32
         });
-        b += st
-            .sets
-            .iter()
-            .flatten()
-            .map(|s| s.heap_bytes() + std::mem::size_of::<crate::window::DistinctSet>())
-            .sum::<usize>();
+        b += st.sets.len() * std::mem::size_of::<crate::window::state::KindSet>();
+        b += st.sets.iter().map(|s| s.set.heap_bytes()).sum::<usize>();
     }
     b
 }

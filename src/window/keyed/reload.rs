@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use super::KeyedWindows;
-use crate::metrics::DistinctKind;
+use crate::window::state::KindSet;
+use crate::window::DistinctSet;
 use crate::rules::{Carry, RuleSet};
 use crate::window::key::WindowKey;
 
@@ -35,12 +36,18 @@ impl<K: WindowKey> KeyedWindows<K> {
             for st in e.state.iter_mut() {
                 let l = local[st.local as usize].unwrap_or(u16::MAX);
                 st.local = l;
-                let spec = &next.rules.specs[next.specs[l as usize] as usize];
-                for kind in DistinctKind::ALL {
-                    if !spec.needs(kind) {
-                        st.sets[kind as usize] = None;
-                    }
-                }
+                // The sets the new spec reads, in its order: kept where the old one had them.
+                let mut old: Vec<KindSet> = std::mem::take(&mut st.sets).into_vec();
+                st.sets = next.local_kinds[l as usize]
+                    .iter()
+                    .map(|&kind| match old.iter().position(|s| s.kind == kind) {
+                        Some(i) => old.swap_remove(i),
+                        None => KindSet {
+                            kind,
+                            set: DistinctSet::Empty,
+                        },
+                    })
+                    .collect();
                 if let Some(x) = st.extra.as_mut() {
                     let to = |r: u16| carry.rule_of_old.get(r as usize).copied().flatten();
                     x.cooldown
