@@ -173,7 +173,7 @@ struct ShardReport {
     top: Vec<(Addr, Totals)>,
     state_bytes: usize,
     /// The most keyed state held at a watermark (`Parts::share` in the shard).
-    state_peak_bytes: usize,
+    peak: shard::Peak,
 }
 
 /// Run the whole job: read everything from `source`, write alerts to `sink`.
@@ -452,7 +452,8 @@ pub fn run<S: AlertSink + 'static>(
             if reads.is_multiple_of(1024) {
                 summary.skewed = skew.skewed();
                 if let Some(t) = &tel {
-                    store_counters(t, &summary, &dstats, reader.queue_drops, ts);
+                    let drops_skewed = (reader.queue_drops, publisher.source_skewed());
+                    store_counters(t, &summary, &dstats, drops_skewed, ts);
                     let q = reader.queue_drops;
                     publisher.publish(
                         t,
@@ -607,7 +608,8 @@ pub fn run<S: AlertSink + 'static>(
     summary.skewed += sstats.skewed;
     summary.flow_export = source.flow_export();
     if let Some(t) = &tel {
-        store_counters(t, &summary, &dstats, drops, last_ts.unwrap_or(0));
+        // The summary counts the source's skewed records by now.
+        store_counters(t, &summary, &dstats, (drops, 0), last_ts.unwrap_or(0));
         t.counters
             .kernel_drops
             .store(sstats.kernel_drops, Ordering::Relaxed);
@@ -621,12 +623,15 @@ pub fn run<S: AlertSink + 'static>(
     summary.alerts = m.alerts;
     summary.alerts_by_rule = m.by_rule;
     let mut tops: Vec<(Addr, Totals)> = Vec::new();
+    let (mut peak_window_bytes, mut peak_keys) = (0u64, 0u64);
     for r in &m.reports {
         summary.keys_peak += r.stats.keys_peak;
         summary.keys_expired += r.stats.keys_expired;
         summary.keys_evicted += r.stats.keys_evicted;
         summary.keys_evicted_for_state += r.stats.keys_evicted_for_state;
-        summary.state_peak_bytes += r.state_peak_bytes as u64;
+        summary.state_peak_bytes += r.peak.bytes as u64;
+        peak_window_bytes += r.peak.window_bytes as u64;
+        peak_keys += r.peak.keys;
         summary.sketched_sets += r.stats.sketched_sets;
         summary.suppressed_by_cooldown += r.stats.suppressed_by_cooldown;
         summary.yielded += r.stats.yielded;
@@ -640,6 +645,7 @@ pub fn run<S: AlertSink + 'static>(
         }
         tops.extend(r.top.iter().copied());
     }
+    summary.key_bytes_at_peak = peak_window_bytes.checked_div(peak_keys);
     tops.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
     summary.top_sources = tops
         .into_iter()

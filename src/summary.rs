@@ -107,6 +107,9 @@ pub struct Summary {
     /// peaks, estimated at each watermark; and the cap (`--max-state`).
     pub state_peak_bytes: u64,
     pub max_state_bytes: u64,
+    /// What a key cost at the state peak: the keyed stages' bytes then (map slots, spec
+    /// states, panes, sets) over their keys (none when no key was held).
+    pub key_bytes_at_peak: Option<u64>,
     /// The conversation stage (when a rule reads its outcomes): conversations held at most,
     /// attempts not tracked because the table was full, outcomes found.
     pub conversations: Option<crate::conversation::ConversationStats>,
@@ -281,7 +284,7 @@ impl fmt::Display for Summary {
         writeln!(
             f,
             "  keys         peak {}, expired {}, evicted {} ({} for --max-state); sketched sets {}; \
-             window state {}B; state peak {}B of {}B; peak RSS {}B",
+             window state {}B; state peak {}B of {}B ({}B a key); peak RSS {}B",
             self.keys_peak,
             self.keys_expired,
             self.keys_evicted,
@@ -290,6 +293,8 @@ impl fmt::Display for Summary {
             human(self.window_state_bytes as f64),
             human(self.state_peak_bytes as f64),
             human(self.max_state_bytes as f64),
+            self.key_bytes_at_peak
+                .map_or_else(|| "-".into(), |b| human(b as f64)),
             self.peak_rss_bytes.map(|b| human(b as f64)).unwrap_or_else(|| "?".into())
         )?;
         write!(f, "  alerts       {}", self.alerts)?;

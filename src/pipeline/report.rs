@@ -21,11 +21,22 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// [`PUBLISH_EVERY`].
 pub(super) struct Publisher {
     last: Option<Instant>,
+    /// Records the source dropped as skewed (a Kafka partition's clock check), as of the
+    /// last copy: the running counters add them to the reader's own.
+    source_skewed: u64,
 }
 
 impl Publisher {
     pub fn new() -> Self {
-        Publisher { last: None }
+        Publisher {
+            last: None,
+            source_skewed: 0,
+        }
+    }
+
+    /// Skewed records the source reported at the last copy.
+    pub fn source_skewed(&self) -> u64 {
+        self.source_skewed
     }
 
     /// Publish now if the last copy is older than [`PUBLISH_EVERY`].
@@ -52,32 +63,36 @@ impl Publisher {
         s.data_without_template = source.data_without_template;
         s.malformed_input = s.malformed_input.max(source.malformed);
         s.skewed += source.skewed;
+        self.source_skewed = source.skewed;
         s.queue_drops = s.queue_drops.max(queue_drops);
         t.counters
             .kernel_drops
             .store(s.kernel_drops, Ordering::Relaxed);
+        t.counters.late.store(out_of_time(&s), Ordering::Relaxed);
         t.publish_summary(s);
     }
 }
 
-/// Copy the reader's running counters to the dashboard's view.
+/// Records out of time: late ones, late copies (Kafka records for a destination's side),
+/// and skewed ones (dated far ahead), the reader's and the source's.
+fn out_of_time(s: &Summary) -> u64 {
+    s.late_packets + s.late_copies + s.skewed
+}
+
+/// Copy the reader's running counters to the dashboard's view; `source_skewed`: records
+/// the source dropped as skewed that `summary` does not count yet.
 pub(super) fn store_counters(
     t: &Telemetry,
     summary: &Summary,
     dstats: &DecodeStats,
-    queue_drops: u64,
+    (queue_drops, source_skewed): (u64, u64),
     capture_ns: u64,
 ) {
     let c = &t.counters;
     c.packets.store(summary.packets, Ordering::Relaxed);
     c.bytes.store(summary.bytes, Ordering::Relaxed);
     c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
-    // Late copies (Kafka records for a destination's side) are late records too, and
-    // skewed ones (dated far ahead) are out of time the other way.
-    c.late.store(
-        summary.late_packets + summary.late_copies + summary.skewed,
-        Ordering::Relaxed,
-    );
+    c.late.store(out_of_time(summary) + source_skewed, Ordering::Relaxed);
     c.queue_drops.store(queue_drops, Ordering::Relaxed);
     c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
 }
@@ -147,4 +162,32 @@ pub(super) fn update_progress(
         "{packets} packets, {:.2} Mpps",
         packets as f64 / secs / 1e6
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records a Kafka partition dropped as skewed show in the dashboard's running "late"
+    /// count, not only in the summary at the end and `/metrics`.
+    #[test]
+    fn the_running_late_count_includes_the_source_skewed_records() {
+        let t = Telemetry::new(1, Vec::new(), 1_000_000_000);
+        let mut summary = Summary {
+            late_packets: 2,
+            ..Default::default()
+        };
+        let dstats = DecodeStats::default();
+        let mut p = Publisher::new();
+        let source = SourceStats {
+            skewed: 3,
+            ..Default::default()
+        };
+        p.publish(&t, &summary, &dstats, || (source, None), 0);
+        assert_eq!(t.counters.late.load(Ordering::Relaxed), 5);
+        // The reader's next store keeps them.
+        summary.late_packets = 4;
+        store_counters(&t, &summary, &dstats, (0, p.source_skewed()), 0);
+        assert_eq!(t.counters.late.load(Ordering::Relaxed), 7);
+    }
 }

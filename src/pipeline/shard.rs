@@ -251,14 +251,36 @@ impl Parts {
 
     /// Close every batch after `last` up to `fin` one at a time, as during the run: the
     /// last outcomes then come in the order they are due, within the memory budget.
-    fn close_all(&mut self, fin: u64, last: Option<u64>, peak: &mut usize) -> Vec<Alert> {
+    fn close_all(&mut self, fin: u64, last: Option<u64>, peak: &mut Peak) -> Vec<Alert> {
         let mut alerts = Vec::new();
         let from = last.map_or(fin, |l| (l + 1).min(fin));
         for c in from..=fin {
             alerts.extend(self.close(c));
-            *peak = (*peak).max(self.share());
+            peak.share(self);
         }
         alerts
+    }
+}
+
+/// The most state a shard held at a watermark, and what its keyed stages held then: the
+/// bytes and keys that give the cost of a key where it matters, at the peak.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Peak {
+    pub bytes: usize,
+    pub window_bytes: usize,
+    pub keys: u64,
+}
+
+impl Peak {
+    /// Share the budget for the next batch (`Parts::share`) and keep the peak.
+    fn share(&mut self, parts: &mut Parts) -> usize {
+        let held = parts.share();
+        if held > self.bytes {
+            self.bytes = held;
+            self.window_bytes = parts.stages.iter().map(Stage::held_bytes).sum();
+            self.keys = parts.stages.iter().map(|s| s.stats().keys).sum();
+        }
+        held
     }
 }
 
@@ -273,7 +295,8 @@ pub(super) fn shard_loop(
 ) {
     let mut parts = Parts::new(rules, cfg, ccfg);
     let mut last: Option<u64> = None;
-    let mut peak = parts.share();
+    let mut peak = Peak::default();
+    peak.share(&mut parts);
     for msg in &rx {
         match msg {
             ToShard::Records(CONVERSATION_STAGE, mut v) => {
@@ -301,8 +324,7 @@ pub(super) fn shard_loop(
             ToShard::Watermark(c) => {
                 last = Some(c);
                 let alerts = parts.close(c);
-                let held = parts.share();
-                peak = peak.max(held);
+                let held = peak.share(&mut parts);
                 if let Some((t, i)) = &tel {
                     let stages = &parts.stages;
                     Stage::source(stages).publish(c, t);
@@ -343,10 +365,10 @@ pub(super) fn shard_loop(
                 };
                 let _ = tx.send(FromShard::Alerts(fin.unwrap_or(u64::MAX), alerts));
                 let state_bytes = parts.stages.iter().map(|k| k.state_bytes()).sum();
-                let held = parts.share();
+                peak.share(&mut parts);
                 let stages = &parts.stages;
                 let report = ShardReport {
-                    state_peak_bytes: peak.max(held),
+                    peak,
                     stats: totals(stages),
                     conversations: parts.conversations.as_ref().map(|c| c.stats()),
                     top: Stage::source(stages).top(10),

@@ -216,6 +216,12 @@ impl PaneRing {
         let mut c = Counters::default();
         c.add(r, peer);
         if batch > self.cur_b {
+            if self.older.capacity() == 0 {
+                // Room for one older pane only: most keys that see a second batch (a
+                // retransmission, a reply) see no third, and a first growth to four panes
+                // costs 448 B for each of a flood's spoofed sources.
+                self.older.reserve_exact(1);
+            }
             let old = std::mem::replace(&mut self.cur, c);
             self.older.push_back((self.cur_b, old));
             self.oldest = self.oldest.min(self.cur_b);
