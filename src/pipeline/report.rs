@@ -92,7 +92,8 @@ pub(super) fn store_counters(
     c.packets.store(summary.packets, Ordering::Relaxed);
     c.bytes.store(summary.bytes, Ordering::Relaxed);
     c.decode_errors.store(dstats.errors(), Ordering::Relaxed);
-    c.late.store(out_of_time(summary) + source_skewed, Ordering::Relaxed);
+    c.late
+        .store(out_of_time(summary) + source_skewed, Ordering::Relaxed);
     c.queue_drops.store(queue_drops, Ordering::Relaxed);
     c.capture_ns.fetch_max(capture_ns, Ordering::Relaxed);
 }

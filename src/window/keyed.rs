@@ -200,7 +200,10 @@ impl<K: WindowKey> KeyedWindows<K> {
             .iter()
             .map(|&s| {
                 let spec = &rules.specs[s as usize];
-                DistinctKind::ALL.into_iter().filter(|&k| spec.needs(k)).collect()
+                DistinctKind::ALL
+                    .into_iter()
+                    .filter(|&k| spec.needs(k))
+                    .collect()
             })
             .collect();
         let class_specs =

@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use super::KeyedWindows;
-use crate::window::state::KindSet;
-use crate::window::DistinctSet;
 use crate::rules::{Carry, RuleSet};
 use crate::window::key::WindowKey;
+use crate::window::state::KindSet;
+use crate::window::DistinctSet;
 
 impl<K: WindowKey> KeyedWindows<K> {
     /// Rebuild this stage for `rules` (already rebased against the running ones).
