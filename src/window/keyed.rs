@@ -12,6 +12,8 @@
 //! stage (`set_byte_limit`; bytes per key measured at each sweep). When either is reached
 //! the quietest eighth is evicted, counted: fewest packets in the windows first, and keys
 //! with a running cooldown (they alerted) or a rule near firing only after all others.
+//! A new key's first records wait on probation (`probation`) while they cannot bring any
+//! rule near firing: 217 B a key instead of an entry and its spec states.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::rules::{Filter, GroupBy, RuleSet};
 
 mod evaluate;
 mod memory;
+mod probation;
 mod reload;
 
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +121,11 @@ pub struct KeyedWindows<K: WindowKey = Addr> {
     /// Per local spec: the distinct counts its rules read (a new state gets a set each).
     local_kinds: Vec<Vec<DistinctKind>>,
     keys: FxHashMap<K, KeyEntry>,
+    /// New keys' first records, until the key could bring a rule near firing (see
+    /// `probation`); a key is in `keys` or here, never both.
+    probation: FxHashMap<K, probation::Probation>,
+    /// The fewest packets that bring any of the stage's rules near firing (0: no probation).
+    probation_gate: u64,
     /// Keys with dirty bits: the only ones an evaluation visits (may hold stale or
     /// repeated addresses; see `KeyEntry::evaluated`).
     active: Vec<K>,
@@ -208,6 +216,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             .collect();
         let class_specs =
             Filter::class_table(specs.iter().map(|&s| &rules.specs[s as usize].filter));
+        let probation_gate = Self::probation_gate(&rules, &stage_rules, &timing, b);
         KeyedWindows {
             class_specs,
             local_keep,
@@ -222,6 +231,8 @@ impl<K: WindowKey> KeyedWindows<K> {
             timing,
             horizon_b,
             keys: FxHashMap::default(),
+            probation: FxHashMap::default(),
+            probation_gate,
             active: Vec::new(),
             spare: Vec::new(),
             pending: BTreeMap::new(),
@@ -243,7 +254,7 @@ impl<K: WindowKey> KeyedWindows<K> {
 
     pub fn stats(&self) -> KeyedStats {
         let mut s = self.stats;
-        s.keys = self.keys.len() as u64;
+        s.keys = (self.keys.len() + self.probation.len()) as u64;
         s
     }
 
@@ -260,8 +271,19 @@ impl<K: WindowKey> KeyedWindows<K> {
     fn apply(&mut self, batch: u64, rec: &Record) {
         self.stats.records += 1;
         self.max_applied = Some(self.max_applied.map_or(batch, |m| m.max(batch)));
+        if self.probation_gate > 0 {
+            let (key, _) = K::of(self.group_by, rec);
+            if !self.keys.contains_key(&key) && self.hold_on_probation(key, rec) {
+                return;
+            }
+        }
+        self.apply_now(batch, rec);
+    }
+
+    /// Fold `rec` into its key's entry (made when missing).
+    fn apply_now(&mut self, batch: u64, rec: &Record) {
         let (key, peer) = K::of(self.group_by, rec);
-        let full_keys = self.keys.len() >= self.cfg.max_keys;
+        let full_keys = self.keys.len() + self.probation.len() >= self.cfg.max_keys;
         let mut full_bytes = self.bytes_with_one_more() > self.byte_limit;
         if self.keys.len() >= self.measure_at && !self.keys.contains_key(&key) {
             self.measure();
@@ -270,7 +292,7 @@ impl<K: WindowKey> KeyedWindows<K> {
         if (full_keys || full_bytes) && !self.keys.contains_key(&key) {
             self.evict(!full_keys);
         }
-        let n_keys = self.keys.len() as u64 + 1;
+        let n_keys = (self.keys.len() + self.probation.len()) as u64 + 1;
         let entry = self.keys.entry(key).or_insert_with(|| {
             if n_keys > self.stats.keys_peak {
                 self.stats.keys_peak = n_keys;
@@ -338,7 +360,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                 self.active.push(key);
             }
         }
-        if added > 0 && (self.keys.len() as u64) < n_keys {
+        if added > 0 && ((self.keys.len() + self.probation.len()) as u64) < n_keys {
             // A key already held grew (a new key's first state is in `key_bytes`): past
             // the limit, make room as a new key would.
             self.grown += added * std::mem::size_of::<super::state::SpecState>();
@@ -409,6 +431,9 @@ impl<K: WindowKey> KeyedWindows<K> {
         for (k, e) in keys {
             self.keep_top(k.addr(), e.totals);
         }
+        for (k, p) in std::mem::take(&mut self.probation) {
+            self.keep_top(k.addr(), p.totals());
+        }
         self.active.clear();
         self.pending.clear();
         self.closed = None;
@@ -466,6 +491,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             self.stats.keys_expired += 1;
             self.keep_top(k.addr(), t);
         }
+        self.expire_probation(end, h);
         // After a flood the map keeps its slots: give most back.
         if self.keys.capacity() > 1024 && self.keys.capacity() / 4 > self.keys.len() {
             self.keys.shrink_to(self.keys.len() * 2);
@@ -482,13 +508,17 @@ impl<K: WindowKey> KeyedWindows<K> {
         for (k, e) in &self.keys {
             all.entry(k.addr()).or_default().merge(&e.totals);
         }
+        for (k, p) in &self.probation {
+            all.entry(k.addr()).or_default().merge(&p.totals());
+        }
         let mut v: Vec<(Addr, Totals)> = all.into_iter().collect();
         v.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
     }
 
-    /// Publish the busiest keys of batch `end - 1` to the dashboard's view.
+    /// Publish the busiest keys of batch `end - 1` to the dashboard's view (keys on
+    /// probation, with three records at most, are never among them).
     pub fn publish(&self, end: u64, tel: &crate::telemetry::Telemetry) {
         let b = end.saturating_sub(1);
         let secs = self.cfg.batch_ns as f64 / 1e9;

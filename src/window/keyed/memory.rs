@@ -20,13 +20,38 @@ impl<K: WindowKey> KeyedWindows<K> {
         self.keys.capacity().saturating_mul(Self::SLOT_BYTES)
             + self.keys.len().saturating_mul(self.key_bytes)
             + self.grown
+            + self.probation_bytes(self.probation.capacity())
     }
 
-    /// What one more key would make [`Self::held_bytes`] (the map doubles when full).
+    /// The probation map's bytes at `cap` slots.
+    fn probation_bytes(&self, cap: usize) -> usize {
+        cap.saturating_mul(Self::PROBATION_SLOT_BYTES)
+    }
+
+    /// A map's capacity once it holds one more (it doubles when full).
+    fn cap_with_one_more(len: usize, cap: usize) -> usize {
+        if len < cap {
+            cap
+        } else {
+            (cap + 1).max(4) * 2
+        }
+    }
+
+    /// What one more key would make [`Self::held_bytes`].
     pub(super) fn bytes_with_one_more(&self) -> usize {
         let (len, cap) = (self.keys.len(), self.keys.capacity());
-        let cap = if len < cap { cap } else { (cap + 1).max(4) * 2 };
-        cap.saturating_mul(Self::SLOT_BYTES) + (len + 1).saturating_mul(self.key_bytes) + self.grown
+        let cap = Self::cap_with_one_more(len, cap);
+        cap.saturating_mul(Self::SLOT_BYTES)
+            + (len + 1).saturating_mul(self.key_bytes)
+            + self.grown
+            + self.probation_bytes(self.probation.capacity())
+    }
+
+    /// What one more key on probation would make [`Self::held_bytes`].
+    pub(super) fn bytes_with_one_on_probation(&self) -> usize {
+        let cap = Self::cap_with_one_more(self.probation.len(), self.probation.capacity());
+        self.held_bytes() - self.probation_bytes(self.probation.capacity())
+            + self.probation_bytes(cap)
     }
 
     /// Hold at most `bytes` of state from now on (new keys evict the quietest beyond it).
@@ -45,6 +70,7 @@ impl<K: WindowKey> KeyedWindows<K> {
             let cool = e.state.iter().any(|st| st.cooling(now));
             debug_assert_eq!((e.held, e.cool_until > now), (e.held_in_states(), cool));
         }
+        // Keys on probation hold at most three records below every gate: quiet keys.
         let mut order: Vec<(bool, u64, u64, K)> = self
             .keys
             .iter()
@@ -56,6 +82,11 @@ impl<K: WindowKey> KeyedWindows<K> {
                     *k,
                 )
             })
+            .chain(
+                self.probation
+                    .iter()
+                    .map(|(k, p)| (false, p.weight(), p.totals().last_ns, *k)),
+            )
             .collect();
         let n = (order.len() / 8).max(1);
         if n < order.len() {
@@ -63,11 +94,16 @@ impl<K: WindowKey> KeyedWindows<K> {
         }
         let before = self.stats.keys_evicted;
         for (_, _, _, k) in order.iter().take(n) {
-            if let Some(e) = self.keys.remove(k) {
-                self.keep_top(k.addr(), e.totals);
-                self.stats.keys_evicted += 1;
-                self.stats.keys_evicted_for_state += for_state as u64;
-            }
+            let totals = match self.keys.remove(k) {
+                Some(e) => e.totals,
+                None => match self.probation.remove(k) {
+                    Some(p) => p.totals(),
+                    None => continue,
+                },
+            };
+            self.keep_top(k.addr(), totals);
+            self.stats.keys_evicted += 1;
+            self.stats.keys_evicted_for_state += for_state as u64;
         }
         if for_state {
             // What the evicted keys held leaves `grown` too: measure what is left (one
@@ -150,6 +186,7 @@ impl<K: WindowKey> KeyedWindows<K> {
     pub fn state_bytes(&self) -> usize {
         self.keys.capacity() * Self::SLOT_BYTES
             + self.keys.values().map(entry_heap_bytes).sum::<usize>()
+            + self.probation_bytes(self.probation.capacity())
     }
 }
 

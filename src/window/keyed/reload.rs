@@ -19,6 +19,8 @@ use crate::window::DistinctSet;
 impl<K: WindowKey> KeyedWindows<K> {
     /// Rebuild this stage for `rules` (already rebased against the running ones).
     pub fn rebase(&mut self, rules: Arc<RuleSet>, carry: &Carry) {
+        // Keys on probation were below the old rules' gates, not the new ones'.
+        self.promote_all();
         let mut next = Self::keyed(rules, self.group_by, self.cfg);
         // Old local spec -> new local spec.
         let local: Vec<Option<u16>> = self

@@ -118,7 +118,16 @@ fn flood_with_one_attacker(kw: &mut KeyedWindows, limit: usize) -> Vec<Alert> {
         }
     }
     run_checked(kw, &recs, 0, |kw| {
-        assert!(kw.state_bytes() <= limit, "{} > {limit}", kw.state_bytes())
+        assert!(
+            kw.state_bytes() <= limit,
+            "{} > {limit} (keys {} of {}, probation {} of {}, held {})",
+            kw.state_bytes(),
+            kw.keys.len(),
+            kw.keys.capacity(),
+            kw.probation.len(),
+            kw.probation.capacity(),
+            kw.held_bytes()
+        )
     })
 }
 
@@ -345,10 +354,11 @@ fn state_sizes() {
 fn held_keys_that_grow_stay_within_the_byte_limit() {
     // Two specs: every source sends a SYN, then a second later a UDP datagram, so each held
     // key gains a second spec state without a new key being made (as outcomes do when
-    // they reach keys after their packets).
+    // they reach keys after their packets). One packet may fire a rule: no key waits on
+    // probation.
     let rs = rules(
-        "[[rule]]\nid='t'\nwindow='10s'\nfilter={proto='tcp'}\ncondition='packets >= 50'\n\
-         [[rule]]\nid='u'\nwindow='10s'\nfilter={proto='udp'}\ncondition='packets >= 50'\n",
+        "[[rule]]\nid='t'\nwindow='10s'\nfilter={proto='tcp'}\ncondition='packets >= 1e9 or syn >= 1'\n\
+         [[rule]]\nid='u'\nwindow='10s'\nfilter={proto='udp'}\ncondition='packets >= 1e9 or udp >= 1'\n",
     );
     let wide = KeyedConfig {
         max_keys: 1 << 20,
@@ -384,4 +394,81 @@ fn held_keys_that_grow_stay_within_the_byte_limit() {
     assert!(st.keys_evicted_for_state > 0, "{st:?}");
     let exact = kw.state_bytes();
     assert!(exact <= limit + limit / 16, "{exact} > {limit}: {st:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+    /// Probation changes no alert: many sources with one to a few records each (a flood's
+    /// spoofed sources, a sweep's targets) among a few busy ones give the same alerts, the
+    /// same evidence and the same top sources with new keys on probation as without, and
+    /// the keys on probation count as keys.
+    #[test]
+    fn probation_changes_no_alert(
+        raw in prop::collection::vec((0u64..40_000, 0u8..40, 0u8..6, 0u16..8, 0u16..4, any::<bool>()), 1..400),
+        lateness_ms in prop::sample::select(vec![0u64, 1500]),
+    ) {
+        let rs = rules(concat!(
+            "[[rule]]\nid='a'\nwindow='5s'\nslide='2s'\ncondition='syn >= 4 and distinct_dst_ports >= 3'\n",
+            "[[rule]]\nid='b'\nwindow='3s'\nslide='1s'\ncooldown=0\ncondition='packets >= 6 or distinct_dst_hosts >= 4'\n",
+            "[[rule]]\nid='c'\nwindow='7s'\nslide='1s'\ncooldown=0\ncondition='conn_attempts >= 3 and conn_attempts / max(distinct_dst_pairs, 1) >= 1.5'\n",
+        ));
+        let lat = lateness_ms * 1_000_000;
+        // Sources 0..3 are busy (every record of the raw list is theirs with odds 3 in 4);
+        // the rest send a record or two each.
+        let raw: Vec<Raw> = raw.into_iter().enumerate()
+            .map(|(i, (ms, s, d, p, sp, f))| (ms, if i % 4 == 0 { s } else { s % 3 }, d, p, sp, f))
+            .collect();
+        let recs = arrivals(&raw, lat);
+        let mut on = KeyedWindows::new(rs.clone(), GroupBy::Src, cfg());
+        prop_assert_eq!(on.probation_gate, 3);
+        let mut off = KeyedWindows::new(rs, GroupBy::Src, cfg());
+        off.probation_gate = 0;
+        let mut peak = 0;
+        let got = run_checked(&mut on, &recs, lat, |kw| peak = peak.max(kw.probation.len()));
+        let want = run(&mut off, &recs, lat);
+        prop_assert_eq!(fired(&got), fired(&want));
+        let ev = |a: &[Alert]| a.iter().map(|a| format!("{:?}", a.evidence)).collect::<Vec<_>>();
+        prop_assert_eq!(ev(&got), ev(&want));
+        prop_assert_eq!(on.top(10), off.top(10));
+        let (s1, s0) = (on.stats(), off.stats());
+        prop_assert_eq!((s1.records, s1.keys_expired), (s0.records, s0.keys_expired));
+        prop_assert!(s1.keys_peak >= s0.keys_peak.min(1));
+        prop_assert!(off.probation.is_empty());
+    }
+}
+
+/// (rule, key, window end, values) of each alert, in order.
+fn fired(a: &[Alert]) -> Vec<(u16, Addr, u64, String)> {
+    a.iter()
+        .map(|a| (a.rule, a.key, a.window_end_ns, format!("{:?}", a.values)))
+        .collect()
+}
+
+#[test]
+fn a_flood_of_one_packet_sources_waits_on_probation() {
+    // 1,000 sources send one SYN each; one source scans.
+    let rs =
+        rules("[[rule]]\nid='a'\nwindow='5s'\ncondition='syn >= 4 and distinct_dst_ports >= 3'\n");
+    let mut recs: Vec<Record> = (0..1000u32)
+        .map(|i| Record {
+            src: Addr::v4((0xAC10_0000 + i).to_be_bytes()),
+            ..syn(100 * S + i as u64 * 1000, 0, 1, 80, 1)
+        })
+        .collect();
+    recs.extend((0..10).map(|p| syn(100 * S + 2_000_000 + p * 1000, 9, 1, 1000 + p as u16, 7)));
+    let wide = KeyedConfig {
+        max_keys: 1 << 20,
+        ..cfg()
+    };
+    let mut kw = KeyedWindows::new(rs, GroupBy::Src, wide);
+    let alerts = run(&mut kw, &recs, 0);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].key, Addr::v4([10, 0, 0, 9]));
+    assert_eq!(kw.stats().keys, 1001);
+    assert_eq!(
+        kw.probation.len(),
+        1000,
+        "the one-packet sources never left probation"
+    );
+    assert_eq!(kw.keys.len(), 1);
 }
