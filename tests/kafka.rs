@@ -694,7 +694,7 @@ fn broker_stopped_and_restarted_mid_run_loses_no_alert() {
     let (most, reads, failed) = most_waiting.join().unwrap();
     assert!(
         most >= 1.0,
-        "/metrics never showed an alert waiting for the broker ({reads} reads, {failed} failed)"
+        "/metrics never showed an alert waiting for the broker ({reads} reads, {failed} failed): {log}"
     );
     assert!(
         stopped.elapsed() > Duration::from_secs(10),

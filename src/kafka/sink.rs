@@ -120,7 +120,14 @@ struct Pending {
     key: String,
     json: String,
     since: Instant,
+    /// Deliveries the broker refused so far (each refusal replaces the producer and sends
+    /// again, up to [`REFUSALS`], within the delivery bound).
+    refused: u8,
 }
+
+/// Refusals an alert survives: a broker restarted without its state refuses the old
+/// producer's writes once; an error that persists is not worth the whole delivery bound.
+const REFUSALS: u8 = 3;
 
 /// Writes alerts to a Kafka topic. See the module documentation for the guarantees.
 pub struct KafkaAlertSink {
@@ -143,6 +150,8 @@ pub struct KafkaAlertSink {
     /// Alerts written since the last checkpoint, kept until a checkpoint finds the topic
     /// where it should be (see [`KafkaAlertSink::verify_after_trouble`]).
     recent: Vec<(String, String)>,
+    /// A delivery was refused and will be retried: replace the producer first.
+    refused: bool,
 }
 
 impl KafkaAlertSink {
@@ -181,6 +190,7 @@ impl KafkaAlertSink {
             last_health: None,
             stop,
             recent: Vec::new(),
+            refused: false,
         })
     }
 
@@ -227,9 +237,18 @@ impl KafkaAlertSink {
             }
         }
         for (seq, e) in failed {
-            if self.unacked.remove(&seq).is_some() {
-                self.fail_one(e);
+            let Some(p) = self.unacked.get_mut(&seq) else {
+                continue;
+            };
+            if p.refused < REFUSALS && p.since.elapsed() < self.timeout {
+                // Kept: sent again by a fresh producer (`service`).
+                p.refused += 1;
+                self.refused = true;
+                tracing::warn!("kafka alerts: the broker refused an alert ({e}); it is sent again");
+                continue;
             }
+            self.unacked.remove(&seq);
+            self.fail_one(e);
         }
         self.backlog
             .store(self.unacked.len() as u64, Ordering::Relaxed);
@@ -280,6 +299,9 @@ impl KafkaAlertSink {
     fn service(&mut self) {
         self.producer.poll(Duration::from_millis(50));
         self.collect();
+        if std::mem::take(&mut self.refused) {
+            self.reset_producer("the broker refused an alert (restarted without its state?)");
+        }
         if self.unacked.is_empty() {
             return;
         }
@@ -313,19 +335,22 @@ impl KafkaAlertSink {
             },
             Ok(Some(_)) => {
                 if self.last_progress.elapsed() >= STALL && !self.unacked.is_empty() {
-                    self.reset_producer();
+                    let why = format!(
+                        "{} answers but acknowledged nothing for {:.0} s (restarted without \
+                         its state?)",
+                        self.cfg.brokers,
+                        self.last_progress.elapsed().as_secs_f64()
+                    );
+                    self.reset_producer(&why);
                 }
             }
         }
     }
 
     /// Replace the producer and send every unacknowledged alert again.
-    fn reset_producer(&mut self) {
+    fn reset_producer(&mut self, why: &str) {
         tracing::warn!(
-            "kafka alerts: {} answers but acknowledged nothing for {:.0} s (restarted without \
-             its state?); replacing the producer and sending {} alert(s) again",
-            self.cfg.brokers,
-            self.last_progress.elapsed().as_secs_f64(),
+            "kafka alerts: {why}; replacing the producer and sending {} alert(s) again",
             self.unacked.len()
         );
         let fresh = match Self::producer(&self.cfg, &self.topic, &self.reports) {
@@ -375,10 +400,16 @@ impl KafkaAlertSink {
     /// After the broker had trouble since the last checkpoint, make sure the topic is still
     /// there before calling the alerts durable: a broker restarted without its data may
     /// acknowledge writes to a topic it no longer lists (nisshi 0.6 in memory does). Then
-    /// the topic is created again and the alerts of this checkpoint are sent again.
+    /// the topic is created again and the alerts of this checkpoint are sent again. A
+    /// checkpoint without alerts has nothing at stake: the check waits for the next one
+    /// with alerts (before, every watermark of an outage waited seconds for metadata, and
+    /// held up the whole pipeline while no alert was even waiting).
     fn verify_after_trouble(&mut self) -> Result<(), SinkError> {
         let deadline = Instant::now() + self.timeout;
         loop {
+            if self.recent.is_empty() {
+                return Ok(());
+            }
             let trouble = std::mem::take(
                 &mut self
                     .reports
@@ -415,6 +446,7 @@ impl KafkaAlertSink {
                                 key: key.clone(),
                                 json: json.clone(),
                                 since: Instant::now(),
+                                refused: 0,
                             },
                         );
                         self.recent.push((key, json));
@@ -470,6 +502,7 @@ impl AlertSink for KafkaAlertSink {
                 key: alert.key.to_string(),
                 json: json.to_string(),
                 since: Instant::now(),
+                refused: 0,
             },
         );
         self.stats.written += 1;
