@@ -606,6 +606,15 @@ pub fn run<S: AlertSink + 'static>(
     // The pipeline's guard is off for a source with its own watermark, which checks skew
     // per partition.
     summary.skewed += sstats.skewed;
+    summary.unread_at_stop = sstats.unread;
+    if sstats.unread > 0 {
+        tracing::warn!(
+            "{}: stopped with {} record(s) read and not processed; their offsets are not \
+             committed, so the next run reads them again",
+            source.describe(),
+            sstats.unread
+        );
+    }
     summary.flow_export = source.flow_export();
     if let Some(t) = &tel {
         // The summary counts the source's skewed records by now.

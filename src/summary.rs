@@ -67,6 +67,10 @@ pub struct Summary {
     /// Records dated more than `--max-clock-skew` ahead of the stream, which it did not
     /// follow (dropped, counted; `window::skew`).
     pub skewed: u64,
+    /// Records the source had read and not handed out when the run stopped (a Kafka
+    /// partition's buffer at a signal): not processed in this run, not lost (their offsets
+    /// were not committed; the group's next run reads them).
+    pub unread_at_stop: u64,
     /// Times the capture clock jumped back by more than --max-clock-skew (plus lateness):
     /// each time the windows before the jump were closed and a new segment started
     /// (`window::skew`). Not a loss of records, but windows do not span a jump: the run
@@ -242,6 +246,13 @@ impl fmt::Display for Summary {
             "  late         {} packets behind the watermark; {} skewed (dated more than --max-clock-skew ahead)",
             self.late_packets, self.skewed
         )?;
+        if self.unread_at_stop > 0 {
+            writeln!(
+                f,
+                "  unread       {} records read from the source and not processed when the run stopped; their offsets were not committed, so the next run reads them again",
+                self.unread_at_stop
+            )?;
+        }
         if self.clock_jumps_back > 0 {
             writeln!(
                 f,

@@ -606,6 +606,11 @@ impl PacketSource for KafkaSource {
         SourceStats {
             malformed: self.stats.malformed,
             skewed: self.stats.skewed,
+            unread: self
+                .parts
+                .values()
+                .map(|p| (p.buf.len() + p.held.len()) as u64)
+                .sum(),
             ..Default::default()
         }
     }

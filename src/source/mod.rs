@@ -86,6 +86,10 @@ pub struct SourceStats {
     pub data_without_template: u64,
     /// Records the source dropped as clock skew (a Kafka partition's, far ahead of it).
     pub skewed: u64,
+    /// Records the source took in and has not handed out (a Kafka partition's buffered
+    /// records and those held for skew). At the end of a run stopped early, the records it
+    /// leaves unprocessed; their offsets are not committed, so the next run reads them.
+    pub unread: u64,
 }
 
 /// Anything that yields packets in (roughly) capture order.
