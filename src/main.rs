@@ -100,6 +100,13 @@ struct InterfacesArgs {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Exit status: 0 when every record was read and processed; 1 when an input was \
+unreadable part-way (the rest was used); 3 when records were lost (late, skewed, dropped, \
+malformed; --accept-loss: 0) or the replay was stopped before the end. Ctrl-C (SIGINT) or \
+SIGTERM stops reading: open windows are flushed, the alerts and the summary (with how far \
+the input was read) written; a second signal exits at once (status 130)."
+)]
 struct ReplayArgs {
     /// Capture files, read in the order given. None: the embedded demo capture.
     files: Vec<PathBuf>,
@@ -422,9 +429,13 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
     }
     let tui = a.engine.tui();
     let progress = !a.engine.quiet && std::io::stderr().is_terminal();
+    // The first signal stops reading: open windows are flushed, the summary says how far
+    // the replay got, and the exit status is 3; a second one exits at once.
+    let stop = stop_on_signals()?;
     let mut cfg = PipelineConfig {
         speed: a.speed,
         progress,
+        stop: Some(stop),
         ..a.engine.pipeline_config()?
     };
     let _metrics = a.engine.serve_metrics(&mut cfg, &rules)?;
@@ -439,7 +450,20 @@ fn replay(a: ReplayArgs) -> Result<ExitCode> {
         let sink = alert_sinks(&a.engine, cfg.stop.clone())?;
         pipeline::run(&mut source, rules, &cfg, sink)?.0
     };
-    finish_run(&summary, &a.engine)
+    let code = finish_run(&summary, &a.engine)?;
+    match &summary.stopped_early {
+        // A replay read in part is not complete, whatever else went well.
+        Some(st) if code == ExitCode::SUCCESS => {
+            eprintln!(
+                "flowsentry: stopped before the end of the input ({} of {} bytes read): exit \
+                 status 3",
+                st.input_bytes_read,
+                st.input_bytes.map_or("?".into(), |b| b.to_string())
+            );
+            Ok(ExitCode::from(3))
+        }
+        _ => Ok(code),
+    }
 }
 
 /// Run the pipeline on its own thread under the terminal dashboard; returns once the user

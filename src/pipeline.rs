@@ -311,6 +311,11 @@ pub fn run<S: AlertSink + 'static>(
     }
     while reader_alive {
         if cfg.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            let (read, total) = source.progress();
+            summary.stopped_early = Some(crate::summary::StoppedEarly {
+                input_bytes_read: read,
+                input_bytes: total,
+            });
             break;
         }
         if let Some(rl) = cfg.reload.as_ref().filter(|r| {

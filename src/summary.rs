@@ -71,6 +71,9 @@ pub struct Summary {
     /// partition's buffer at a signal): not processed in this run, not lost (their offsets
     /// were not committed; the group's next run reads them).
     pub unread_at_stop: u64,
+    /// Reading stopped before the input ended (a signal, or an alert that could not be
+    /// delivered): how far it got. A finite input (`replay`) read in part is incomplete.
+    pub stopped_early: Option<StoppedEarly>,
     /// Times the capture clock jumped back by more than --max-clock-skew (plus lateness):
     /// each time the windows before the jump were closed and a new segment started
     /// (`window::skew`). Not a loss of records, but windows do not span a jump: the run
@@ -131,6 +134,14 @@ pub struct Summary {
     /// Records read, or known to exist, that did not make it through the engine:
     /// the sum of [`Summary::losses`]. Not 0: the run is not complete (exit status 3).
     pub lost_records: u64,
+}
+
+/// How far a run that stopped early had read its input.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct StoppedEarly {
+    pub input_bytes_read: u64,
+    /// The input's size, when it has one (files).
+    pub input_bytes: Option<u64>,
 }
 
 impl Summary {
@@ -246,6 +257,17 @@ impl fmt::Display for Summary {
             "  late         {} packets behind the watermark; {} skewed (dated more than --max-clock-skew ahead)",
             self.late_packets, self.skewed
         )?;
+        if let Some(st) = &self.stopped_early {
+            match st.input_bytes {
+                Some(total) => writeln!(
+                    f,
+                    "  STOPPED      before the end of the input: {}B of {}B read",
+                    human(st.input_bytes_read as f64),
+                    human(total as f64)
+                )?,
+                None => writeln!(f, "  stopped      on request")?,
+            }
+        }
         if self.unread_at_stop > 0 {
             writeln!(
                 f,

@@ -575,3 +575,45 @@ fn sighup_reopens_the_alert_file() {
         "the two files hold replay's alerts once each, in order"
     );
 }
+
+/// A replay stopped by SIGTERM part-way flushes its windows, writes its summary with how
+/// far it read, and exits 3: a run that read less than its input is not complete.
+#[test]
+fn a_replay_stopped_part_way_says_how_far_it_read_and_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("s.json");
+    // Paced at real time the demo lasts about a minute: stopped after 1.5 s.
+    let mut child = bin()
+        .args([
+            "replay",
+            "--no-tui",
+            "-q",
+            "--speed",
+            "1",
+            "--alerts",
+            "/dev/null",
+        ])
+        .arg("--summary")
+        .arg(&s)
+        .arg(demo())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("stopped before the end of the input"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&s).unwrap()).unwrap();
+    let st = &summary["stopped_early"];
+    let (read, total) = (
+        st["input_bytes_read"].as_u64().unwrap(),
+        st["input_bytes"].as_u64().unwrap(),
+    );
+    assert_eq!(total, std::fs::metadata(demo()).unwrap().len(), "{summary}");
+    assert!(read > 0 && read < total, "{summary}");
+    assert!(summary["packets"].as_u64().unwrap() > 0, "{summary}");
+}
