@@ -583,7 +583,7 @@ fn a_replay_stopped_part_way_says_how_far_it_read_and_exits_3() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path().join("s.json");
     // Paced at real time the demo lasts about a minute: stopped after 1.5 s.
-    let mut child = bin()
+    let child = bin()
         .args([
             "replay",
             "--no-tui",

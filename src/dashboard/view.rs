@@ -551,10 +551,5 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &DashState) {
     f.render_widget(Paragraph::new(line), area);
 }
 
-// ---------------------------------------------------------------------------------------
-// Pop-ups
-
-/// Rows `text` takes in `width` columns (character wrap; word wrap may take a row more).
-
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 
 use super::*;
 
+/// Rows `text` takes in `width` columns (character wrap; word wrap may take a row more).
 pub(super) fn rows_of(text: &Text, width: u16) -> u16 {
     let w = width.max(1) as usize;
     text.lines

@@ -133,7 +133,7 @@ impl<K: WindowKey> KeyedWindows<K> {
         let mut keys: Vec<(K, Probation)> =
             std::mem::take(&mut self.probation).into_iter().collect();
         // In key order, so the stage's state does not depend on the map's.
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keys.sort_unstable_by_key(|k| k.0);
         for (_, p) in keys {
             for r in p.records() {
                 self.apply_now(r.ts_ns / self.cfg.batch_ns, r);
