@@ -1,7 +1,6 @@
 //! The `flowsentry` command: argument parsing and wiring only (`anyhow` lives here alone).
 
 use std::io::IsTerminal;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,13 +8,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use flowsentry::metrics::Metric;
 use flowsentry::pipeline::{self, PipelineConfig};
-use flowsentry::rules::{self, fmt_duration, RuleSet};
+use flowsentry::rules::{self, RuleSet};
 use flowsentry::sink::JsonlSink;
 use flowsentry::source::live::{self as live_source, LiveCapture};
 use flowsentry::source::PcapFiles;
-use flowsentry::synth::{self, Scenario, SynthConfig};
 
 /// Command-line code of the commands that have grown their own files.
 mod cli {
@@ -24,9 +21,13 @@ mod cli {
     pub mod config;
     pub mod consume;
     pub mod publish;
+    pub mod rules;
+    pub mod synth;
 }
 
 use cli::capture::{banner, stop_on_signals, CaptureArgs};
+use cli::rules::{rules_check, rules_list, RulesCmd};
+use cli::synth::{synth_cmd, SynthArgs};
 
 /// The demo capture (made by `flowsentry synth --scenario demo`), embedded so that
 /// `flowsentry replay` with no file runs anywhere.
@@ -287,32 +288,6 @@ impl EngineArgs {
     }
 }
 
-#[derive(Subcommand)]
-enum RulesCmd {
-    /// Check rule files; prints every error as FILE:LINE:COLUMN and exits 2 if any.
-    Check { files: Vec<PathBuf> },
-    /// List the metrics and the rules of a file (default: the embedded pack).
-    List { file: Option<PathBuf> },
-}
-
-#[derive(Args)]
-struct SynthArgs {
-    /// Scenario to generate.
-    #[arg(long, value_parser = scenario)]
-    scenario: Scenario,
-    /// Output capture (classic pcap, Ethernet).
-    #[arg(long, value_name = "FILE")]
-    out: PathBuf,
-    /// Labels (JSON Lines); default: OUT with extension .labels.jsonl.
-    #[arg(long, value_name = "FILE")]
-    labels: Option<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Approximate packet count (bench, many-clients, spoofed-million, scan-heavy).
-    #[arg(long, value_name = "N")]
-    packets: Option<u64>,
-}
-
 fn duration(s: &str) -> Result<u64, String> {
     match rules::parse_duration_str(s) {
         Some(0) => Err("must be positive".into()),
@@ -324,13 +299,6 @@ fn duration(s: &str) -> Result<u64, String> {
 fn duration_zero(s: &str) -> Result<u64, String> {
     rules::parse_duration_str(s)
         .ok_or_else(|| format!("`{s}` is not a duration (e.g. 0s, 500ms, 2s)"))
-}
-
-fn scenario(s: &str) -> Result<Scenario, String> {
-    Scenario::from_name(s).ok_or_else(|| {
-        let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-        format!("unknown scenario `{s}`; known: {}", names.join(", "))
-    })
 }
 
 fn main() -> ExitCode {
@@ -504,96 +472,6 @@ screen); use --alerts FILE, or --no-tui for JSON Lines on stdout",
         );
     }
     Ok(summary)
-}
-
-fn rules_check(files: Vec<PathBuf>) -> Result<ExitCode> {
-    if files.is_empty() {
-        bail!("name at least one rule file (the embedded pack is `flowsentry rules list`)");
-    }
-    let mut bad = 0;
-    let mut out = std::io::stdout().lock();
-    for p in &files {
-        let text = match std::fs::read_to_string(p) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("{}: cannot read: {e}", p.display());
-                bad += 1;
-                continue;
-            }
-        };
-        match rules::parse_rules(&text, &p.display().to_string()) {
-            Ok(rs) => writeln!(
-                out,
-                "{}: ok, {} rules ({} window states)",
-                p.display(),
-                rs.rules.len(),
-                rs.specs.len()
-            )?,
-            Err(errs) => {
-                for e in &errs {
-                    writeln!(out, "{e}")?;
-                }
-                bad += errs.len();
-            }
-        }
-    }
-    Ok(if bad == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(2)
-    })
-}
-
-fn rules_list(file: Option<PathBuf>) -> Result<ExitCode> {
-    let rs = load_rules(file.as_ref())?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "Metrics a condition can read (per key, over the rule's window, after its filter):"
-    )?;
-    for m in Metric::ALL {
-        writeln!(out, "  {:<20} {}", m.name(), m.describe())?;
-    }
-    writeln!(out, "\nRules in {}:", rs.source)?;
-    for r in &rs.rules {
-        writeln!(
-            out,
-            "  {:<12} sid {:<8} sev {} by {:<3} window {:<5} slide {:<5} cooldown {:<5} {}",
-            r.id,
-            r.signature_id,
-            r.severity,
-            r.group_by.name(),
-            fmt_duration(r.window_ns),
-            fmt_duration(r.slide_ns),
-            fmt_duration(r.cooldown_ns),
-            r.condition_text
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn synth_cmd(a: SynthArgs) -> Result<ExitCode> {
-    let labels = a
-        .labels
-        .clone()
-        .unwrap_or_else(|| a.out.with_extension("labels.jsonl"));
-    let cfg = SynthConfig {
-        scenario: a.scenario,
-        seed: a.seed,
-        scale: a.packets,
-        ..Default::default()
-    };
-    let s = synth::generate(&cfg, &a.out, Some(&labels))?;
-    eprintln!(
-        "flowsentry: wrote {} ({} packets, {} sources, {:.1} s of capture time) and {} ({} labels)",
-        a.out.display(),
-        s.packets,
-        s.sources,
-        s.duration_ns as f64 / 1e9,
-        labels.display(),
-        s.labels.len()
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 fn live(a: LiveArgs) -> Result<ExitCode> {
