@@ -290,7 +290,8 @@ fn quitting_mid_replay_stops_the_pipeline_and_keeps_alerts_off_the_screen() {
     });
     t.send(&["q"]);
     let code = wait_file(&exit, Duration::from_secs(30));
-    assert_eq!(code.trim(), "EXIT=0");
+    // The replay read part of its input: a stop, not a complete run (as Ctrl-C).
+    assert_eq!(code.trim(), "EXIT=3");
     let s = t.wait_for("the summary", Duration::from_secs(10), |s| {
         s.contains("flowsentry summary") && !s.contains("RUNNING")
     });
@@ -302,4 +303,7 @@ fn quitting_mid_replay_stops_the_pipeline_and_keeps_alerts_off_the_screen() {
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let wall = json["wall_seconds"].as_f64().unwrap();
     assert!(wall < 15.0, "q stopped the replay early (wall {wall} s)");
+    let st = &json["stopped_early"];
+    let read = st["input_bytes_read"].as_u64().unwrap();
+    assert!(read < st["input_bytes"].as_u64().unwrap(), "{json}");
 }
