@@ -24,6 +24,18 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Count a record: a packet (or a weighted flow record's packets); outcome records
+    /// are not traffic of the key.
+    #[inline]
+    pub(super) fn count(&mut self, rec: &Record) {
+        if !rec.is_packet() {
+            return;
+        }
+        self.packets += rec.packets() as u64;
+        self.bytes += rec.bytes();
+        self.last_ns = self.last_ns.max(rec.ts_ns);
+    }
+
     pub(super) fn merge(&mut self, o: &Totals) {
         self.first_ns = if self.packets == 0 {
             o.first_ns
@@ -92,10 +104,8 @@ impl KeyEntry {
         if !rec.is_packet() {
             return;
         }
+        self.totals.count(rec);
         let w = rec.packets();
-        self.totals.packets += w as u64;
-        self.totals.bytes += rec.bytes();
-        self.totals.last_ns = self.totals.last_ns.max(rec.ts_ns);
         if self.cur_b != batch {
             self.cur_b = batch;
             self.cur_pkts = 0;

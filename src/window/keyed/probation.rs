@@ -39,10 +39,8 @@ impl Probation {
             first_ns: self.recs[0].ts_ns,
             ..Default::default()
         };
-        for r in self.records().iter().filter(|r| r.is_packet()) {
-            t.packets += r.packets() as u64;
-            t.bytes += r.bytes();
-            t.last_ns = t.last_ns.max(r.ts_ns);
+        for r in self.records() {
+            t.count(r);
         }
         t
     }
@@ -97,9 +95,7 @@ impl<K: WindowKey> KeyedWindows<K> {
                 return true;
             }
             if let Some(p) = self.probation.remove(&key) {
-                for r in p.records() {
-                    self.apply_now(r.ts_ns / self.cfg.batch_ns, r);
-                }
+                self.promote(&p);
             }
             return false;
         }
@@ -135,9 +131,14 @@ impl<K: WindowKey> KeyedWindows<K> {
         // In key order, so the stage's state does not depend on the map's.
         keys.sort_unstable_by_key(|k| k.0);
         for (_, p) in keys {
-            for r in p.records() {
-                self.apply_now(r.ts_ns / self.cfg.batch_ns, r);
-            }
+            self.promote(&p);
+        }
+    }
+
+    /// Apply a key's records from probation, in the order they came, with their batch.
+    fn promote(&mut self, p: &Probation) {
+        for r in p.records() {
+            self.apply_now(r.ts_ns / self.cfg.batch_ns, r);
         }
     }
 
